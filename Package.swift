@@ -1,0 +1,50 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Vectorized kernels use FMA and AVX2; without a target CPU, `SIMD.addingProduct` compiles to a slow call.
+let fastMath: [SwiftSetting] = [
+    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+    .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "MixLN",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "mixln", targets: ["mixln"]),
+        .library(name: "MixLNModel", targets: ["MixLNModel"]),
+        .library(name: "MixLNTrain", targets: ["MixLNTrain"]),
+        .library(name: "MixLNData", targets: ["MixLNData"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "COpenBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        .target(
+            name: "MixLNTensor",
+            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
+            swiftSettings: fastMath,
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
+        ),
+        .target(name: "MixLNModel", dependencies: ["MixLNTensor"], resources: [.copy("Presets")], swiftSettings: fastMath),
+        .target(name: "MixLNData", swiftSettings: fastMath),
+        .target(name: "MixLNTrain", dependencies: ["MixLNModel", "MixLNData"], swiftSettings: fastMath),
+        .executableTarget(
+            name: "mixln",
+            dependencies: ["MixLNTrain", "MixLNData", "MixLNModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: fastMath
+        ),
+        .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor"], path: "Tests/MixLNTestSupport"),
+        .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"]),
+        .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNCLITests", dependencies: ["mixln"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

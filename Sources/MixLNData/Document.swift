@@ -1,0 +1,7 @@
+/// One training document: raw text to tokenize, or ids that are already tokenized.
+public enum Document: Equatable, Sendable {
+    /// Text to be encoded by the tokenizer; `SequenceBuilder` appends EOS.
+    case text(String)
+    /// Ids used as they are (JSON Lines `input_ids`); nothing is appended.
+    case tokens([Int32])
+}

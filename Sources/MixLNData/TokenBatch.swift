@@ -1,0 +1,36 @@
+/// A batch of B sequences of T tokens, flattened row-major.
+public struct TokenBatch: Equatable, Sendable {
+    public let batchSize: Int // B
+    public let seqLen: Int // T
+    /// Input ids.
+    public var tokens: [Int32] // (B, T)
+    /// Next-token ids; the ignore index where nothing is predicted.
+    public var targets: [Int32] // (B, T)
+    /// Number of targets that are not the ignore index: the loss is their mean.
+    public var predictedTokenCount: Int
+
+    public init(batchSize: Int, seqLen: Int, tokens: [Int32], targets: [Int32], predictedTokenCount: Int) {
+        precondition(tokens.count == batchSize * seqLen && targets.count == batchSize * seqLen,
+                     "tokens and targets must hold batchSize × seqLen ids")
+        self.batchSize = batchSize
+        self.seqLen = seqLen
+        self.tokens = tokens
+        self.targets = targets
+        self.predictedTokenCount = predictedTokenCount
+    }
+
+    /// The batch of `sequences`, which must all have length `seqLen`.
+    public init<S: Collection>(_ sequences: S, seqLen: Int, ignoreIndex: Int32 = -100) where S.Element == TokenSequence {
+        var tokens: [Int32] = [], targets: [Int32] = []
+        tokens.reserveCapacity(sequences.count * seqLen)
+        targets.reserveCapacity(sequences.count * seqLen)
+        for sequence in sequences {
+            precondition(sequence.tokens.count == seqLen, "every sequence in a batch must have \(seqLen) tokens")
+            tokens += sequence.tokens
+            targets += sequence.targets
+        }
+        let predicted = targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }
+        self.init(batchSize: sequences.count, seqLen: seqLen, tokens: tokens, targets: targets,
+                  predictedTokenCount: predicted)
+    }
+}

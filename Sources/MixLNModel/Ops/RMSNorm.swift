@@ -1,0 +1,59 @@
+import MixLNTensor
+
+// Dimensions: N rows, C channels.
+
+/// RMSNorm with an optional output scale: `y = s · w ⊙ x / √(mean(x²) + ε)`.
+///
+/// `s` is 1 except under LayerNorm Scaling, where it is 1/√ℓ.
+public enum RMSNorm {
+    /// - Parameters: out (N, C), rstd (N) saved for backward, inp (N, C), weight (C)
+    public static func forward<T: TensorScalar>(
+        out: UnsafeMutablePointer<T>, rstd: UnsafeMutablePointer<T>, inp: UnsafePointer<T>,
+        weight: UnsafePointer<T>, rows: Int, channels: Int, eps: T, scale: T = 1
+    ) {
+        Parallel.forEachChunk(rows, minimumPerThread: 64) { range in
+            for n in range {
+                let x = inp + n * channels, y = out + n * channels
+                let meanSquare = VectorMath.dot(x, x, channels) / T(channels)
+                let r = 1 / (meanSquare + eps).squareRoot()
+                rstd[n] = r
+                let rs = r * scale
+                for c in 0..<channels { y[c] = x[c] * rs * weight[c] }
+            }
+        }
+    }
+
+    /// Accumulates `dInp` and `dWeight`.
+    ///
+    /// With `g = s·w⊙dy`: `dx = r·(g − x·r²·Σ(g⊙x)/C)`, `dw = s·Σₙ dy⊙x·r`.
+    /// - Parameters: dInp (N, C), dWeight (C), dOut (N, C), inp (N, C), weight (C), rstd (N)
+    public static func backward<T: TensorScalar>(
+        dInp: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>,
+        inp: UnsafePointer<T>, weight: UnsafePointer<T>, rstd: UnsafePointer<T>,
+        rows: Int, channels: Int, scale: T = 1
+    ) {
+        // dInp rows are independent; dWeight is reduced per worker, then summed.
+        let workers = Parallel.threadCount
+        let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * channels)
+        partial.initialize(repeating: 0, count: workers * channels)
+        defer { partial.deallocate() }
+        let chunk = (rows + workers - 1) / workers
+        Parallel.forEachChunk(workers) { workerRange in
+            for w in workerRange {
+                let dw = partial + w * channels
+                for n in (w * chunk)..<min(rows, (w + 1) * chunk) {
+                    let x = inp + n * channels, dy = dOut + n * channels, dx = dInp + n * channels
+                    let r = rstd[n]
+                    var gx: T = 0
+                    for c in 0..<channels {
+                        gx += scale * weight[c] * dy[c] * x[c]
+                        dw[c] += scale * dy[c] * x[c] * r
+                    }
+                    let k = r * r * r * gx / T(channels)
+                    for c in 0..<channels { dx[c] += r * scale * weight[c] * dy[c] - k * x[c] }
+                }
+            }
+        }
+        for w in 0..<workers { VectorMath.axpy(1, partial + w * channels, dWeight, channels) }
+    }
+}

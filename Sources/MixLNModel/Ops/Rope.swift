@@ -1,0 +1,61 @@
+import Foundation
+import MixLNTensor
+
+// Dimensions: B batch, T positions, H heads, D head size.
+
+/// Rotary position embedding with the half-split (`rotate_half`) convention of LLaMA in Hugging Face:
+/// for i < D/2, `(x_i, x_{i+D/2})` is rotated by the angle `t · base^(−2i/D)`.
+public struct Rope<T: TensorScalar> {
+    public let headDim: Int
+    public let maxPositions: Int
+    let cosTable: Buffer<T> // (maxPositions, D/2)
+    let sinTable: Buffer<T> // (maxPositions, D/2)
+
+    public init(headDim: Int, maxPositions: Int, base: Double) {
+        self.headDim = headDim
+        self.maxPositions = maxPositions
+        let half = headDim / 2
+        cosTable = Buffer(count: maxPositions * half)
+        sinTable = Buffer(count: maxPositions * half)
+        for t in 0..<maxPositions {
+            for i in 0..<half {
+                let angle = Double(t) * pow(base, -2 * Double(i) / Double(headDim))
+                cosTable[t * half + i] = T(cos(angle))
+                sinTable[t * half + i] = T(sin(angle))
+            }
+        }
+    }
+
+    /// Rotates, in place, `heads` consecutive head vectors of every token in a buffer whose rows are
+    /// `rowStride` apart (e.g. the q or k part of a fused qkv buffer).
+    /// - Parameter x: (B, T, rowStride) with the H·D values starting at `x`
+    public func forward(_ x: UnsafeMutablePointer<T>, batch: Int, seqLen: Int, heads: Int, rowStride: Int) {
+        rotate(x, batch: batch, seqLen: seqLen, heads: heads, rowStride: rowStride, inverse: false)
+    }
+
+    /// The backward of a rotation is the inverse rotation of the gradient, in place.
+    /// - Parameter dx: same layout as `forward`'s `x`
+    public func backward(_ dx: UnsafeMutablePointer<T>, batch: Int, seqLen: Int, heads: Int, rowStride: Int) {
+        rotate(dx, batch: batch, seqLen: seqLen, heads: heads, rowStride: rowStride, inverse: true)
+    }
+
+    private func rotate(_ x: UnsafeMutablePointer<T>, batch: Int, seqLen: Int, heads: Int, rowStride: Int, inverse: Bool) {
+        let half = headDim / 2
+        let cosT = cosTable.pointer, sinT = sinTable.pointer
+        Parallel.forEachChunk(batch * seqLen, minimumPerThread: 64) { range in
+            for row in range {
+                let t = row % seqLen
+                let c = cosT + t * half, s = sinT + t * half
+                for h in 0..<heads {
+                    let v = x + row * rowStride + h * headDim
+                    for i in 0..<half {
+                        let a = v[i], b = v[i + half]
+                        let sine = inverse ? -s[i] : s[i]
+                        v[i] = a * c[i] - b * sine
+                        v[i + half] = b * c[i] + a * sine
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+/// What a parameter tensor is, for init and for grouping gradient norms.
+public enum ParameterRole: String, Codable, Sendable {
+    case embedding, embeddingNorm, query, key, value, attentionOutput, gate, up, down, layerNorm, finalNorm, lmHead
+
+    /// Part of a decoder layer's attention sublayer.
+    public var isAttention: Bool { [.query, .key, .value, .attentionOutput].contains(self) }
+    /// Part of a decoder layer's MLP.
+    public var isMLP: Bool { [.gate, .up, .down].contains(self) }
+}
+
+/// One named tensor inside the flat parameter buffer.
+public struct ParameterTensor: Equatable, Sendable {
+    /// The official PyTorch name (`model.layers.3.self_attn.q_proj.weight`).
+    public let name: String
+    public let offset: Int
+    public let shape: [Int]
+    /// Decoder layer index (0-based), nil for embedding, final norm and head.
+    public let layer: Int?
+    public let role: ParameterRole
+    public var count: Int { shape.reduce(1, *) }
+}
+
+/// Offsets of one decoder layer's tensors in the flat buffer.
+///
+/// q, k, v are adjacent rows of one (3C, C) block and gate, up of one (2I, C) block, so each is
+/// one matmul; they are still listed as separate official tensors.
+public struct LayerOffsets: Sendable {
+    public var qkv = 0              // (3C, C)
+    public var attentionOutput = 0  // (C, C)
+    public var gateUp = 0           // (2I, C)
+    public var down = 0             // (C, I)
+    public var attentionInputNorm: Int?   // (C)
+    public var attentionOutputNorm: Int?  // (C)
+    public var attentionPostNorm: Int?    // (C)
+    public var mlpInputNorm: Int?         // (C)
+    public var mlpOutputNorm: Int?        // (C)
+    public var mlpPostNorm: Int?          // (C)
+}
+
+/// Where every parameter lives in the one flat allocation, named as the official model names them.
+///
+/// Norm weights exist only where the plan places a norm. Names follow design.md §5: the attention
+/// input norm is `input_layernorm`; the attention output or post norm `post_attention_layernorm`;
+/// the MLP input norm `post_attention_layernorm` when that name is free (Pre-LN) and
+/// `pre_feedforward_layernorm` otherwise (Sandwich); the MLP output or post norm
+/// `post_feedforward_layernorm`.
+public struct ParameterLayout: Sendable {
+    public private(set) var tensors: [ParameterTensor] = []
+    public private(set) var layers: [LayerOffsets] = []
+    public private(set) var embedding = 0          // (V, C)
+    public private(set) var embeddingNorm: Int?    // (C)
+    public private(set) var finalNorm = 0          // (C)
+    public private(set) var lmHead = 0             // (V, C)
+    public private(set) var count = 0
+
+    public init(config: ModelConfig, plan: NormPlan) {
+        let C = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize
+        embedding = add("model.embed_tokens.weight", [V, C], nil, .embedding)
+        if plan.embeddingNorm { embeddingNorm = add("model.embed_norm.weight", [C], nil, .embeddingNorm) }
+        for (l, norms) in plan.layers.enumerated() {
+            let prefix = "model.layers.\(l)."
+            var names = Set<String>()
+            func norm(_ wanted: String, _ fallback: String) -> Int {
+                let name = names.contains(wanted) ? fallback : wanted
+                names.insert(name)
+                return add(prefix + name + ".weight", [C], l, .layerNorm)
+            }
+            var o = LayerOffsets()
+            if norms.attention.inputNorm { o.attentionInputNorm = norm("input_layernorm", "attention_input_layernorm") }
+            if norms.attention.outputNorm { o.attentionOutputNorm = norm("post_attention_layernorm", "attention_output_layernorm") }
+            if norms.attention.postNorm { o.attentionPostNorm = norm("post_attention_layernorm", "attention_residual_layernorm") }
+            if norms.mlp.inputNorm { o.mlpInputNorm = norm("post_attention_layernorm", "pre_feedforward_layernorm") }
+            if norms.mlp.outputNorm { o.mlpOutputNorm = norm("post_feedforward_layernorm", "feedforward_output_layernorm") }
+            if norms.mlp.postNorm { o.mlpPostNorm = norm("post_feedforward_layernorm", "feedforward_residual_layernorm") }
+            o.qkv = add(prefix + "self_attn.q_proj.weight", [C, C], l, .query)
+            _ = add(prefix + "self_attn.k_proj.weight", [C, C], l, .key)
+            _ = add(prefix + "self_attn.v_proj.weight", [C, C], l, .value)
+            o.attentionOutput = add(prefix + "self_attn.o_proj.weight", [C, C], l, .attentionOutput)
+            o.gateUp = add(prefix + "mlp.gate_proj.weight", [I, C], l, .gate)
+            _ = add(prefix + "mlp.up_proj.weight", [I, C], l, .up)
+            o.down = add(prefix + "mlp.down_proj.weight", [C, I], l, .down)
+            layers.append(o)
+        }
+        finalNorm = add("model.norm.weight", [C], nil, .finalNorm)
+        lmHead = add("lm_head.weight", [V, C], nil, .lmHead)
+    }
+
+    private mutating func add(_ name: String, _ shape: [Int], _ layer: Int?, _ role: ParameterRole) -> Int {
+        let tensor = ParameterTensor(name: name, offset: count, shape: shape, layer: layer, role: role)
+        tensors.append(tensor)
+        count += tensor.count
+        return tensor.offset
+    }
+
+    /// The tensor with an official name, if the model has it.
+    public func tensor(named name: String) -> ParameterTensor? { tensors.first { $0.name == name } }
+}

@@ -1,0 +1,72 @@
+import XCTest
+@testable import MixLNData
+
+final class SequenceBuilderTests: XCTestCase {
+    let byte = ByteTokenizer()
+    let pad: Int32 = 256, eos: Int32 = 257, ignore: Int32 = -100
+
+    func build(_ documents: [Document], seqLen: Int, packing: Bool = false,
+               tokenizer: any Tokenizer = ByteTokenizer()) throws -> [TokenSequence] {
+        try SequenceBuilder.build(documents, tokenizer: tokenizer, options: SequenceOptions(seqLen: seqLen, packing: packing))
+    }
+
+    func testDocumentModePadsTruncatesAndShifts() throws {
+        let sequences = try build([.text("ab"), .text("abcdef"), .text("a"), .text(""), .tokens([5]), .tokens([5, 6])],
+                                  seqLen: 4)
+        XCTAssertEqual(sequences, [
+            TokenSequence(tokens: [97, 98, eos, pad], targets: [98, eos, ignore, ignore]),
+            TokenSequence(tokens: [97, 98, 99, 100], targets: [98, 99, 100, ignore]),
+            TokenSequence(tokens: [97, eos, pad, pad], targets: [eos, ignore, ignore, ignore]),
+            TokenSequence(tokens: [5, 6, pad, pad], targets: [6, ignore, ignore, ignore]),
+        ])
+        XCTAssertEqual(sequences.map { $0.predictedTokenCount() }, [2, 3, 1, 1])
+    }
+
+    func testDocumentModeWithoutEOS() throws {
+        struct NoEOS: Tokenizer {
+            var vocabularySize: Int { 10 }
+            var padId: Int32 { 0 }
+            var eosId: Int32? { nil }
+            var bosId: Int32? { nil }
+            var unkId: Int32? { nil }
+            var name: String { "digits" }
+            func encode(_ text: String) -> [Int32] { text.compactMap { $0.wholeNumberValue.map(Int32.init) } }
+            func decode(_ ids: [Int32]) -> String { ids.map(String.init).joined() }
+        }
+        let sequences = try build([.text("123"), .text("4")], seqLen: 4, tokenizer: NoEOS())
+        XCTAssertEqual(sequences, [TokenSequence(tokens: [1, 2, 3, 0], targets: [2, 3, ignore, ignore])])
+    }
+
+    func testPackingWindows() throws {
+        // stream: a b EOS c EOS 1 2  (7 tokens)
+        let documents: [Document] = [.text("ab"), .text("c"), .tokens([1, 2])]
+        XCTAssertEqual(try build(documents, seqLen: 3, packing: true), [
+            TokenSequence(tokens: [97, 98, eos], targets: [98, eos, 99]),
+            TokenSequence(tokens: [99, eos, 1], targets: [eos, 1, 2]),
+            // the final window [2] is a single token and is dropped
+        ])
+        XCTAssertEqual(try build(documents, seqLen: 4, packing: true), [
+            TokenSequence(tokens: [97, 98, eos, 99], targets: [98, eos, 99, eos]),
+            TokenSequence(tokens: [eos, 1, 2, pad], targets: [1, 2, ignore, ignore]),
+        ])
+        XCTAssertEqual(try build([], seqLen: 4, packing: true), [])
+    }
+
+    func testOutOfVocabularyTokens() {
+        let message = assertDataError(try build([.text("x"), .tokens([1, 2, 258])], seqLen: 8), equals: .tokenOutOfVocabulary(document: 1, position: 2, id: 258, vocabularySize: 258))
+        XCTAssertTrue(message.contains("id 258") && message.contains("0..<258"), message)
+        assertDataError(try build([.tokens([-1, 2])], seqLen: 8, packing: true), equals: .tokenOutOfVocabulary(document: 0, position: 0, id: -1, vocabularySize: 258))
+    }
+
+    func testSeqLenMustBeAtLeastTwo() {
+        assertDataError(try build([.text("abc")], seqLen: 1), equals: .invalidOption(name: "seq_len", value: "1", expected: "at least 2"))
+    }
+
+    func testDatasetSplitBuildsBothParts() throws {
+        let documents = (0..<10).map { Document.text("doc \($0)") }
+        let split = try DatasetSplit(documents: documents, tokenizer: byte, options: SequenceOptions(seqLen: 8),
+                                     validationFraction: 0.2, seed: 1)
+        XCTAssertEqual(split.train.count, 8)
+        XCTAssertEqual(split.validation.count, 2)
+    }
+}

@@ -1,0 +1,151 @@
+import XCTest
+import MixLNTensor
+import MixLNTestSupport
+@testable import MixLNModel
+
+/// Every op's backward against central finite differences in Double.
+///
+/// Each check uses the scalar `L = Σ out ⊙ r` for a fixed random `r`, so `dOut = r`.
+/// Tolerance 1e-6 relative: Double central differences agree to ~1e-8 here (see `FiniteDifference`).
+final class OpGradientTests: XCTestCase {
+    func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
+
+    func testRMSNorm() {
+        let N = 3, C = 5, scale = 0.7, eps = 1e-6
+        let x = FiniteDifference.randomVector(N * C, seed: 1, scale: 2)
+        let w = FiniteDifference.randomVector(C, seed: 2)
+        let r = FiniteDifference.randomVector(N * C, seed: 3)
+        func forward(_ x: [Double], _ w: [Double]) -> (out: [Double], rstd: [Double]) {
+            var out = [Double](repeating: 0, count: N * C), rstd = [Double](repeating: 0, count: N)
+            RMSNorm.forward(out: &out, rstd: &rstd, inp: x, weight: w, rows: N, channels: C, eps: eps, scale: scale)
+            return (out, rstd)
+        }
+        let rstd = forward(x, w).rstd
+        var dx = [Double](repeating: 0, count: N * C), dw = [Double](repeating: 0, count: C)
+        RMSNorm.backward(dInp: &dx, dWeight: &dw, dOut: r, inp: x, weight: w, rstd: rstd, rows: N, channels: C, scale: scale)
+        assertClose(dx, FiniteDifference.gradient(at: x) { dot(forward($0, w).out, r) }, "dx")
+        assertClose(dw, FiniteDifference.gradient(at: w) { dot(forward(x, $0).out, r) }, "dw")
+    }
+
+    func testLinear() {
+        let N = 4, C = 3, OC = 5
+        let x = FiniteDifference.randomVector(N * C, seed: 4)
+        let w = FiniteDifference.randomVector(OC * C, seed: 5)
+        let r = FiniteDifference.randomVector(N * OC, seed: 6)
+        func forward(_ x: [Double], _ w: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: N * OC)
+            Linear.forward(out: &out, inp: x, weight: w, rows: N, inChannels: C, outChannels: OC)
+            return out
+        }
+        var dx = [Double](repeating: 0, count: N * C), dw = [Double](repeating: 0, count: OC * C)
+        Linear.backward(dInp: &dx, dWeight: &dw, dOut: r, inp: x, weight: w, rows: N, inChannels: C, outChannels: OC)
+        assertClose(dx, FiniteDifference.gradient(at: x) { dot(forward($0, w), r) }, "dx")
+        assertClose(dw, FiniteDifference.gradient(at: w) { dot(forward(x, $0), r) }, "dw")
+    }
+
+    func testEmbeddingWithFrozenPaddingRow() {
+        let V = 6, C = 3
+        let tokens: [Int32] = [1, 4, 1, 5, 0]
+        let table = FiniteDifference.randomVector(V * C, seed: 7)
+        let r = FiniteDifference.randomVector(tokens.count * C, seed: 8)
+        func forward(_ table: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: tokens.count * C)
+            Embedding.forward(out: &out, tokens: tokens, table: table, rows: tokens.count, channels: C)
+            return out
+        }
+        var dTable = [Double](repeating: 0, count: V * C)
+        Embedding.backward(dTable: &dTable, dOut: r, tokens: tokens, rows: tokens.count, channels: C, frozenRow: 5)
+        var numeric = FiniteDifference.gradient(at: table) { dot(forward($0), r) }
+        XCTAssertNotEqual(numeric[5 * C], 0, "token 5 is used, so only the freeze keeps its row at zero")
+        for c in 0..<C { numeric[5 * C + c] = 0 }
+        assertClose(dTable, numeric, "dTable")
+    }
+
+    func testRopeBackwardIsTheAdjointOfForward() {
+        let B = 2, T = 3, H = 2, D = 4, stride = 3 * H * D
+        let rope = Rope<Double>(headDim: D, maxPositions: 8, base: 10000)
+        let x = FiniteDifference.randomVector(B * T * stride, seed: 9)
+        let r = FiniteDifference.randomVector(B * T * stride, seed: 10)
+        func forward(_ x: [Double]) -> [Double] {
+            var y = x
+            rope.forward(&y, batch: B, seqLen: T, heads: H, rowStride: stride)
+            return y
+        }
+        var dx = r
+        rope.backward(&dx, batch: B, seqLen: T, heads: H, rowStride: stride)
+        // Columns past H·D are not rotated: their gradient is the upstream one unchanged.
+        assertClose(dx, FiniteDifference.gradient(at: x) { dot(forward($0), r) }, "dx")
+    }
+
+    func testRopeMatchesRotateHalfByHand() {
+        // Position 1, D = 4: angles θ₀ = 1, θ₁ = 10000^(-1/2) = 0.01.
+        let rope = Rope<Double>(headDim: 4, maxPositions: 2, base: 10000)
+        var x: [Double] = [0, 0, 0, 0, 1, 2, 3, 4]  // positions 0 and 1
+        rope.forward(&x, batch: 1, seqLen: 2, heads: 1, rowStride: 4)
+        let expected: [Double] = [0, 0, 0, 0,
+                                  1 * cos(1) - 3 * sin(1), 2 * cos(0.01) - 4 * sin(0.01),
+                                  3 * cos(1) + 1 * sin(1), 4 * cos(0.01) + 2 * sin(0.01)]
+        assertClose(x, expected, relative: 1e-12, "rotated")
+    }
+
+    func testCausalAttention() {
+        let B = 2, T = 3, H = 2, D = 2, C = H * D
+        let qkv = FiniteDifference.randomVector(B * T * 3 * C, seed: 11, scale: 2)
+        let r = FiniteDifference.randomVector(B * T * C, seed: 12)
+        func forward(_ qkv: [Double]) -> (out: [Double], probs: [Double]) {
+            var out = [Double](repeating: 0, count: B * T * C), probs = [Double](repeating: 0, count: B * H * T * T)
+            CausalAttention.forward(out: &out, probs: &probs, qkv: qkv, batch: B, seqLen: T, heads: H, headDim: D)
+            return (out, probs)
+        }
+        let (out, probs) = forward(qkv)
+        for bh in 0..<B * H {
+            for t in 0..<T {
+                let row = probs[(bh * T + t) * T ..< (bh * T + t + 1) * T]
+                XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-12)
+                XCTAssertEqual(row.dropFirst(t + 1).reduce(0, +), 0, "causal mask")
+            }
+        }
+        XCTAssertEqual(out[0], qkv[2 * C], accuracy: 1e-12, "the first token attends only to itself: out = v")
+        var dqkv = [Double](repeating: 0, count: qkv.count), dProbs = [Double](repeating: 0, count: probs.count)
+        CausalAttention.backward(dqkv: &dqkv, dProbs: &dProbs, dOut: r, qkv: qkv, probs: probs, batch: B, seqLen: T, heads: H, headDim: D)
+        assertClose(dqkv, FiniteDifference.gradient(at: qkv) { dot(forward($0).out, r) }, "dqkv")
+    }
+
+    func testSwiGLU() {
+        let N = 3, I = 4
+        let gateUp = FiniteDifference.randomVector(N * 2 * I, seed: 13, scale: 3)
+        let r = FiniteDifference.randomVector(N * I, seed: 14)
+        func forward(_ gateUp: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: N * I)
+            SwiGLU.forward(out: &out, gateUp: gateUp, rows: N, intermediate: I)
+            return out
+        }
+        let g = gateUp[0], u = gateUp[I]
+        XCTAssertEqual(forward(gateUp)[0], g / (1 + exp(-g)) * u, accuracy: 1e-12)
+        var d = [Double](repeating: 0, count: gateUp.count)
+        SwiGLU.backward(dGateUp: &d, dOut: r, gateUp: gateUp, rows: N, intermediate: I)
+        assertClose(d, FiniteDifference.gradient(at: gateUp) { dot(forward($0), r) }, "dGateUp")
+    }
+
+    func testCrossEntropyIgnoresTargetsAndAveragesOverTheRest() {
+        let N = 4, V = 5
+        let logits = FiniteDifference.randomVector(N * V, seed: 15, scale: 3)
+        let targets: [Int32] = [2, CrossEntropy.ignoreIndex, 0, 4]
+        func meanLoss(_ logits: [Double]) -> Double {
+            var work = logits
+            let (sum, count) = CrossEntropy.forward(logits: &work, targets: targets, rows: N, vocab: V)
+            return sum / Double(count)
+        }
+        var probs = logits
+        let (sum, count) = CrossEntropy.forward(logits: &probs, targets: targets, rows: N, vocab: V)
+        XCTAssertEqual(count, 3)
+        var expected = 0.0
+        for n in [0, 2, 3] {
+            let row = Array(logits[n * V ..< (n + 1) * V])
+            expected += log(row.map { exp($0) }.reduce(0, +)) - row[Int(targets[n])]
+        }
+        XCTAssertEqual(sum, expected, accuracy: 1e-12)
+        CrossEntropy.backward(probs: &probs, targets: targets, rows: N, vocab: V, dLoss: 1 / Double(count))
+        assertClose(probs, FiniteDifference.gradient(at: logits, meanLoss), "dLogits")
+    }
+}

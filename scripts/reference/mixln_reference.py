@@ -1,0 +1,433 @@
+"""Readable PyTorch reference for MixLN: a LLaMA-style decoder whose layer-norm
+placement is data (a per-layer NormPlan), matching /work/shared/design.md §3-§5.
+
+Used only to generate fixtures and as the speed bar; the Swift tests never need it.
+
+    from mixln_reference import ModelConfig, make_plan, MixLNForCausalLM
+    cfg = ModelConfig.preset("20m")
+    model = MixLNForCausalLM(cfg, make_plan("mix:1", cfg.num_hidden_layers))
+    loss = model(input_ids).loss
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Dict, List, Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+IGNORE_INDEX = -100
+
+# ----------------------------------------------------------------------------------------------
+# Config and presets (hidden / intermediate / heads / layers), vocab 32000, eps 1e-6
+# ----------------------------------------------------------------------------------------------
+
+PRESETS = {
+    "9m": (128, 352, 4, 4),
+    "20m": (256, 688, 4, 4),
+    "35m": (384, 1024, 8, 6),
+    "60m": (512, 1376, 8, 8),
+    "71m": (512, 1368, 8, 12),
+    "130m": (768, 2048, 12, 12),
+    "250m": (768, 2560, 16, 24),
+    "350m": (1024, 2736, 16, 24),
+    "1b": (2048, 5461, 32, 24),
+    "7b": (4096, 11008, 32, 32),
+}
+
+
+@dataclass
+class ModelConfig:
+    hidden_size: int = 256
+    intermediate_size: int = 688
+    num_attention_heads: int = 4
+    num_hidden_layers: int = 4
+    vocab_size: int = 32000
+    rms_norm_eps: float = 1e-6
+    max_sequence_length: int = 1024
+    initializer_range: float = 0.02
+    embedding_init_std: float = math.sqrt(2.0 / 5.0)
+    rope_theta: float = 10000.0
+
+    @staticmethod
+    def preset(name: str, **overrides) -> "ModelConfig":
+        key = name.lower().removeprefix("llama_")
+        h, i, n, l = PRESETS[key]
+        return ModelConfig(hidden_size=h, intermediate_size=i, num_attention_heads=n,
+                           num_hidden_layers=l, **overrides)
+
+    @property
+    def head_dim(self) -> int:
+        assert self.hidden_size % self.num_attention_heads == 0
+        return self.hidden_size // self.num_attention_heads
+
+
+# ----------------------------------------------------------------------------------------------
+# Norm plan: data, not code paths
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class SublayerPlan:
+    input_norm: bool = False
+    output_norm: bool = False
+    post_norm: bool = False
+    residual_scale: float = 1.0
+    input_norm_scale: float = 1.0
+
+
+@dataclass
+class LayerPlan:
+    attention: SublayerPlan = field(default_factory=SublayerPlan)
+    mlp: SublayerPlan = field(default_factory=SublayerPlan)
+    # Init rule: std multiplier per projection ("q_proj", "v_proj", "o_proj", "down_proj", ...).
+    init_scales: Dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class NormPlan:
+    layers: List[LayerPlan]
+    embedding_norm: bool = False
+    name: str = "custom"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> "NormPlan":
+        layers = [LayerPlan(attention=SublayerPlan(**l["attention"]), mlp=SublayerPlan(**l["mlp"]),
+                            init_scales=dict(l.get("init_scales", {}))) for l in d["layers"]]
+        return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
+                        name=d.get("name", "custom"))
+
+
+def _pre() -> LayerPlan:
+    return LayerPlan(SublayerPlan(input_norm=True), SublayerPlan(input_norm=True))
+
+
+def _post() -> LayerPlan:
+    return LayerPlan(SublayerPlan(post_norm=True), SublayerPlan(post_norm=True))
+
+
+def _sandwich() -> LayerPlan:
+    return LayerPlan(SublayerPlan(input_norm=True, output_norm=True),
+                     SublayerPlan(input_norm=True, output_norm=True))
+
+
+def _count(arg: Optional[str], num_layers: int) -> int:
+    """'3' -> 3 layers; '0.25' -> floor(0.25 L); None -> floor(0.25 L)."""
+    if arg is None or arg == "":
+        return int(math.floor(0.25 * num_layers))
+    if "." in arg:
+        return int(math.floor(float(arg) * num_layers))
+    k = int(arg)
+    if not 0 <= k <= num_layers:
+        raise ValueError(f"layer count {k} outside 0...{num_layers}")
+    return k
+
+
+def make_plan(scheme: str, num_layers: int) -> NormPlan:
+    """Named schemes as factories over the plan (design.md §3)."""
+    L = num_layers
+    name, _, arg = scheme.partition(":")
+    name = name.lower()
+    arg = arg or None
+    emb = False
+    if name == "pre":
+        layers = [_pre() for _ in range(L)]
+    elif name == "post":
+        layers = [_post() for _ in range(L)]
+    elif name in ("mix", "post_pre"):
+        k = _count(arg, L)
+        layers = [_post() if i < k else _pre() for i in range(L)]
+    elif name in ("mix-reversed", "pre_post"):
+        k = _count(arg, L)
+        layers = [_pre() if i < k else _post() for i in range(L)]
+    elif name == "sandwich":
+        layers = [_sandwich() for _ in range(L)]
+    elif name == "peri":
+        layers = [_sandwich() for _ in range(L)]
+        emb = True
+    elif name == "deepnorm":
+        alpha = (2.0 * L) ** 0.25
+        beta = (8.0 * L) ** -0.25
+        layers = []
+        for _ in range(L):
+            lp = _post()
+            lp.attention.residual_scale = alpha
+            lp.mlp.residual_scale = alpha
+            lp.init_scales = {p: beta for p in ("v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
+            layers.append(lp)
+    elif name == "lns":
+        layers = []
+        for i in range(L):
+            lp = _pre()
+            s = 1.0 / math.sqrt(i + 1)
+            lp.attention.input_norm_scale = s
+            lp.mlp.input_norm_scale = s
+            layers.append(lp)
+    elif name in ("scaled-pre", "scale_pre", "scaled-mix", "scale_post_pre"):
+        k = _count(arg, L) if name in ("scaled-mix", "scale_post_pre") else 0
+        s = 1.0 / math.sqrt(2.0 * L)
+        layers = []
+        for i in range(L):
+            lp = _post() if i < k else _pre()
+            lp.init_scales = {"o_proj": s, "down_proj": s}
+            layers.append(lp)
+    elif name == "interleaved":
+        p = int(arg or 4)
+        layers = [_pre() if (i + 1) % p == 0 else _post() for i in range(L)]
+    else:
+        raise ValueError(f"unknown norm scheme {scheme!r}")
+    return NormPlan(layers=layers, embedding_norm=emb, name=scheme)
+
+
+def norm_names(layer: LayerPlan) -> Dict[str, str]:
+    """Map each norm *role* of a layer to its official weight name (design.md §5).
+
+    Roles: attn_in, attn_out, attn_post, mlp_in, mlp_out, mlp_post (only those present).
+    """
+    a, m = layer.attention, layer.mlp
+    names: Dict[str, str] = {}
+    if a.input_norm:
+        names["attn_in"] = "input_layernorm"
+    if a.output_norm:
+        names["attn_out"] = "post_attention_layernorm"
+    if a.post_norm:
+        names["attn_post"] = "post_attention_layernorm"
+    if m.input_norm:
+        used = "post_attention_layernorm" in names.values()
+        names["mlp_in"] = "pre_feedforward_layernorm" if used else "post_attention_layernorm"
+    if m.output_norm:
+        names["mlp_out"] = "post_feedforward_layernorm"
+    if m.post_norm:
+        names["mlp_post"] = "post_feedforward_layernorm"
+    values = list(names.values())
+    if len(values) != len(set(values)):
+        raise ValueError(f"plan {layer} maps two norms to one official name: {names}")
+    return names
+
+
+# ----------------------------------------------------------------------------------------------
+# Modules
+# ----------------------------------------------------------------------------------------------
+
+class RMSNorm(nn.Module):
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        dtype = x.dtype
+        h = x.to(torch.float32) if dtype in (torch.float16, torch.bfloat16) else x
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return self.weight * h.to(dtype)
+
+
+def rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def rope_cos_sin(seq_len: int, head_dim: int, theta: float, device, dtype):
+    inv_freq = 1.0 / (theta ** (torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim))
+    t = torch.arange(seq_len, dtype=torch.float64)
+    freqs = torch.outer(t, inv_freq)                  # (T, d/2)
+    emb = torch.cat((freqs, freqs), dim=-1)           # (T, d)  half-split convention
+    return emb.cos().to(device=device, dtype=dtype), emb.sin().to(device=device, dtype=dtype)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False):
+        super().__init__()
+        d = cfg.hidden_size
+        self.n_heads, self.head_dim, self.theta = cfg.num_attention_heads, cfg.head_dim, cfg.rope_theta
+        self.q_proj = nn.Linear(d, d, bias=False)
+        self.k_proj = nn.Linear(d, d, bias=False)
+        self.v_proj = nn.Linear(d, d, bias=False)
+        self.o_proj = nn.Linear(d, d, bias=False)
+        self.use_sdpa = use_sdpa
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        B, T, D = x.shape
+        H, Dh = self.n_heads, self.head_dim
+        q = self.q_proj(x).view(B, T, H, Dh).transpose(1, 2)   # (B, H, T, Dh)
+        k = self.k_proj(x).view(B, T, H, Dh).transpose(1, 2)
+        v = self.v_proj(x).view(B, T, H, Dh).transpose(1, 2)
+        cos, sin = rope_cos_sin(T, Dh, self.theta, x.device, x.dtype)
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
+        if self.use_sdpa:
+            o = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            scores = (q @ k.transpose(-1, -2)) / math.sqrt(Dh)  # (B, H, T, T)
+            mask = torch.ones(T, T, dtype=torch.bool, device=x.device).triu(1)
+            scores = scores.masked_fill(mask, float("-inf"))
+            p = torch.softmax(scores, dim=-1, dtype=torch.promote_types(scores.dtype, torch.float32))
+            p = p.to(q.dtype)
+            o = p @ v
+        return self.o_proj(o.transpose(1, 2).reshape(B, T, D))
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.gate_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.up_proj = nn.Linear(cfg.hidden_size, cfg.intermediate_size, bias=False)
+        self.down_proj = nn.Linear(cfg.intermediate_size, cfg.hidden_size, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+
+class DecoderLayer(nn.Module):
+    def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False):
+        super().__init__()
+        self.plan = plan
+        self.self_attn = Attention(cfg, use_sdpa)
+        self.mlp = MLP(cfg)
+        self.role_to_name = norm_names(plan)
+        for name in self.role_to_name.values():
+            self.add_module(name, RMSNorm(cfg.hidden_size, cfg.rms_norm_eps))
+
+    def _norm(self, role: str) -> RMSNorm:
+        return getattr(self, self.role_to_name[role])
+
+    def _sublayer(self, x, p: SublayerPlan, fn, prefix: str):
+        u = self._norm(prefix + "_in")(x) * p.input_norm_scale if p.input_norm else x
+        f = fn(u)
+        g = self._norm(prefix + "_out")(f) if p.output_norm else f
+        r = p.residual_scale * x + g
+        return self._norm(prefix + "_post")(r) if p.post_norm else r
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self._sublayer(x, self.plan.attention, self.self_attn, "attn")
+        return self._sublayer(x, self.plan.mlp, self.mlp, "mlp")
+
+
+class MixLNModel(nn.Module):
+    def __init__(self, cfg: ModelConfig, plan: NormPlan, use_sdpa: bool = False):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        if plan.embedding_norm:
+            self.embed_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.layers = nn.ModuleList(DecoderLayer(cfg, lp, use_sdpa) for lp in plan.layers)
+        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+        self.embedding_norm = plan.embedding_norm
+
+    def forward(self, input_ids: torch.Tensor, return_layer_inputs: bool = False):
+        h = self.embed_tokens(input_ids)
+        if self.embedding_norm:
+            h = self.embed_norm(h)
+        layer_inputs = []
+        for layer in self.layers:
+            layer_inputs.append(h)
+            h = layer(h)
+        layer_inputs.append(h)                      # x_L: output of the last layer, pre final norm
+        out = self.norm(h)
+        return (out, layer_inputs) if return_layer_inputs else out
+
+
+@dataclass
+class CausalLMOutput:
+    loss: Optional[torch.Tensor]
+    logits: torch.Tensor
+
+
+class MixLNForCausalLM(nn.Module):
+    def __init__(self, cfg: ModelConfig, plan: NormPlan, use_sdpa: bool = False, init: bool = True):
+        super().__init__()
+        if len(plan.layers) != cfg.num_hidden_layers:
+            raise ValueError("plan length must equal num_hidden_layers")
+        self.config, self.plan = cfg, plan
+        self.model = MixLNModel(cfg, plan, use_sdpa)
+        self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+        if init:
+            self.reset_parameters()
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: Optional[torch.Generator] = None):
+        std = self.config.initializer_range
+        self.model.embed_tokens.weight.normal_(0.0, self.config.embedding_init_std, generator=generator)
+        for layer, lp in zip(self.model.layers, self.plan.layers):
+            for sub in (layer.self_attn, layer.mlp):
+                for pname, lin in sub.named_children():
+                    if isinstance(lin, nn.Linear):
+                        lin.weight.normal_(0.0, std * lp.init_scales.get(pname, 1.0), generator=generator)
+        self.lm_head.weight.normal_(0.0, std, generator=generator)
+        for m in self.modules():
+            if isinstance(m, RMSNorm):
+                m.weight.fill_(1.0)
+
+    def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None,
+                compute_loss: bool = True) -> CausalLMOutput:
+        """Without `labels`: HF shift, logits[:, :-1] predict input_ids[:, 1:].
+        With `labels` (same shape as input_ids): already aligned, logits[:, t] predicts labels[:, t].
+        Targets equal to -100 are ignored; loss is the mean over the rest."""
+        h = self.model(input_ids)
+        logits = self.lm_head(h)
+        if logits.dtype in (torch.float16, torch.bfloat16):
+            logits = logits.float()                 # loss in fp32, as the official LLaMA code
+        loss = None
+        if compute_loss:
+            if labels is None:
+                pred, target = logits[:, :-1], input_ids[:, 1:]
+            else:
+                pred, target = logits, labels
+            loss = F.cross_entropy(pred.reshape(-1, pred.size(-1)), target.reshape(-1),
+                                   ignore_index=IGNORE_INDEX, reduction="mean")
+        return CausalLMOutput(loss=loss, logits=logits)
+
+
+def shifted_labels(input_ids: torch.Tensor, pad_token_id: Optional[int] = None) -> torch.Tensor:
+    """Aligned labels from input_ids (labels[:, t] = input_ids[:, t+1], last = -100), pad ignored."""
+    labels = torch.full_like(input_ids, IGNORE_INDEX)
+    labels[:, :-1] = input_ids[:, 1:]
+    if pad_token_id is not None:
+        labels[:, :-1][input_ids[:, 1:] == pad_token_id] = IGNORE_INDEX
+    return labels
+
+
+# ----------------------------------------------------------------------------------------------
+# Checkpoint interchange (config.json + model.safetensors), for fixtures
+# ----------------------------------------------------------------------------------------------
+
+def config_dict(model: MixLNForCausalLM) -> dict:
+    cfg = model.config
+    d = {k: getattr(cfg, k) for k in ("hidden_size", "intermediate_size", "num_attention_heads",
+                                      "num_hidden_layers", "rms_norm_eps", "vocab_size",
+                                      "max_sequence_length", "initializer_range")}
+    d["norm_type"] = model.plan.name
+    d["norm_plan"] = model.plan.to_dict()
+    return d
+
+
+def save_checkpoint(model: MixLNForCausalLM, directory: str) -> None:
+    from safetensors.torch import save_file  # only needed for fixtures
+    os.makedirs(directory, exist_ok=True)
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(tensors, os.path.join(directory, "model.safetensors"))
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(config_dict(model), f, indent=2)
+
+
+def load_checkpoint(directory: str, scheme: Optional[str] = None) -> MixLNForCausalLM:
+    from safetensors.torch import load_file
+    with open(os.path.join(directory, "config.json")) as f:
+        d = json.load(f)
+    cfg = ModelConfig(**{k: d[k] for k in ("hidden_size", "intermediate_size", "num_attention_heads",
+                                           "num_hidden_layers", "vocab_size") },
+                      rms_norm_eps=d.get("rms_norm_eps", 1e-6))
+    if scheme is not None:
+        plan = make_plan(scheme, cfg.num_hidden_layers)
+    elif "norm_plan" in d:
+        plan = NormPlan.from_dict(d["norm_plan"])
+    else:
+        raise ValueError("checkpoint has no norm_plan; pass the scheme")
+    model = MixLNForCausalLM(cfg, plan, init=False)
+    model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")))
+    return model
