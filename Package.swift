@@ -26,8 +26,15 @@ let package = Package(
             providers: [.apt(["libopenblas-dev"])]
         ),
         .target(
+            name: "CMixLNKernels",
+            cSettings: [
+                .unsafeFlags(["-O3", "-mavx2", "-mfma", "-fno-math-errno", "-fassociative-math",
+                              "-fno-signed-zeros", "-fno-trapping-math"], .when(platforms: [.linux])),
+            ]
+        ),
+        .target(
             name: "MixLNTensor",
-            dependencies: [.target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
+            dependencies: ["CMixLNKernels", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
             swiftSettings: fastMath,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
         ),

@@ -3,12 +3,14 @@ import Accelerate
 #else
 import COpenBLAS
 #endif
+import CMixLNKernels
 import Foundation
 
 /// The element types the engine computes in: `Float` for training, `Double` for gradient checks.
 ///
-/// Kernels are generic over this protocol; the few operations whose speed depends on the type
-/// (matrix multiply, vectorized exp) are requirements so each type brings its fastest version.
+/// Kernels are generic over this protocol. The operations whose speed decides a training step
+/// (matrix multiply, exp, the row reductions of softmax) are requirements, so `Float` brings
+/// BLAS and vectorized C kernels while `Double` keeps plain, obviously-correct loops.
 public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 where Self.RawSignificand: FixedWidthInteger {
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` of shape (m, k) and `op(B)` of shape (k, n).
@@ -17,10 +19,24 @@ where Self.RawSignificand: FixedWidthInteger {
         alpha: Self, a: UnsafePointer<Self>, lda: Int,
         b: UnsafePointer<Self>, ldb: Int,
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
-    /// `x[i] = exp(x[i])` for `i < count`.
-    static func expInPlace(_ x: UnsafeMutablePointer<Self>, count: Int)
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
+    /// `x[i] = exp(x[i])`
+    static func expInPlace(_ x: UnsafeMutablePointer<Self>, count: Int)
+    /// max of `x` (−∞ when empty)
+    static func maximum(_ x: UnsafePointer<Self>, count: Int) -> Self
+    /// Σ x[i]
+    static func sum(_ x: UnsafePointer<Self>, count: Int) -> Self
+    /// Σ x[i]·y[i]
+    static func dot(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int) -> Self
+    /// x[i] *= a
+    static func scale(_ x: UnsafeMutablePointer<Self>, by a: Self, count: Int)
+    /// y[i] += a·x[i]
+    static func axpy(_ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count: Int)
+    /// out[i] = a·x[i] + y[i]  (out may alias y)
+    static func scaledAdd(_ out: UnsafeMutablePointer<Self>, _ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int)
+    /// Softmax of `x` in place; returns log Σ exp of the original values.
+    static func softmaxInPlace(_ x: UnsafeMutablePointer<Self>, count: Int) -> Self
 }
 
 @inline(__always)
@@ -40,8 +56,22 @@ extension Float: TensorScalar {
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
-    public static func expInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        FastExp.expInPlace(x, count: count)
+    @inlinable public static func expInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { mixln_exp_f32(x, count) }
+    @inlinable public static func maximum(_ x: UnsafePointer<Float>, count: Int) -> Float { mixln_max_f32(x, count) }
+    @inlinable public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float { mixln_sum_f32(x, count) }
+    @inlinable public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
+        mixln_dot_f32(x, y, count)
+    }
+    @inlinable public static func scale(_ x: UnsafeMutablePointer<Float>, by a: Float, count: Int) { mixln_scale_f32(x, a, count) }
+    @inlinable public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
+        mixln_axpy_f32(a, x, y, count)
+    }
+    @inlinable public static func scaledAdd(_ out: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>,
+                                            _ y: UnsafePointer<Float>, count: Int) {
+        mixln_scaled_add_f32(out, a, x, y, count)
+    }
+    @inlinable public static func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
+        mixln_softmax_f32(x, count)
     }
 }
 
@@ -61,5 +91,32 @@ extension Double: TensorScalar {
 
     public static func expInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) {
         for i in 0..<count { x[i] = Foundation.exp(x[i]) }
+    }
+    public static func maximum(_ x: UnsafePointer<Double>, count: Int) -> Double {
+        (0..<count).reduce(-Double.infinity) { Swift.max($0, x[$1]) }
+    }
+    public static func sum(_ x: UnsafePointer<Double>, count: Int) -> Double { (0..<count).reduce(0) { $0 + x[$1] } }
+    public static func dot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, count: Int) -> Double {
+        (0..<count).reduce(0) { $0 + x[$1] * y[$1] }
+    }
+    public static func scale(_ x: UnsafeMutablePointer<Double>, by a: Double, count: Int) {
+        for i in 0..<count { x[i] *= a }
+    }
+    public static func axpy(_ a: Double, _ x: UnsafePointer<Double>, _ y: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0..<count { y[i] += a * x[i] }
+    }
+    public static func scaledAdd(_ out: UnsafeMutablePointer<Double>, _ a: Double, _ x: UnsafePointer<Double>,
+                                 _ y: UnsafePointer<Double>, count: Int) {
+        for i in 0..<count { out[i] = a * x[i] + y[i] }
+    }
+    public static func softmaxInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) -> Double {
+        let m = maximum(x, count: count)
+        var total = 0.0
+        for i in 0..<count {
+            x[i] = Foundation.exp(x[i] - m)
+            total += x[i]
+        }
+        scale(x, by: 1 / total, count: count)
+        return Foundation.log(total) + m
     }
 }

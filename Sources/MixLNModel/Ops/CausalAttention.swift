@@ -29,9 +29,7 @@ public enum CausalAttention {
             for row in range {
                 let t = row % T_
                 let p = probs + row * T_
-                let m = VectorMath.max(UnsafePointer(p), t + 1)
-                let total = VectorMath.expShifted(p, UnsafePointer(p), shift: m, t + 1)
-                VectorMath.scale(p, 1 / total, t + 1)
+                _ = VectorMath.softmax(p, t + 1)
                 (p + t + 1).update(repeating: 0, count: T_ - t - 1)
             }
         }

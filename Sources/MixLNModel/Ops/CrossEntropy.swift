@@ -26,10 +26,8 @@ public enum CrossEntropy {
                             if target == ignoreIndex { continue }
                             let row = logits + n * vocab
                             let targetLogit = row[Int(target)]
-                            let m = VectorMath.max(UnsafePointer(row), vocab)
-                            let total = VectorMath.expShifted(row, UnsafePointer(row), shift: m, vocab)
-                            VectorMath.scale(row, 1 / total, vocab)
-                            lossOut[w] += Double(T.log(total) + m - targetLogit)
+                            let logSumExp = VectorMath.softmax(row, vocab)
+                            lossOut[w] += Double(logSumExp - targetLogit)
                             countOut[w] += 1
                         }
                     }

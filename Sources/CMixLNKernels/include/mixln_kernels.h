@@ -1,0 +1,32 @@
+#ifndef MIXLN_KERNELS_H
+#define MIXLN_KERNELS_H
+
+#include <stddef.h>
+
+// Vectorized fp32 kernels for the hot elementwise and reduction loops.
+// Written as plain loops that the C compiler vectorizes (-O3, -ffast-math for the reductions).
+
+/// x[i] = exp(x[i]); about 2 ulp; below -87.3 gives 0, above 88.7 gives +inf.
+void mixln_exp_f32(float *x, size_t n);
+/// max over x (-inf for n = 0).
+float mixln_max_f32(const float *x, size_t n);
+/// sum of x.
+float mixln_sum_f32(const float *x, size_t n);
+/// sum of x[i] * y[i].
+float mixln_dot_f32(const float *x, const float *y, size_t n);
+/// x[i] *= a.
+void mixln_scale_f32(float *x, float a, size_t n);
+/// y[i] += a * x[i].
+void mixln_axpy_f32(float a, const float *x, float *y, size_t n);
+/// x[i] += a.
+void mixln_add_scalar_f32(float *x, float a, size_t n);
+/// out[i] = a * x[i] + y[i]  (out may alias y).
+void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, size_t n);
+/// In place softmax of x; returns log(sum(exp(x))) of the original row.
+float mixln_softmax_f32(float *x, size_t n);
+/// One Adam update over n parameters (PyTorch's formula, with optional L2 term and decoupled decay factor).
+void mixln_adam_f32(float *p, const float *g, float *m, float *v, size_t n,
+                    float beta1, float beta2, float eps, float step_size, float correction2_root,
+                    float l2, float decay);
+
+#endif

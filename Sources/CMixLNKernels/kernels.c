@@ -1,0 +1,103 @@
+#include "mixln_kernels.h"
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
+
+// exp(x) = 2^n · exp(r), x = n·ln2 + r, |r| ≤ ln2/2; exp(r) by a degree-6 Taylor polynomial (Horner).
+static inline float exp_one(float x) {
+    float clamped = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    // round to nearest with the 1.5·2^23 trick (vectorizes without a rounding call)
+    float n = (clamped * 1.44269504f + 12582912.0f) - 12582912.0f;
+    float r = clamped - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.0f / 720.0f;
+    p = p * r + 1.0f / 120.0f;
+    p = p * r + 1.0f / 24.0f;
+    p = p * r + 1.0f / 6.0f;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float result = p * scale;
+    result = x < -87.3f ? 0.0f : result;
+    return x > 88.7f ? INFINITY : result;
+}
+
+void mixln_exp_f32(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = exp_one(x[i]);
+}
+
+float mixln_max_f32(const float *x, size_t n) {
+    size_t i = 0;
+    float m = -INFINITY;
+#ifdef __AVX2__
+    __m256 a = _mm256_set1_ps(-INFINITY), b = a;
+    for (; i + 16 <= n; i += 16) {
+        a = _mm256_max_ps(a, _mm256_loadu_ps(x + i));
+        b = _mm256_max_ps(b, _mm256_loadu_ps(x + i + 8));
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_max_ps(a, b));
+    for (int k = 0; k < 8; k++) m = lanes[k] > m ? lanes[k] : m;
+#endif
+    for (; i < n; i++) m = x[i] > m ? x[i] : m;
+    return m;
+}
+
+float mixln_sum_f32(const float *x, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+float mixln_dot_f32(const float *x, const float *y, size_t n) {
+    float s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i] * y[i];
+    return s;
+}
+
+void mixln_scale_f32(float *x, float a, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] *= a;
+}
+
+void mixln_axpy_f32(float a, const float *x, float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+void mixln_add_scalar_f32(float *x, float a, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] += a;
+}
+
+void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = a * x[i] + y[i];
+}
+
+float mixln_softmax_f32(float *x, size_t n) {
+    float m = mixln_max_f32(x, n);
+    float s = 0;
+    for (size_t i = 0; i < n; i++) {
+        float e = exp_one(x[i] - m);
+        x[i] = e;
+        s += e;
+    }
+    mixln_scale_f32(x, 1.0f / s, n);
+    return logf(s) + m;
+}
+
+void mixln_adam_f32(float *p, const float *g, float *m, float *v, size_t n,
+                    float beta1, float beta2, float eps, float step_size, float correction2_root,
+                    float l2, float decay) {
+    for (size_t i = 0; i < n; i++) {
+        float grad = g[i] + l2 * p[i];
+        float mi = beta1 * m[i] + (1 - beta1) * grad;
+        float vi = beta2 * v[i] + (1 - beta2) * grad * grad;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / correction2_root + eps);
+    }
+}

@@ -1,0 +1,89 @@
+/// What a run reports as it goes; the CLI decides how to show it and tests assert on it.
+public enum TrainingEvent: Sendable {
+    case started(RunInfo)
+    case step(StepRecord)
+    case eval(EvalRecord)
+    /// The loss or the gradient became NaN or infinite; the run stops without applying that update.
+    case diverged(DivergenceRecord)
+    case done(TrainingSummary)
+}
+
+/// Facts about the run known before the first step.
+public struct RunInfo: Codable, Sendable {
+    public var parameters: Int
+    public var trainSequences: Int
+    public var validationSequences: Int
+    public var steps: Int
+    public var tokensPerStep: Int
+
+    enum CodingKeys: String, CodingKey {
+        case parameters, trainSequences = "train_sequences", validationSequences = "validation_sequences"
+        case steps, tokensPerStep = "tokens_per_step"
+    }
+}
+
+/// One optimizer update.
+public struct StepRecord: Codable, Sendable {
+    /// 1-based update number.
+    public var step: Int
+    /// Mean over the micro-batches of each one's mean token loss (the official accumulation).
+    public var loss: Double
+    public var lr: Double
+    /// Global gradient norm before clipping.
+    public var gradNorm: Double
+    /// Per-layer and per-group gradient norms (before clipping).
+    public var gradNorms: GradientNormSummary
+    /// Tokens (B·T positions, padding included) processed so far.
+    public var tokens: Int
+    public var tokensPerSecond: Double
+    public var elapsedSeconds: Double
+
+    enum CodingKeys: String, CodingKey {
+        case step, loss, lr, gradNorm = "grad_norm", gradNorms = "grad_norms", tokens
+        case tokensPerSecond = "tokens_per_second", elapsedSeconds = "elapsed_seconds"
+    }
+}
+
+/// The grouped gradient norms logged every update.
+public struct GradientNormSummary: Codable, Sendable {
+    public var embedding: Double
+    public var layers: [Double]
+    public var finalNorm: Double
+    public var lmHead: Double
+
+    enum CodingKeys: String, CodingKey { case embedding, layers, finalNorm = "final_norm", lmHead = "lm_head" }
+}
+
+/// A validation pass.
+public struct EvalRecord: Codable, Sendable {
+    public var step: Int
+    /// Mean over every predicted (non-ignored) validation token.
+    public var loss: Double
+    public var perplexity: Double
+    public var tokens: Int
+}
+
+public struct DivergenceRecord: Codable, Sendable {
+    public var step: Int
+    public var loss: Double
+    public var gradNorm: Double?
+
+    enum CodingKeys: String, CodingKey { case step, loss, gradNorm = "grad_norm" }
+}
+
+/// How the run ended.
+public struct TrainingSummary: Codable, Sendable {
+    public enum Status: String, Codable, Sendable { case completed, diverged }
+    public var status: Status
+    public var steps: Int
+    public var finalLoss: Double?
+    public var finalEval: EvalRecord?
+    public var divergedAt: Int?
+    public var elapsedSeconds: Double
+    public var tokens: Int
+
+    enum CodingKeys: String, CodingKey {
+        case status, steps, finalLoss = "final_loss", finalEval = "final_eval", divergedAt = "diverged_at"
+        case elapsedSeconds = "elapsed_seconds", tokens
+    }
+}

@@ -1,0 +1,44 @@
+import ArgumentParser
+import MixLNModel
+
+/// The options that choose a model: size, norm placement and overrides.
+struct ModelOptions: ParsableArguments {
+    @Option(name: .long, help: "Preset (\(ModelPresets.names.joined(separator: ", "))) or a config.json path.")
+    var model: String
+
+    @Option(name: .long, help: "Norm scheme: pre, post, mix, mix:K, mix:0.25, mix-reversed:K, sandwich, peri, deepnorm, deepnorm-official, scaled-pre, scaled-mix:K, lns, interleaved:P, or an official NORM_TYPE (post_pre, …).")
+    var norm: String = "pre"
+
+    @Option(name: .long, help: "Official POST_NUM: leading Post-LN layers for mix / post_pre (default ⌊L/4⌋).")
+    var postNum: Int?
+
+    @Option(name: .long, help: "Override num_hidden_layers of the preset (e.g. a 12-layer model of the 9m width).")
+    var layers: Int?
+
+    @Option(name: .long, help: "Override vocab_size: a number, or 'tokenizer' for the tokenizer's own size.")
+    var vocabSize: String?
+
+    /// The config with overrides applied; `tokenizerVocabulary` resolves `--vocab-size tokenizer`.
+    func resolveConfig(tokenizerVocabulary: Int? = nil) throws -> ModelConfig {
+        var config = try ModelPresets.resolve(model)
+        if let layers {
+            guard layers > 0 else { throw ValidationError("--layers must be positive, got \(layers)") }
+            config.numHiddenLayers = layers
+        }
+        if let vocabSize {
+            if vocabSize == "tokenizer", let tokenizerVocabulary {
+                config.vocabSize = tokenizerVocabulary
+            } else if let n = Int(vocabSize), n > 1 {
+                config.vocabSize = n
+            } else {
+                throw ValidationError("--vocab-size must be a number above 1 or 'tokenizer', got '\(vocabSize)'")
+            }
+        }
+        try config.validate()
+        return config
+    }
+
+    func resolvePlan(layers: Int) throws -> NormPlan {
+        try NormScheme.plan(norm, layers: layers, postNum: postNum)
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+
+/// A run's output folder: `run.json`, `metrics.jsonl`, `summary.json`. JSON files are written
+/// atomically (temporary file, then rename); metrics are appended and flushed line by line.
+final class RunDirectory {
+    let url: URL
+    private var metrics: FileHandle?
+
+    /// Creates the folder (and parents) and checks it can be written, before any work starts.
+    init(path: String) throws {
+        url = URL(fileURLWithPath: path)
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            let probe = url.appendingPathComponent(".write-test-\(getpid())")
+            try Data().write(to: probe)
+            try FileManager.default.removeItem(at: probe)
+        } catch {
+            throw CLIError("cannot write to output directory '\(path)': \(Self.reason(error))")
+        }
+    }
+
+    /// Writes `value` as pretty JSON to `name`, atomically.
+    func writeJSON<Value: Encodable>(_ value: Value, to name: String) throws {
+        let data = try JSONCoding.pretty.encode(value)
+        try write(data + Data("\n".utf8), to: name)
+    }
+
+    func write(_ data: Data, to name: String) throws {
+        let target = url.appendingPathComponent(name)
+        let temporary = url.appendingPathComponent(".\(name).tmp-\(getpid())")
+        do {
+            try data.write(to: temporary)
+            _ = try FileManager.default.replaceItemAt(target, withItemAt: temporary)
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw CLIError("cannot write \(target.path): \(Self.reason(error))")
+        }
+    }
+
+    /// Starts a fresh `metrics.jsonl`.
+    func startMetrics() throws {
+        let file = url.appendingPathComponent("metrics.jsonl")
+        guard FileManager.default.createFile(atPath: file.path, contents: nil),
+              let handle = try? FileHandle(forWritingTo: file) else {
+            throw CLIError("cannot create \(file.path)")
+        }
+        metrics = handle
+    }
+
+    /// Appends one JSON object, `{"event": event, …record's fields}`, as a line.
+    func appendMetric<Record: Encodable>(event: String, _ record: Record) throws {
+        var data = try JSONCoding.compact.encode(TaggedRecord(event: event, record: record))
+        data.append(0x0A)
+        try metrics?.write(contentsOf: data)
+    }
+
+    deinit { try? metrics?.close() }
+
+    private static func reason(_ error: Error) -> String {
+        (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+    }
+}
+
+/// A record with an `event` key merged into its own keys.
+struct TaggedRecord<Record: Encodable>: Encodable {
+    let event: String
+    let record: Record
+
+    enum CodingKeys: String, CodingKey { case event }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(event, forKey: .event)
+        try record.encode(to: encoder)
+    }
+}
+
+enum JSONCoding {
+    static let compact: JSONEncoder = make([.sortedKeys, .withoutEscapingSlashes])
+    static let pretty: JSONEncoder = make([.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
+
+    private static func make(_ formatting: JSONEncoder.OutputFormatting) -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = formatting
+        e.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return e
+    }
+}
+
+/// An error whose message is the whole story, printed as one line.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
