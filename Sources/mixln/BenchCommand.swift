@@ -22,10 +22,10 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         guard precision == "fp32" else {
-            throw ValidationError("--precision \(precision) is not implemented yet; only fp32 is available")
+            throw CLIError("--precision \(precision) is not implemented yet; only fp32 is available")
         }
         guard batchSize > 0, seqLen >= 2, steps > 0, warmup >= 0 else {
-            throw ValidationError("--batch-size and --steps must be positive, --seq-len at least 2, --warmup not negative")
+            throw CLIError("--batch-size and --steps must be positive, --seq-len at least 2, --warmup not negative")
         }
         if let threads { Parallel.setThreadCount(threads) }
         let config = try modelOptions.resolveConfig()

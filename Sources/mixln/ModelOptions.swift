@@ -22,7 +22,7 @@ struct ModelOptions: ParsableArguments {
     func resolveConfig(tokenizerVocabulary: Int? = nil) throws -> ModelConfig {
         var config = try ModelPresets.resolve(model)
         if let layers {
-            guard layers > 0 else { throw ValidationError("--layers must be positive, got \(layers)") }
+            guard layers > 0 else { throw CLIError("--layers must be positive, got \(layers)") }
             config.numHiddenLayers = layers
         }
         if let vocabSize {
@@ -31,7 +31,7 @@ struct ModelOptions: ParsableArguments {
             } else if let n = Int(vocabSize), n > 1 {
                 config.vocabSize = n
             } else {
-                throw ValidationError("--vocab-size must be a number above 1 or 'tokenizer', got '\(vocabSize)'")
+                throw CLIError("--vocab-size must be a number above 1 or 'tokenizer', got '\(vocabSize)'")
             }
         }
         try config.validate()

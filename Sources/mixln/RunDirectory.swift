@@ -30,7 +30,9 @@ final class RunDirectory {
         let temporary = url.appendingPathComponent(".\(name).tmp-\(getpid())")
         do {
             try data.write(to: temporary)
-            _ = try FileManager.default.replaceItemAt(target, withItemAt: temporary)
+            guard rename(temporary.path, target.path) == 0 else {
+                throw CLIError(String(cString: strerror(errno)))
+            }
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw CLIError("cannot write \(target.path): \(Self.reason(error))")
@@ -57,7 +59,12 @@ final class RunDirectory {
     deinit { try? metrics?.close() }
 
     private static func reason(_ error: Error) -> String {
-        (error as NSError).localizedFailureReason ?? (error as NSError).localizedDescription
+        if let error = error as? CLIError { return error.description }
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        return ns.localizedFailureReason ?? ns.localizedDescription
     }
 }
 

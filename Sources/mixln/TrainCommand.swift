@@ -52,12 +52,12 @@ struct TrainCommand: ParsableCommand {
             throw ModelError.sequenceTooLong(requested: seqLen, maximum: config.maxSequenceLength)
         }
         guard let scheduleKind = LearningRateSchedule.Kind(rawValue: schedule) else {
-            throw ValidationError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw CLIError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         guard let optimizerKind = OptimizerSettings.Kind(rawValue: optimizer) else {
-            throw ValidationError("--optimizer must be adam or adamw, got '\(optimizer)'")
+            throw CLIError("--optimizer must be adam or adamw, got '\(optimizer)'")
         }
-        guard (0..<1).contains(valFraction) else { throw ValidationError("--val-fraction must be in [0, 1), got \(valFraction)") }
+        guard (0..<1).contains(valFraction) else { throw CLIError("--val-fraction must be in [0, 1), got \(valFraction)") }
         let options = TrainingOptions(
             steps: steps, microBatchSize: batchSize, totalBatchSize: totalBatchSize, seqLen: seqLen,
             schedule: LearningRateSchedule(kind: scheduleKind, peak: lr, warmupSteps: warmup ?? steps / 10,
