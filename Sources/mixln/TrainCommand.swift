@@ -43,7 +43,14 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         if let threads { Parallel.setThreadCount(threads) }
         let tokenizer = try TokenizerLoader.load(self.tokenizer)
-        let config = try modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
+        var config = try modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
+        // The official pad_token_id = -1 freezes row V−1 at zero. When the tokenizer's ids reach that
+        // row (a vocabulary sized to the tokenizer), it would freeze a real token — an all-zero
+        // stream that Post-LN's 1/√ε amplifies in every layer's backward — so the tokenizer's own
+        // pad id is frozen instead.
+        if let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize, row != Int(tokenizer.padId) {
+            config.padTokenId = Int(tokenizer.padId)
+        }
         let plan = try modelOptions.resolvePlan(layers: config.numHiddenLayers)
         guard tokenizer.vocabularySize <= config.vocabSize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); use --vocab-size \(tokenizer.vocabularySize) or a larger model vocabulary")

@@ -56,6 +56,32 @@ final class TrainCommandTests: CLITestCase {
         XCTAssertEqual((run["norm_plan"] as? [String: Any])?["scheme"] as? String, "mix:2")
     }
 
+    func testVocabularySizedToTheTokenizerFreezesThePadRowNotEOS() throws {
+        // Row V−1 (the official padding_idx) would be the byte tokenizer's eos (257): its zero
+        // embedding makes an all-zero stream whose Post-LN backward overflows. The pad id is frozen instead.
+        let result = try mixln(["train", "--model", try tinyConfig(), "--vocab-size", "tokenizer", "--norm", "post",
+                                "--data", try tinyCorpus(), "--steps", "2", "--batch-size", "2", "--seq-len", "16", "--out", "vocab"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let run = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: workDirectory.appendingPathComponent("vocab/run.json"))) as? [String: Any])
+        let config = try XCTUnwrap(run["config"] as? [String: Any])
+        XCTAssertEqual(config["vocab_size"] as? Int, 258)
+        XCTAssertEqual(config["pad_token_id"] as? Int, 256)
+    }
+
+    func testPackingAndPreTokenizedInput() throws {
+        let records = (0..<40).map { i in "{\"input_ids\": [\((0..<20).map { String(($0 * 7 + i) % 200) }.joined(separator: ", "))]}" }
+        let data = try write(records.joined(separator: "\n"), to: "ids.jsonl")
+        for extra in [[], ["--packing"]] {
+            let result = try mixln(["train", "--model", try tinyConfig(), "--data", data, "--steps", "2", "--batch-size", "2",
+                                    "--seq-len", "16", "--out", "ids\(extra.count)"] + extra)
+            XCTAssertEqual(result.status, 0, result.stderr)
+        }
+        let bad = try write(#"{"input_ids": [1, 2, 900]}"#, to: "bad-ids.jsonl")
+        assertCleanFailure(try mixln(["train", "--model", try tinyConfig(), "--data", bad, "--steps", "1", "--batch-size", "1",
+                                      "--seq-len", "16", "--out", "bad"]), mentioning: "900")
+    }
+
     func testBadInputFailsWithOneClearLine() throws {
         let corpus = try tinyCorpus()
         let config = try tinyConfig()
