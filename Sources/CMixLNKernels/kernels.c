@@ -7,8 +7,10 @@
 #endif
 
 // exp(x) = 2^n · exp(r), x = n·ln2 + r, |r| ≤ ln2/2; exp(r) by a degree-6 Taylor polynomial (Horner).
+// 2^n is applied by adding n to the exponent bits of the polynomial, so n = 128 with p < 1 (x up to
+// ln(FLT_MAX) ≈ 88.72) stays finite; below −87.3 the result is 0 (never a wrong subnormal).
 static inline float exp_one(float x) {
-    float clamped = x < -87.3f ? -87.3f : (x > 88.7f ? 88.7f : x);
+    float clamped = x < -87.3f ? -87.3f : (x > 88.72f ? 88.72f : x);
     // round to nearest with the 1.5·2^23 trick (vectorizes without a rounding call)
     float n = (clamped * 1.44269504f + 12582912.0f) - 12582912.0f;
     float r = clamped - n * 0.693359375f;
@@ -20,12 +22,13 @@ static inline float exp_one(float x) {
     p = p * r + 0.5f;
     p = p * r + 1.0f;
     p = p * r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float result = p * scale;
+    int32_t bits;
+    memcpy(&bits, &p, sizeof bits);
+    bits += (int32_t)n << 23;
+    float result;
+    memcpy(&result, &bits, sizeof result);
     result = x < -87.3f ? 0.0f : result;
-    return x > 88.7f ? INFINITY : result;
+    return x > 88.72f ? INFINITY : result;
 }
 
 void mixln_exp_f32(float *x, size_t n) {

@@ -36,10 +36,12 @@ extension Transformer {
         var squares: [String: Double] = [:]
         var layerParts = Array(repeating: (attention: 0.0, mlp: 0.0, norms: 0.0), count: config.numHiddenLayers)
         var embedding = 0.0, finalNorm = 0.0, head = 0.0
+        var total = 0.0  // summed in layout order so the result is the same in every run
         for tensor in layout.tensors {
             let p = UnsafePointer(gradients.pointer + tensor.offset)
             let sumSquares = Double(VectorMath.dot(p, p, tensor.count))
             squares[tensor.name] = sumSquares
+            total += sumSquares
             if let l = tensor.layer {
                 if tensor.role.isAttention { layerParts[l].attention += sumSquares }
                 else if tensor.role.isMLP { layerParts[l].mlp += sumSquares }
@@ -56,7 +58,7 @@ extension Transformer {
             GradientNorms.Layer(layer: l, gradNorm: (s.attention + s.mlp + s.norms).squareRoot(),
                                 attention: s.attention.squareRoot(), mlp: s.mlp.squareRoot(), norms: s.norms.squareRoot())
         }
-        return GradientNorms(total: squares.values.reduce(0, +).squareRoot(), embedding: embedding.squareRoot(),
+        return GradientNorms(total: total.squareRoot(), embedding: embedding.squareRoot(),
                              layers: layers, finalNorm: finalNorm.squareRoot(), lmHead: head.squareRoot(),
                              parameters: squares.mapValues { $0.squareRoot() })
     }

@@ -27,6 +27,9 @@ public final class Trainer {
         guard options.seqLen <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: options.seqLen, maximum: model.config.maxSequenceLength)
         }
+        for sequence in train + (validation ?? []) where sequence.tokens.count != options.seqLen {
+            throw TrainingError.invalidOption("a sequence has \(sequence.tokens.count) tokens but --seq-len is \(options.seqLen)")
+        }
         self.model = model
         self.options = options
         optimizer = AdamOptimizer(parameterCount: model.parameterCount, settings: options.optimizer)
@@ -90,21 +93,23 @@ public final class Trainer {
     }
 
     /// Zeroes the gradients and accumulates those of one update's micro-batches, each scaled by
-    /// 1/accumulation as the official script does. Returns the mean of the micro-batch losses.
+    /// 1/accumulation as the official script does. Returns the mean loss of the micro-batches that
+    /// predict anything (nan when none does, which ends the run as diverged).
     private func accumulateGradients() throws -> Double {
         model.zeroGradients()
         let accumulation = options.accumulationSteps
-        var lossTotal = 0.0
+        var lossTotal = 0.0, counted = 0
         for _ in 0..<accumulation {
             let batch = trainLoader.next()
             let loss = try model.forward(tokens: batch.tokens, targets: batch.targets,
                                          batch: batch.batchSize, seqLen: batch.seqLen)
             if model.lastPredictedCount == 0 { continue }
             lossTotal += loss
+            counted += 1
             if !loss.isFinite { return loss }
             model.backward(lossScale: 1 / Float(accumulation))
         }
-        return lossTotal / Double(accumulation)
+        return counted > 0 ? lossTotal / Double(counted) : .nan
     }
 
     /// Loss and perplexity over the validation split (mean over every predicted token).

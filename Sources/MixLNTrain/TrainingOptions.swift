@@ -48,6 +48,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         try require((0...1).contains(schedule.minRatio), "--min-lr-ratio must be between 0 and 1")
         try require(clipGradNorm.map { $0 > 0 } ?? true, "--clip must be positive")
         try require(evalEvery >= 0, "--eval-every must not be negative")
+        try require(evalBatches.map { $0 > 0 } ?? true, "--eval-batches must be positive")
     }
 
     enum CodingKeys: String, CodingKey {

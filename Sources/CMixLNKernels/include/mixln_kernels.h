@@ -6,7 +6,7 @@
 // Vectorized fp32 kernels for the hot elementwise and reduction loops.
 // Written as plain loops that the C compiler vectorizes (-O3, -ffast-math for the reductions).
 
-/// x[i] = exp(x[i]); about 2 ulp; below -87.3 gives 0, above 88.7 gives +inf.
+/// x[i] = exp(x[i]); about 2 ulp; below -87.3 gives 0, above 88.72 gives +inf; NaN stays NaN.
 void mixln_exp_f32(float *x, size_t n);
 /// max over x (-inf for n = 0).
 float mixln_max_f32(const float *x, size_t n);
