@@ -25,6 +25,11 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         .target(
             name: "CMixLNKernels",
             cSettings: [
@@ -39,7 +44,7 @@ let package = Package(
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
         ),
         .target(name: "MixLNModel", dependencies: ["MixLNTensor"], resources: [.copy("Presets")], swiftSettings: fastMath),
-        .target(name: "MixLNData", swiftSettings: fastMath),
+        .target(name: "MixLNData", dependencies: ["CZlib"], swiftSettings: fastMath),
         .target(name: "MixLNTrain", dependencies: ["MixLNModel", "MixLNData"], swiftSettings: fastMath),
         .executableTarget(
             name: "mixln",
