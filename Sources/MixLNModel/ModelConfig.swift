@@ -68,6 +68,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         "bos_token_id", "eos_token_id", "hidden_act", "_name_or_path", "attention_dropout",
         "pretraining_tp", "rope_scaling", "attention_bias", "mlp_bias",
         "norm_type", "post_num", "norm_plan", "max_position_embeddings",
+        "num_key_value_heads", "tie_word_embeddings", "head_dim",
     ]
 
     public init(from decoder: Decoder) throws {
@@ -126,7 +127,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Parses config JSON; `source` names the file in error messages.
     public static func decode(_ data: Data, source: String) throws -> ModelConfig {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelError.invalidConfig("\(source): not a JSON object")
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue)).union(ignoredKeys)
@@ -138,8 +139,22 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if let act = object["hidden_act"] as? String, act != "silu" {
             throw ModelError.invalidConfig("\(source): hidden_act '\(act)' is not supported (only silu)")
         }
+        if let kv = object["num_key_value_heads"] as? Int, let heads = object["num_attention_heads"] as? Int, kv != heads {
+            throw ModelError.invalidConfig("\(source): grouped-query attention (num_key_value_heads \(kv) ≠ num_attention_heads \(heads)) is not supported yet")
+        }
+        if let tied = object["tie_word_embeddings"] as? Bool, tied {
+            throw ModelError.invalidConfig("\(source): tied input/output embeddings (tie_word_embeddings) are not supported yet")
+        }
+        if let headDim = object["head_dim"] as? Int, let hidden = object["hidden_size"] as? Int,
+           let heads = object["num_attention_heads"] as? Int, headDim * heads != hidden {
+            throw ModelError.invalidConfig("\(source): head_dim \(headDim) × heads \(heads) ≠ hidden_size \(hidden) is not supported")
+        }
+        if object["max_sequence_length"] == nil, let positions = object["max_position_embeddings"] {
+            object["max_sequence_length"] = positions  // Hugging Face's name for the same limit
+        }
+        let normalized = try JSONSerialization.data(withJSONObject: object)
         do {
-            let config = try JSONDecoder().decode(ModelConfig.self, from: data)
+            let config = try JSONDecoder().decode(ModelConfig.self, from: normalized)
             try config.validate()
             return config
         } catch DecodingError.keyNotFound(let key, _) {
