@@ -109,12 +109,12 @@ public final class Transformer<T: TensorScalar> {
                 continue
             }
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
-            sublayerForward(norms.attention, acts.attention, x: x.pointer, y: mid.pointer,
+            sublayerForward(norms.attention, acts.attention, rows: N, x: x.pointer, y: mid.pointer,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
                             postNorm: offsets.attentionPostNorm) { u, f in
                 attentionForward(acts, offsets, a, u: u, f: f)
             }
-            sublayerForward(norms.mlp, acts.mlp, x: mid.pointer, y: y.pointer,
+            sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid.pointer, y: y.pointer,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
                             postNorm: offsets.mlpPostNorm) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
@@ -138,12 +138,12 @@ public final class Transformer<T: TensorScalar> {
     /// One sublayer as the plan places its norms:
     /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `r = α·x + g`, `y = N_post(r) | r`.
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
-    private func sublayerForward(
-        _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
+    func sublayerForward(
+        _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
         inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
         body: (_ u: UnsafeMutablePointer<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
-        let N = activations!.rows, C = config.hiddenSize, w = parameters.pointer, eps = T(config.rmsNormEps)
+        let C = config.hiddenSize, w = parameters.pointer, eps = T(config.rmsNormEps)
         var u = x
         if let normed = acts.inputNormed, let rstd = acts.inputRstd, let weight = inputNorm {
             RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: x, weight: w + weight,
@@ -180,7 +180,7 @@ public final class Transformer<T: TensorScalar> {
 
     /// MLP body: `f = down(silu(gate(u)) ⊙ up(u))`.
     /// - Parameters: u (N, C), f (N, C)
-    private func mlpForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, rows N: Int,
+    func mlpForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, rows N: Int,
                             u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let C = config.hiddenSize, I = config.intermediateSize, w = parameters.pointer
         Linear.forward(out: acts.gateUp.pointer, inp: u, weight: w + o.gateUp, rows: N, inChannels: C, outChannels: 2 * I)

@@ -39,7 +39,7 @@ struct CheckpointInput: ParsableArguments {
     var threads: Int?
 
     /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory.
-    func modelFolder() throws -> String {
+    static func modelFolder(_ checkpoint: String) throws -> String {
         let config = (checkpoint as NSString).appendingPathComponent(ModelDirectory.configFile)
         if FileManager.default.fileExists(atPath: config) { return checkpoint }
         if let newest = TrainingCheckpoint.checkpoints(in: checkpoint).last { return newest }
@@ -48,7 +48,7 @@ struct CheckpointInput: ParsableArguments {
 
     func loadModel() throws -> Transformer<Float> {
         if let threads { Parallel.setThreadCount(threads) }
-        return try ModelDirectory.load(try modelFolder(), norm: norm, postNum: postNum)
+        return try ModelDirectory.load(try Self.modelFolder(checkpoint), norm: norm, postNum: postNum)
     }
 
     /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`.
