@@ -24,8 +24,8 @@ public struct SamplingOptions: Sendable {
 public final class TextGenerator<T: TensorScalar> {
     public let model: Transformer<T>
     let layers: [LayerActivations<T>]   // one-row scratch per layer
-    let keys: [Buffer<T>]               // L × (maxPositions, C) after RoPE
-    let values: [Buffer<T>]             // L × (maxPositions, C)
+    let keys: [Buffer<T>]               // L × (maxPositions, K) after RoPE (K = key/value heads × D)
+    let values: [Buffer<T>]             // L × (maxPositions, K)
     let streams: [Buffer<T>]            // (2L+1) × (C)
     let embedded: Buffer<T>             // (C)
     let embeddedRstd: Buffer<T>         // (1)
@@ -40,8 +40,8 @@ public final class TextGenerator<T: TensorScalar> {
         self.model = model
         let config = model.config, C = config.hiddenSize, S = config.maxSequenceLength
         layers = model.plan.layers.map { LayerActivations(norms: $0, batch: 1, seqLen: 1, config: config) }
-        keys = (0..<config.numHiddenLayers).map { _ in Buffer(count: S * C) }
-        values = (0..<config.numHiddenLayers).map { _ in Buffer(count: S * C) }
+        keys = (0..<config.numHiddenLayers).map { _ in Buffer(count: S * config.keyValueSize) }
+        values = (0..<config.numHiddenLayers).map { _ in Buffer(count: S * config.keyValueSize) }
         streams = (0...(2 * config.numHiddenLayers)).map { _ in Buffer(count: C) }
         embedded = Buffer(count: C)
         embeddedRstd = Buffer(count: 1)
@@ -98,21 +98,23 @@ public final class TextGenerator<T: TensorScalar> {
     private func cachedAttention(layer l: Int, _ acts: LayerActivations<T>, _ o: LayerOffsets,
                                  u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let config = model.config, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
+        let G = config.numKeyValueHeads, K = config.keyValueSize, group = H / G
         let w = model.parameters.pointer, qkv = acts.qkv.pointer, context = acts.context.pointer
-        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: 1, inChannels: C, outChannels: 3 * C)
+        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: 1, inChannels: C, outChannels: C + 2 * K)
         model.rope.forward(qkv, position: position, heads: H)
-        model.rope.forward(qkv + C, position: position, heads: H)
-        (keys[l].pointer + position * C).update(from: qkv + C, count: C)
-        (values[l].pointer + position * C).update(from: qkv + 2 * C, count: C)
+        model.rope.forward(qkv + C, position: position, heads: G)
+        (keys[l].pointer + position * K).update(from: qkv + C, count: K)
+        (values[l].pointer + position * K).update(from: qkv + C + K, count: K)
         let scale = 1 / T(D).squareRoot(), p = scores.pointer
         for h in 0..<H {
+            let kv = (h / group) * D
             for j in 0...position {
-                p[j] = VectorMath.dot(qkv + h * D, keys[l].pointer + j * C + h * D, D) * scale
+                p[j] = VectorMath.dot(qkv + h * D, keys[l].pointer + j * K + kv, D) * scale
             }
             _ = VectorMath.softmax(p, position + 1)
             let out = context + h * D
             out.update(repeating: 0, count: D)
-            for j in 0...position { VectorMath.axpy(p[j], values[l].pointer + j * C + h * D, out, D) }
+            for j in 0...position { VectorMath.axpy(p[j], values[l].pointer + j * K + kv, out, D) }
         }
         Linear.forward(out: f, inp: context, weight: w + o.attentionOutput, rows: 1, inChannels: C, outChannels: C)
     }

@@ -169,12 +169,13 @@ public final class Transformer<T: TensorScalar> {
     private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
                                   u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
+        let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         let w = parameters.pointer, qkv = acts.qkv.pointer
-        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: N, inChannels: C, outChannels: 3 * C)
-        rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
-        rope.forward(qkv + C, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
+        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: N, inChannels: C, outChannels: W)
+        rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
+        rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer, qkv: qkv,
-                                batch: B, seqLen: T_, heads: H, headDim: D)
+                                batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         Linear.forward(out: f, inp: acts.context.pointer, weight: w + o.attentionOutput, rows: N, inChannels: C, outChannels: C)
     }
 
@@ -286,12 +287,13 @@ public final class Transformer<T: TensorScalar> {
         let w = parameters.pointer, g = gradients.pointer
         Linear.backward(dInp: a.dContext.pointer, dWeight: g + o.attentionOutput, dOut: dF, inp: acts.context.pointer,
                         weight: w + o.attentionOutput, rows: N, inChannels: C, outChannels: C, accumulateInput: false)
+        let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         CausalAttention.backward(dqkv: a.dqkv.pointer, dProbs: a.dProbs.pointer, dOut: a.dContext.pointer,
-                                 qkv: acts.qkv.pointer, probs: acts.probs.pointer, batch: B, seqLen: T_, heads: H, headDim: D)
-        rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
-        rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
+                                 qkv: acts.qkv.pointer, probs: acts.probs.pointer, batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
+        rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: W)
+        rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: a.dqkv.pointer, inp: u, weight: w + o.qkv,
-                        rows: N, inChannels: C, outChannels: 3 * C, accumulateInput: false)
+                        rows: N, inChannels: C, outChannels: W, accumulateInput: false)
     }
 
     /// Backward of `mlpForward`: writes `dU` (N, C) from `dF` (N, C).

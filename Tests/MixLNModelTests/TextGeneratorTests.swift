@@ -3,7 +3,7 @@ import MixLNTensor
 @testable import MixLNModel
 
 final class TextGeneratorTests: XCTestCase {
-    let config = ModelConfig(hiddenSize: 16, intermediateSize: 24, numAttentionHeads: 2, numHiddenLayers: 4,
+    var config = ModelConfig(hiddenSize: 16, intermediateSize: 24, numAttentionHeads: 2, numHiddenLayers: 4,
                              vocabSize: 30, maxSequenceLength: 12)
 
     /// Logits of every position from one full forward (ignored targets leave the logits in place).
@@ -29,6 +29,22 @@ final class TextGeneratorTests: XCTestCase {
                     XCTAssertEqual(got[v], expected[t][v], accuracy: 1e-10, "\(scheme) position \(t) id \(v)")
                 }
             }
+        }
+    }
+
+    func testCachedDecodingWithGroupedQueryAttentionAndTiedHead() throws {
+        config = ModelConfig(hiddenSize: 24, intermediateSize: 24, numAttentionHeads: 4, numHiddenLayers: 2,
+                             vocabSize: 30, maxSequenceLength: 12, numKeyValueHeads: 2, tieWordEmbeddings: true)
+        let model = try Transformer<Double>(config: config, plan: NormScheme.plan("pre", layers: 2))
+        model.initializeWeights(seed: 5)
+        XCTAssertNil(model.layout.tensor(named: "lm_head.weight"))
+        XCTAssertEqual(model.layout.tensor(named: "model.layers.0.self_attn.k_proj.weight")?.shape, [12, 24])
+        let tokens: [Int32] = [4, 9, 1, 22, 7]
+        let expected = try fullLogits(model, tokens)
+        let generator = TextGenerator(model: model)
+        for (t, token) in tokens.enumerated() {
+            try generator.feed(token)
+            for v in 0..<config.vocabSize { XCTAssertEqual(generator.logits[v], expected[t][v], accuracy: 1e-10) }
         }
     }
 
