@@ -198,7 +198,7 @@ def parity_fixture(folder: str, scheme: str, seed: int, ids, targets) -> dict:
     save_tensors(os.path.join(out_dir, "gradients.safetensors"), grads)
     save_tensors(os.path.join(out_dir, "hidden_states.safetensors"),
                  {f"layer_input.{l}": h for l, h in enumerate(layer_inputs)})
-    return {"dir": out_dir, "loss": float(loss), "total": s["total"], "layers": expected["layer_grad_norms"]}
+    return {"dir": out_dir, "loss": float(loss.detach()), "total": s["total"], "layers": expected["layer_grad_norms"]}
 
 
 def cli_records(vocab: int):
@@ -243,11 +243,11 @@ def official_fixture(folder: str, scheme: str, seed: int, records) -> dict:
     expected = {
         "seq_len": CLI_SEQ_LEN,
         "norm": scheme,
-        "loss": float(loss),
-        "perplexity": math.exp(float(loss)),
+        "loss": float(loss.detach()),
+        "perplexity": math.exp(float(loss.detach())),
         "tokens": tokens,
         "grad_norms": {
-            "loss": float(loss),
+            "loss": float(loss.detach()),
             "embedding": s["embedding"],
             "layers": s["layers"],
             "final_norm": s["final_norm"],
@@ -256,7 +256,7 @@ def official_fixture(folder: str, scheme: str, seed: int, records) -> dict:
         },
     }
     write_json(os.path.join(out_dir, "expected.json"), expected)
-    return {"dir": out_dir, "loss": float(loss), "total": s["total"], "layers": [e["grad_norm"] for e in s["layers"]]}
+    return {"dir": out_dir, "loss": float(loss.detach()), "total": s["total"], "layers": [e["grad_norm"] for e in s["layers"]]}
 
 
 def dir_size(d: str) -> int:
