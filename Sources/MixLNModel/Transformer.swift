@@ -308,3 +308,12 @@ public final class Transformer<T: TensorScalar> {
                         rows: N, inChannels: C, outChannels: 2 * I, accumulateInput: false)
     }
 }
+
+extension Transformer {
+    /// The residual stream entering decoder layer `l` in the last forward, (B·T, C); `l = L` is the
+    /// last layer's output before the final norm.
+    public func layerInput(_ l: Int) -> UnsafeMutablePointer<T> {
+        guard let a = activations else { preconditionFailure("layerInput needs a forward first") }
+        return a.streams[2 * l].pointer
+    }
+}
