@@ -61,11 +61,21 @@ struct CheckpointInput: ParsableArguments {
             throw ModelError.sequenceTooLong(requested: length, maximum: model.config.maxSequenceLength)
         }
         let tokenizer = try TokenizerLoader.load(self.tokenizer)
-        guard tokenizer.vocabularySize <= model.config.vocabSize else {
+        let documents = try CorpusReader.readDocuments(at: data)
+        let hasText = documents.contains { if case .text = $0 { return true } else { return false } }
+        guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(model.config.vocabSize)")
         }
-        let sequences = try SequenceBuilder.build(try CorpusReader.readDocuments(at: data), tokenizer: tokenizer,
+        var sequences = try SequenceBuilder.build(documents, tokenizer: tokenizer,
                                                   options: SequenceOptions(seqLen: length, packing: packing))
+        // Padding positions are never attended to (causal) nor predicted; when the tokenizer's pad id
+        // lies outside the model's vocabulary (pre-tokenized data for a small model) they take id 0.
+        if Int(tokenizer.padId) >= model.config.vocabSize {
+            for i in sequences.indices {
+                let real = sequences[i].targets.lastIndex { $0 != CrossEntropy.ignoreIndex }.map { $0 + 2 } ?? 1
+                for t in min(real, length)..<length { sequences[i].tokens[t] = 0 }
+            }
+        }
         for sequence in sequences {
             if let bad = sequence.tokens.first(where: { Int($0) >= model.config.vocabSize }) {
                 throw CLIError("\(data): token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
