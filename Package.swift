@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor"], path: "Tests/MixLNTestSupport"),
         .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport"]),
         .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"]),
-        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"]),
+        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
         .testTarget(name: "MixLNCLITests", dependencies: ["mixln"]),
     ],
