@@ -59,4 +59,28 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(tokenizer.vocabularySize, 2000)
         try assertParity(tokenizer, "llama_bpe.expected.json")
     }
+
+    func testTokenizerJSONByteLevelBPE() throws {
+        let tokenizer = try HuggingFaceTokenizer(path: Self.fixture("gpt2_bytelevel.json"))
+        XCTAssertEqual(tokenizer.vocabularySize, 2000)
+        XCTAssertEqual(tokenizer.eosId, 0) // <|endoftext|>
+        XCTAssertNil(tokenizer.bosId)
+        try assertParity(tokenizer, "gpt2_bytelevel.expected.json")
+    }
+
+    func testTokenizerJSONBPEWithByteFallback() throws {
+        let tokenizer = try HuggingFaceTokenizer(path: Self.fixture("llama_bpe.json"))
+        XCTAssertEqual(tokenizer.unkId, 0)
+        XCTAssertEqual(tokenizer.bosId, 1)
+        XCTAssertEqual(tokenizer.eosId, 2)
+        try assertParity(tokenizer, "llama_bpe_json.expected.json")
+    }
+
+    func testTokenizerJSONUnigram() throws {
+        let tokenizer = try HuggingFaceTokenizer(path: Self.fixture("t5_unigram.json"))
+        XCTAssertEqual(tokenizer.padId, 0)
+        XCTAssertEqual(tokenizer.eosId, 1)
+        XCTAssertEqual(tokenizer.unkId, 2)
+        try assertParity(tokenizer, "t5_unigram_json.expected.json")
+    }
 }
