@@ -157,6 +157,18 @@ final class TokenizerLoadingTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode([2, 4, 3]), "ab1")
     }
 
+    /// Swift's `String ==` treats `ñ` and `n` + U+0303 as equal; vocabularies and caches must not.
+    func testCanonicallyEquivalentStringsStayDistinct() throws {
+        for tokenizer in [try HuggingFaceTokenizer(path: fixture("llama_bpe.json")) as any Tokenizer,
+                          try SentencePieceTokenizer(path: fixture("llama_bpe.model"))] {
+            let decomposed = tokenizer.encode("n\u{303}", addSpecialTokens: false)
+            let precomposed = tokenizer.encode("\u{F1}", addSpecialTokens: false)
+            XCTAssertEqual(decomposed, [286, 207, 134], tokenizer.name) // ▁n, <0xCC>, <0x83>
+            XCTAssertEqual(precomposed, [1939, 198, 180], tokenizer.name) // ▁, <0xC3>, <0xB1>
+            XCTAssertEqual(Array(tokenizer.decode(decomposed).unicodeScalars), ["n", "\u{303}"], tokenizer.name)
+        }
+    }
+
     func testGPT2Split() {
         XCTAssertEqual(ByteLevelMapping.gpt2Split("Hello world's  end\t\tx 123 !!?  "),
                        ["Hello", " world", "'s", " ", " end", "\t", "\t", "x", " 123", " !!?", "  "])

@@ -123,7 +123,7 @@ enum HFPattern {
     func replacingMatches(in text: String, with content: String) -> String {
         switch self {
         case .literal(let literal):
-            return literal.isEmpty ? text : text.replacingOccurrences(of: literal, with: content)
+            return text.bytesReplacing(literal, with: content)
         case .regex(let regex):
             let ns = text as NSString
             return regex.stringByReplacingMatches(in: text, options: [], range: NSRange(location: 0, length: ns.length),
@@ -135,4 +135,39 @@ enum HFPattern {
 /// The UTF-8 substring `bytes[range]` of `text` as a String.
 @inline(__always) func substring(_ bytes: [UInt8], _ range: Range<Int>) -> String {
     String(decoding: bytes[range], as: UTF8.self)
+}
+
+// Swift compares strings by grapheme cluster, so `" \u{301}".hasPrefix(" ")` is false; the
+// reference libraries work on bytes and characters. These helpers do the same.
+extension String {
+    /// Whether the UTF-8 bytes start with those of `prefix`.
+    func bytesHavePrefix(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+
+    /// Every occurrence of `target`'s bytes replaced by `replacement` (left to right, no overlaps).
+    func bytesReplacing(_ target: String, with replacement: String) -> String {
+        let needle = Array(target.utf8)
+        guard !needle.isEmpty else { return self }
+        let hay = Array(utf8)
+        let substitute = Array(replacement.utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(hay.count)
+        var i = 0
+        while i < hay.count {
+            if hay[i] == needle[0], i + needle.count <= hay.count, hay[i..<(i + needle.count)].elementsEqual(needle) {
+                output += substitute
+                i += needle.count
+            } else {
+                output.append(hay[i])
+                i += 1
+            }
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// The string without its first Unicode scalar.
+    func droppingFirstScalar() -> String {
+        var scalars = unicodeScalars
+        if !scalars.isEmpty { scalars.removeFirst() }
+        return String(scalars)
+    }
 }

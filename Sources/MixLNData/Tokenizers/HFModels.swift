@@ -28,7 +28,8 @@ enum HFModels {
     /// `<0xXX>` bytes with byte fallback, or to unknown), then the lowest-ranked merge present,
     /// leftmost first, until none applies.
     final class BPE: HFModel {
-        let vocabulary: [String: Int32]
+        /// Token bytes → id (byte-exact; see `WordCache`).
+        let vocabulary: [[UInt8]: Int32]
         let tokens: [String]
         /// (left id << 32 | right id) → (rank << 32 | new id)
         let merges: [UInt64: UInt64]
@@ -46,17 +47,17 @@ enum HFModels {
                 throw TokenizerError.malformed(path: json.path, reason: "model.dropout = \(dropout) is not supported (BPE dropout makes encoding random); set it to null")
             }
             let vocab = try json["vocab"].object()
-            var vocabulary: [String: Int32] = [:]
+            var vocabulary: [[UInt8]: Int32] = [:]
             vocabulary.reserveCapacity(vocab.count)
             for (token, value) in vocab {
                 guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
                     throw TokenizerError.missingField(path: json.path, field: "model.vocab.\(token)", expected: "a non-negative integer id")
                 }
-                vocabulary[token] = id
+                vocabulary[Array(token.utf8)] = id
             }
             self.vocabulary = vocabulary
             var tokens = [String](repeating: "", count: (vocabulary.values.max().map(Int.init) ?? -1) + 1)
-            for (token, id) in vocabulary { tokens[Int(id)] = token }
+            for (token, id) in vocabulary { tokens[Int(id)] = String(decoding: token, as: UTF8.self) }
             self.tokens = tokens
             continuingSubwordPrefix = try json["continuing_subword_prefix"].optionalString()
             endOfWordSuffix = try json["end_of_word_suffix"].optionalString()
@@ -71,9 +72,12 @@ enum HFModels {
                     throw entry.missing("\"left right\" or [left, right]")
                 }
                 guard pair.count == 2 else { throw entry.missing("exactly two tokens") }
-                var right = Substring(pair[1])
-                if let prefix = continuingSubwordPrefix, right.hasPrefix(prefix) { right = right.dropFirst(prefix.count) }
-                guard let a = vocabulary[pair[0]], let b = vocabulary[pair[1]], let merged = vocabulary[pair[0] + right] else {
+                var right = pair[1]
+                if let prefix = continuingSubwordPrefix, right.bytesHavePrefix(prefix) {
+                    right = String(decoding: right.utf8.dropFirst(prefix.utf8.count), as: UTF8.self)
+                }
+                guard let a = vocabulary[Array(pair[0].utf8)], let b = vocabulary[Array(pair[1].utf8)],
+                      let merged = vocabulary[Array(pair[0].utf8) + Array(right.utf8)] else {
                     throw TokenizerError.malformed(path: json.path, reason: "\(entry.field) merges tokens that are not in model.vocab: \(pair)")
                 }
                 let key = UInt64(UInt32(a)) << 32 | UInt64(UInt32(b))
@@ -81,12 +85,12 @@ enum HFModels {
             }
             self.merges = merges
             let unkToken = try json["unk_token"].optionalString()
-            unkId = unkToken.flatMap { vocabulary[$0] }
+            unkId = unkToken.flatMap { vocabulary[Array($0.utf8)] }
             fuseUnknown = try json["fuse_unk"].bool(default: false)
             byteFallback = try json["byte_fallback"].bool(default: false)
             ignoreMerges = try json["ignore_merges"].bool(default: false)
             if byteFallback {
-                let ids = (0..<256).map { vocabulary[bytePieceName(UInt8($0))] ?? -1 }
+                let ids = (0..<256).map { vocabulary[Array(bytePieceName(UInt8($0)).utf8)] ?? -1 }
                 byteIds = ids.contains(-1) ? nil : ids
             } else {
                 byteIds = nil
@@ -95,7 +99,7 @@ enum HFModels {
 
         var vocabularySize: Int { tokens.count }
         func token(for id: Int32) -> String? { id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil }
-        func id(for token: String) -> Int32? { vocabulary[token] }
+        func id(for token: String) -> Int32? { vocabulary[Array(token.utf8)] }
 
         func tokenize(_ word: String) -> [Int32] {
             if let cached = cache[word] { return cached }
@@ -105,7 +109,7 @@ enum HFModels {
         }
 
         private func merge(_ word: String) -> [Int32] {
-            if ignoreMerges, let id = vocabulary[word] { return [id] }
+            if ignoreMerges, let id = vocabulary[Array(word.utf8)] { return [id] }
             // Initial symbols.
             var ids: [Int32] = []
             var previousIsUnknown = false
@@ -114,7 +118,7 @@ enum HFModels {
                 var piece = String(scalar)
                 if index > 0, let prefix = continuingSubwordPrefix { piece = prefix + piece }
                 if index == scalars.count - 1, let suffix = endOfWordSuffix { piece += suffix }
-                if let id = vocabulary[piece] {
+                if let id = vocabulary[Array(piece.utf8)] {
                     ids.append(id)
                     previousIsUnknown = false
                     continue
@@ -172,7 +176,7 @@ enum HFModels {
     /// Unigram as `tokenizers` runs it: Viterbi over the vocabulary (scores in `Double`), unknown
     /// characters scored at the lowest score minus 10 and fused, byte fallback if asked.
     final class Unigram: HFModel {
-        let vocabulary: [String: Int32]
+        let vocabulary: [[UInt8]: Int32]
         let tokens: [String]
         let unkId: Int32?
         private let lattice: UnigramLattice<Double>
@@ -182,13 +186,13 @@ enum HFModels {
         init(_ json: HFJSON) throws {
             var tokens: [String] = []
             var scores: [Double?] = []
-            var vocabulary: [String: Int32] = [:]
+            var vocabulary: [[UInt8]: Int32] = [:]
             for entry in try json["vocab"].array() {
                 guard let pair = entry.value as? [Any], pair.count == 2, let token = pair[0] as? String,
                       let score = pair[1] as? NSNumber, !(pair[1] is String) else {
                     throw entry.missing("[token, score]")
                 }
-                if vocabulary[token] == nil { vocabulary[token] = Int32(tokens.count) }
+                if vocabulary[Array(token.utf8)] == nil { vocabulary[Array(token.utf8)] = Int32(tokens.count) }
                 tokens.append(token)
                 scores.append(score.doubleValue)
             }
@@ -208,7 +212,7 @@ enum HFModels {
             let trie = PieceTrie(tokens.enumerated().map { (Array($1.utf8), Int32($0)) })
             lattice = UnigramLattice(trie: trie, scores: scores, unkId: unkId ?? -1, unkScore: minScore - 10)
             if try json["byte_fallback"].bool(default: false) {
-                let ids = (0..<256).map { vocabulary[bytePieceName(UInt8($0))] ?? -1 }
+                let ids = (0..<256).map { vocabulary[Array(bytePieceName(UInt8($0)).utf8)] ?? -1 }
                 byteIds = ids.contains(-1) ? nil : ids
             } else {
                 byteIds = nil
@@ -217,7 +221,7 @@ enum HFModels {
 
         var vocabularySize: Int { tokens.count }
         func token(for id: Int32) -> String? { id >= 0 && Int(id) < tokens.count ? tokens[Int(id)] : nil }
-        func id(for token: String) -> Int32? { vocabulary[token] }
+        func id(for token: String) -> Int32? { vocabulary[Array(token.utf8)] }
 
         func tokenize(_ word: String) -> [Int32] {
             if let cached = cache[word] { return cached }
@@ -251,18 +255,25 @@ enum HFModels {
     }
 }
 
-/// A bounded, thread-safe word → ids cache (words repeat a lot in running text).
+/// A bounded, thread-safe word → ids cache (words repeat a lot in running text). Keyed by the
+/// UTF-8 bytes: Swift's `String` equality treats canonically equivalent strings (`ñ` and
+/// `n` + U+0303) as equal, but the tokenizers do not.
 final class WordCache: @unchecked Sendable {
-    private var entries: [String: [Int32]] = [:]
+    private var entries: [[UInt8]: [Int32]] = [:]
     private let lock = NSLock()
     private let capacity = 100_000
 
     subscript(word: String) -> [Int32]? {
-        get { lock.lock(); defer { lock.unlock() }; return entries[word] }
+        get {
+            let key = Array(word.utf8)
+            lock.lock(); defer { lock.unlock() }
+            return entries[key]
+        }
         set {
             guard word.utf8.count <= 256 else { return }
+            let key = Array(word.utf8)
             lock.lock(); defer { lock.unlock() }
-            if entries.count < capacity { entries[word] = newValue }
+            if entries.count < capacity { entries[key] = newValue }
         }
     }
 }

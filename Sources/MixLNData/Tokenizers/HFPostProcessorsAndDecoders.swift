@@ -76,7 +76,11 @@ enum HFDecoders {
         case "ByteFallback": return ByteFallback()
         case "Fuse": return Fuse()
         case "Strip":
-            return Strip(content: Character(try json["content"].string()), start: try json["start"].int(), stop: try json["stop"].int())
+            let content = try json["content"].string()
+            guard let scalar = content.unicodeScalars.first, content.unicodeScalars.count == 1 else {
+                throw TokenizerError.malformed(path: json.path, reason: "\(json.field).content must be one character")
+            }
+            return Strip(content: scalar, start: try json["start"].int(), stop: try json["stop"].int())
         case "Replace":
             return Replace(pattern: try json["pattern"].pattern(), content: try json["content"].string())
         case "Sequence":
@@ -98,9 +102,8 @@ enum HFDecoders {
         let stripsFirstSpace: Bool
         func decode(_ tokens: [String]) -> [String] {
             tokens.enumerated().map { index, token in
-                var text = token.replacingOccurrences(of: replacement, with: " ")
-                if index == 0 && stripsFirstSpace && text.hasPrefix(" ") { text.removeFirst() }
-                return text
+                let text = token.bytesReplacing(replacement, with: " ")
+                return index == 0 && stripsFirstSpace && text.bytesHavePrefix(" ") ? text.droppingFirstScalar() : text
             }
         }
     }
@@ -138,15 +141,15 @@ enum HFDecoders {
 
     /// Removes up to `start` leading and `stop` trailing `content` characters from each token.
     struct Strip: HFDecoder {
-        let content: Character, start: Int, stop: Int
+        let content: Unicode.Scalar, start: Int, stop: Int
         func decode(_ tokens: [String]) -> [String] {
             tokens.map { token in
-                var text = Substring(token)
+                var text = token.unicodeScalars[...]
                 var removed = 0
                 while removed < start, text.first == content { text.removeFirst(); removed += 1 }
                 removed = 0
                 while removed < stop, text.last == content { text.removeLast(); removed += 1 }
-                return String(text)
+                return String(String.UnicodeScalarView(text))
             }
         }
     }

@@ -134,7 +134,7 @@ enum HFPreTokenizers {
         let useRegex: Bool
         func split(_ token: PreToken) -> [PreToken] {
             var text = token.text
-            if addPrefixSpace && !text.hasPrefix(" ") { text = " " + text }
+            if addPrefixSpace && !text.bytesHavePrefix(" ") { text = " " + text }
             let words = useRegex ? ByteLevelMapping.gpt2Split(text) : [text]
             return words.enumerated().map { index, word in
                 PreToken(text: ByteLevelMapping.encode(word), atStart: token.atStart && index == 0)
@@ -147,8 +147,8 @@ enum HFPreTokenizers {
         let prependScheme: String
         let split: Bool
         func split(_ token: PreToken) -> [PreToken] {
-            var text = token.text.replacingOccurrences(of: " ", with: replacement)
-            if !text.hasPrefix(replacement) && (prependScheme == "always" || (prependScheme == "first" && token.atStart)) {
+            var text = token.text.bytesReplacing(" ", with: replacement)
+            if !text.bytesHavePrefix(replacement) && (prependScheme == "always" || (prependScheme == "first" && token.atStart)) {
                 text = replacement + text
             }
             let replaced = PreToken(text: text, atStart: token.atStart)

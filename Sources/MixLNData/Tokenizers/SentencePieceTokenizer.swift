@@ -302,13 +302,13 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
                 text += model.unkSurface
                 atStart = false
             default:
-                var surface = Substring(piece.text)
+                var surface = piece.text
                 var consumedSpace = false
-                if atStart && stripsLeadingSpace && surface.hasPrefix("\u{2581}") {
-                    surface = surface.dropFirst()
+                if atStart && stripsLeadingSpace && surface.bytesHavePrefix("\u{2581}") {
+                    surface = surface.droppingFirstScalar()
                     consumedSpace = !model.removeExtraWhitespaces
                 }
-                let decoded = surface.replacingOccurrences(of: "\u{2581}", with: " ")
+                let decoded = surface.bytesReplacing("\u{2581}", with: " ")
                 text += decoded
                 if !decoded.isEmpty || consumedSpace { atStart = false }
             }
