@@ -169,6 +169,19 @@ final class TokenizerLoadingTests: XCTestCase {
         }
     }
 
+    func testJSONKeepsCanonicallyEquivalentKeysAndDecodesEscapes() throws {
+        let tokenizer = try json(#"""
+        {"model": {"type": "BPE", "vocab": {"\u00f1": 0, "n\u0303": 1, "n": 2, "\u0303": 3, "\ud83d\ude00": 4},
+                   "merges": [["n", "\u0303"]]}}
+        """#)
+        XCTAssertEqual(tokenizer.vocabularySize, 5)
+        XCTAssertEqual(tokenizer.encode("\u{F1}"), [0])
+        XCTAssertEqual(tokenizer.encode("n\u{303}"), [1])
+        XCTAssertEqual(tokenizer.encode("😀"), [4])
+        let message = assertTokenizerError(try json(#"{"model": {"type": "BPE", "vocab": {"a": 0,}}}"#))
+        XCTAssertTrue(message.contains("expected a member name at byte 43"), message)
+    }
+
     func testGPT2Split() {
         XCTAssertEqual(ByteLevelMapping.gpt2Split("Hello world's  end\t\tx 123 !!?  "),
                        ["Hello", " world", "'s", " ", " end", "\t", "\t", "x", " 123", " !!?", "  "])

@@ -13,7 +13,7 @@ enum HFModels {
         // Old files may omit the type; the shape of the vocabulary tells.
         let type: String
         if json["type"].isNull {
-            type = json["vocab"].value is [Any] ? "Unigram" : (json["merges"].isNull ? "WordLevel" : "BPE")
+            type = json["vocab"].isArray ? "Unigram" : (json["merges"].isNull ? "WordLevel" : "BPE")
         } else {
             type = try json.type()
         }
@@ -43,17 +43,17 @@ enum HFModels {
         private let cache = WordCache()
 
         init(_ json: HFJSON) throws {
-            if let dropout = json["dropout"].value as? NSNumber, dropout.doubleValue > 0 {
+            if !json["dropout"].isNull, let dropout = Optional(try json["dropout"].double()), dropout > 0 {
                 throw TokenizerError.malformed(path: json.path, reason: "model.dropout = \(dropout) is not supported (BPE dropout makes encoding random); set it to null")
             }
-            let vocab = try json["vocab"].object()
+            let vocab = try json["vocab"].members()
             var vocabulary: [[UInt8]: Int32] = [:]
             vocabulary.reserveCapacity(vocab.count)
             for (token, value) in vocab {
-                guard let number = value as? NSNumber, let id = Int32(exactly: number.doubleValue), id >= 0 else {
-                    throw TokenizerError.missingField(path: json.path, field: "model.vocab.\(token)", expected: "a non-negative integer id")
+                guard let id = try? value.int(), id >= 0, id <= Int(Int32.max) else {
+                    throw value.missing("a non-negative integer id")
                 }
-                vocabulary[Array(token.utf8)] = id
+                vocabulary[Array(token.utf8)] = Int32(id)
             }
             self.vocabulary = vocabulary
             var tokens = [String](repeating: "", count: (vocabulary.values.max().map(Int.init) ?? -1) + 1)
@@ -64,9 +64,9 @@ enum HFModels {
             var merges: [UInt64: UInt64] = [:]
             for (rank, entry) in try json["merges"].array().enumerated() {
                 let pair: [String]
-                if let text = entry.value as? String {
+                if let text = try? entry.string() {
                     pair = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
-                } else if let array = entry.value as? [String] {
+                } else if let array = try? entry.array().map({ try $0.string() }) {
                     pair = array
                 } else {
                     throw entry.missing("\"left right\" or [left, right]")
@@ -188,13 +188,13 @@ enum HFModels {
             var scores: [Double?] = []
             var vocabulary: [[UInt8]: Int32] = [:]
             for entry in try json["vocab"].array() {
-                guard let pair = entry.value as? [Any], pair.count == 2, let token = pair[0] as? String,
-                      let score = pair[1] as? NSNumber, !(pair[1] is String) else {
+                guard let pair = try? entry.array(), pair.count == 2, let token = try? pair[0].string(),
+                      let score = try? pair[1].double() else {
                     throw entry.missing("[token, score]")
                 }
                 if vocabulary[Array(token.utf8)] == nil { vocabulary[Array(token.utf8)] = Int32(tokens.count) }
                 tokens.append(token)
-                scores.append(score.doubleValue)
+                scores.append(score)
             }
             guard !tokens.isEmpty else { throw json["vocab"].missing("a non-empty array of [token, score]") }
             self.tokens = tokens

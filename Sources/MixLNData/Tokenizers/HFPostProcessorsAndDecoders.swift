@@ -16,8 +16,8 @@ enum HFPostProcessors {
         switch type {
         case "TemplateProcessing":
             var specials: [String: [Int32]] = [:]
-            for (name, _) in try json["special_tokens"].object() {
-                let ids = try json["special_tokens"][name]["ids"].array().map { Int32(try $0.int()) }
+            for (name, entry) in try json["special_tokens"].members() {
+                let ids = try entry["ids"].array().map { Int32(try $0.int()) }
                 specials[name] = ids
             }
             var pieces: [[Int32]?] = [] // nil stands for the sequence
