@@ -253,7 +253,7 @@ struct HFJSON {
         if let literal = try? self["String"].string() { return .literal(literal) }
         if let regex = try? self["Regex"].string() {
             do {
-                return .regex(try NSRegularExpression(pattern: regex, options: []))
+                return try HFPattern.regex(regex)
             } catch {
                 throw TokenizerError.malformed(path: path, reason: "\(field).Regex '\(regex)' is not a regular expression this platform supports")
             }
@@ -266,6 +266,20 @@ struct HFJSON {
 enum HFPattern {
     case literal(String)
     case regex(NSRegularExpression)
+    /// `c{n,}`: runs of at least `minimum` bytes `byte` (ASCII), e.g. T5's `" {2,}"`; matched by
+    /// hand because `NSRegularExpression` is slow on short strings.
+    case run(byte: UInt8, minimum: Int)
+
+    /// The pattern of a `{"Regex": …}` field.
+    static func regex(_ pattern: String) throws -> HFPattern {
+        let scalars = Array(pattern.unicodeScalars)
+        if scalars.count >= 5, scalars[0].isASCII, !"\\^$.|?*+()[]{}".unicodeScalars.contains(scalars[0]),
+           scalars[1] == "{", scalars[scalars.count - 2] == ",", scalars[scalars.count - 1] == "}",
+           let minimum = Int(String(String.UnicodeScalarView(scalars[2..<(scalars.count - 2)]))), minimum >= 1 {
+            return .run(byte: UInt8(scalars[0].value), minimum: minimum)
+        }
+        return .regex(try NSRegularExpression(pattern: pattern, options: []))
+    }
 
     /// The non-overlapping matches in `text`, left to right, as byte ranges of `text.utf8`.
     func matches(in text: String) -> [Range<Int>] {
@@ -291,6 +305,21 @@ enum HFPattern {
                 return text.utf8.distance(from: text.startIndex, to: range.lowerBound)
                     ..< text.utf8.distance(from: text.startIndex, to: range.upperBound)
             }
+        case .run(let byte, let minimum):
+            var result: [Range<Int>] = []
+            var start = -1
+            var i = 0
+            for b in text.utf8 {
+                if b == byte {
+                    if start < 0 { start = i }
+                } else {
+                    if start >= 0 && i - start >= minimum { result.append(start..<i) }
+                    start = -1
+                }
+                i += 1
+            }
+            if start >= 0 && i - start >= minimum { result.append(start..<i) }
+            return result
         }
     }
 
@@ -302,6 +331,20 @@ enum HFPattern {
             let ns = text as NSString
             return regex.stringByReplacingMatches(in: text, options: [], range: NSRange(location: 0, length: ns.length),
                                                   withTemplate: NSRegularExpression.escapedTemplate(for: content))
+        case .run:
+            let ranges = matches(in: text)
+            guard !ranges.isEmpty else { return text }
+            let bytes = Array(text.utf8)
+            var output: [UInt8] = []
+            output.reserveCapacity(bytes.count)
+            var position = 0
+            for range in ranges {
+                output += bytes[position..<range.lowerBound]
+                output += content.utf8
+                position = range.upperBound
+            }
+            output += bytes[position...]
+            return String(decoding: output, as: UTF8.self)
         }
     }
 }

@@ -74,9 +74,40 @@ enum HFNormalizers {
     /// none matches) each character is replaced by its own rule, if any.
     struct Precompiled: HFNormalizer {
         let map: PrecompiledCharsMap
+        /// Replacement of each ASCII byte standing alone as a grapheme (nil: unchanged).
+        let ascii: [[UInt8]?]
+
+        init(map: PrecompiledCharsMap) {
+            self.map = map
+            ascii = (0..<128).map { byte in [UInt8(byte)].withUnsafeBufferPointer { map.shortestMatch($0).map(Array.init) } }
+        }
+
         func normalize(_ text: String) -> String {
+            let bytes = Array(text.utf8)
             var output: [UInt8] = []
-            output.reserveCapacity(text.utf8.count)
+            output.reserveCapacity(bytes.count)
+            // Two ASCII bytes always have a grapheme boundary between them, except CR LF; so an
+            // ASCII byte followed by another (or by the end) is a grapheme of its own, and the
+            // rest goes through Swift's grapheme segmentation in pieces cut at such boundaries.
+            func isBoundary(_ j: Int) -> Bool {
+                j >= bytes.count || (bytes[j] < 0x80 && bytes[j - 1] < 0x80 && !(bytes[j - 1] == 0x0D && bytes[j] == 0x0A))
+            }
+            var i = 0
+            while i < bytes.count {
+                if bytes[i] < 0x80 && isBoundary(i + 1) {
+                    if let replaced = ascii[Int(bytes[i])] { output += replaced } else { output.append(bytes[i]) }
+                    i += 1
+                    continue
+                }
+                var j = i + 1
+                while !isBoundary(j) { j += 1 }
+                normalizeSlow(substring(bytes, i..<j), into: &output)
+                i = j
+            }
+            return String(decoding: output, as: UTF8.self)
+        }
+
+        private func normalizeSlow(_ text: String, into output: inout [UInt8]) {
             for grapheme in text {
                 var bytes = Array(String(grapheme).utf8)
                 let whole: ArraySlice<UInt8>? = bytes.count < 6 ? bytes.withUnsafeBufferPointer { map.shortestMatch($0) } : nil
@@ -93,7 +124,6 @@ enum HFNormalizers {
                     }
                 }
             }
-            return String(decoding: output, as: UTF8.self)
         }
     }
 

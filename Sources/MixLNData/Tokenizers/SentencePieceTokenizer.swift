@@ -38,6 +38,8 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     private let lattice: UnigramLattice<Float>
     private let byteIds: [Int32]? // (256) id of each <0xXX> piece, when byte fallback is on
     private let byteValue: [Int16] // per id: the byte a BYTE piece stands for, else -1
+    private let pieceScores: [Float] // per id, for BPE merges
+    private let isUnused: [Bool]    // per id
 
     /// Loads the `.model` file at `path`.
     /// - Throws: `DataError.noSuchFile` / `.unreadable`, or a `TokenizerError` naming the problem.
@@ -119,6 +121,8 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             self.byteIds = nil
         }
         self.byteValue = byteValue
+        pieceScores = model.pieces.map(\.score)
+        isUnused = model.pieces.map { $0.type == .unused }
         pieceTrie = PieceTrie(lookup)
         userDefinedTrie = userDefined.isEmpty ? nil : PieceTrie(userDefined)
         charsMap = model.precompiledCharsMap.isEmpty ? nil : try PrecompiledCharsMap(bytes: model.precompiledCharsMap, path: path)
@@ -233,7 +237,7 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             guard left >= 0, right >= 0, !frozen[left], !frozen[right] else { return }
             let range = symbols.starts[left]..<symbols.ends[right]
             guard let id = pieceTrie.id(text, range) else { return }
-            agenda.push(Candidate(negativeScore: -model.pieces[Int(id)].score, left: left, right: right,
+            agenda.push(Candidate(negativeScore: -pieceScores[Int(id)], left: left, right: right,
                                   size: range.count, id: id))
         }
         for i in 1..<max(1, ranges.count) { consider(i - 1, i) }
@@ -247,7 +251,7 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         }
         let unk = unkId ?? 0
         return symbols.segments.map { segment in
-            let usable = segment.id >= 0 && model.pieces[Int(segment.id)].type != .unused
+            let usable = segment.id >= 0 && !isUnused[Int(segment.id)]
             return Segment(range: segment.range, id: usable ? segment.id : unk)
         }
     }
