@@ -55,7 +55,7 @@ let package = Package(
         .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor"], path: "Tests/MixLNTestSupport"),
         .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport"]),
         .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"]),
+        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
         .testTarget(name: "MixLNAnalysisTests", dependencies: ["MixLNAnalysis", "MixLNTestSupport"]),
         .testTarget(name: "MixLNCLITests", dependencies: ["mixln"], resources: [.copy("Fixtures")]),

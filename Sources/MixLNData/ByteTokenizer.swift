@@ -2,6 +2,7 @@
 ///
 /// Ids 0…255 are bytes, 256 is padding and 257 is end-of-sequence, so the vocabulary has 258
 /// entries. It needs no file, never fails to encode, and round-trips any string exactly.
+/// `encode(text)` (with special tokens) appends EOS, so each document ends with one.
 public struct ByteTokenizer: Tokenizer, Sendable, Equatable {
     /// Number of byte ids (0…255).
     public static let byteCount = 256
@@ -14,10 +15,14 @@ public struct ByteTokenizer: Tokenizer, Sendable, Equatable {
     public var bosId: Int32? { nil }
     public var unkId: Int32? { nil }
     public var name: String { "byte" }
+    /// Constant: the byte tokenizer has no file; the hash of its name stands for it.
+    public var fingerprint: String { fnv1a64Hex("byte".utf8) }
 
-    /// The UTF-8 bytes of `text` as ids; no EOS is added.
-    public func encode(_ text: String) -> [Int32] {
-        text.utf8.map { Int32($0) }
+    /// The UTF-8 bytes of `text` as ids, followed by EOS when `addSpecialTokens`.
+    public func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] {
+        var ids = text.utf8.map { Int32($0) }
+        if addSpecialTokens, let eos = eosId { ids.append(eos) }
+        return ids
     }
 
     /// The bytes among `ids` decoded as UTF-8 (invalid sequences become U+FFFD); pad, EOS and

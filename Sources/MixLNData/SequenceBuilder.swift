@@ -1,12 +1,15 @@
 /// Turns documents into fixed-length `TokenSequence`s.
 ///
 /// Document mode (the official Mix-LN recipe): each document alone, as
-/// `encode(text) + [eos]` (or its `input_ids` as they are), truncated to `seqLen` and right-padded;
+/// `encode(text, addSpecialTokens: true)` — the tokenizer's own convention decides BOS/EOS (the
+/// byte tokenizer and T5 append EOS, LLaMA prepends BOS) — (or its `input_ids` as they are), truncated to `seqLen` and right-padded;
 /// `targets[t] = tokens[t+1]` while position `t+1` is a real token, so T inputs give at most
 /// T−1 predictions (the Hugging Face shift). Documents of fewer than 2 tokens predict nothing and
 /// are skipped.
 ///
-/// Packing mode: all documents concatenated (text documents each followed by EOS) and cut into
+/// Packing mode: all documents concatenated (text documents encoded the same way, then followed by
+/// EOS when the tokenizer has one and the encoding does not already end with it, so GPT-2-style
+/// tokenizers that add nothing still separate documents) and cut into
 /// non-overlapping windows of `seqLen`; the last position of a window predicts the first token of
 /// the next one, so every stream token but the first is predicted exactly once. A final partial
 /// window is padded, or dropped when shorter than 2 tokens.
@@ -20,18 +23,22 @@ public enum SequenceBuilder {
             throw DataError.invalidOption(name: "seq_len", value: "\(options.seqLen)", expected: "at least 2")
         }
         let ids = try documents.enumerated().map { index, document in
-            try tokenIds(of: document, index: index, tokenizer: tokenizer)
+            try tokenIds(of: document, index: index, tokenizer: tokenizer, packing: options.packing)
         }
         return options.packing
             ? packed(ids, tokenizer: tokenizer, options: options)
             : ids.compactMap { sequence(Array($0.prefix(options.seqLen)), next: nil, tokenizer: tokenizer, options: options) }
     }
 
-    /// The ids of one document: `encode(text) + [eos]`, or validated `input_ids` as they are.
-    static func tokenIds(of document: Document, index: Int, tokenizer: any Tokenizer) throws -> [Int32] {
+    /// The ids of one document: `encode(text, addSpecialTokens: true)` (in packing mode ending
+    /// with EOS when the tokenizer has one), or validated `input_ids` as they are.
+    static func tokenIds(of document: Document, index: Int, tokenizer: any Tokenizer,
+                         packing: Bool) throws -> [Int32] {
         switch document {
         case .text(let text):
-            return tokenizer.encode(text) + (tokenizer.eosId.map { [$0] } ?? [])
+            var ids = tokenizer.encode(text, addSpecialTokens: true)
+            if packing, let eos = tokenizer.eosId, ids.last != eos { ids.append(eos) }
+            return ids
         case .tokens(let ids):
             let vocabulary = Int32(clamping: tokenizer.vocabularySize)
             if let position = ids.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {

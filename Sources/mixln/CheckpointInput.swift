@@ -20,7 +20,7 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Text file, folder of .txt files, or JSONL with 'text' or 'input_ids' (each record one sequence).")
     var data: String
 
-    @Option(help: "Tokenizer for text data: 'byte'.")
+    @Option(help: "Tokenizer for text data: 'byte', a SentencePiece .model, or a tokenizer.json.")
     var tokenizer: String = "byte"
 
     @Option(help: "Tokens per sequence (default: 256, at most the model's max_sequence_length).")
@@ -60,7 +60,7 @@ struct CheckpointInput: ParsableArguments {
         guard length <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: length, maximum: model.config.maxSequenceLength)
         }
-        let tokenizer = try TokenizerLoader.load(self.tokenizer)
+        let tokenizer = try TokenizerLoader.load(path: self.tokenizer)
         let documents = try CorpusReader.readDocuments(at: data)
         let hasText = documents.contains { if case .text = $0 { return true } else { return false } }
         guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {

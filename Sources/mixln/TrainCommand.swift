@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Text file, folder of .txt files, or JSONL with a 'text' or 'input_ids' field.")
     var data: String?
 
-    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos).")
+    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one).")
     var tokenizer: String = "byte"
 
     @Option(help: "Number of optimizer updates.") var steps: Int = 100
@@ -87,7 +87,7 @@ struct TrainCommand: ParsableCommand {
         guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
         guard let out else { throw CLIError("--out is required (the run directory to write)") }
         if let threads { Parallel.setThreadCount(threads) }
-        let tokenizer = try TokenizerLoader.load(self.tokenizer)
+        let tokenizer = try TokenizerLoader.load(path: self.tokenizer)
         var config = try modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
         // The official pad_token_id = -1 freezes row V−1 at zero. When the tokenizer's ids reach that
         // row (a vocabulary sized to the tokenizer), it would freeze a real token — an all-zero
@@ -206,16 +206,5 @@ struct RunRecord: Encodable {
     enum CodingKeys: String, CodingKey {
         case command, model, config, normPlan = "norm_plan", training, data, tokenizer, packing
         case validationFraction = "validation_fraction", threads, parameters
-    }
-}
-
-/// Turns `--tokenizer` into a tokenizer.
-enum TokenizerLoader {
-    static func load(_ name: String) throws -> any Tokenizer {
-        switch name {
-        case "byte": return ByteTokenizer()
-        default:
-            throw CLIError("unsupported tokenizer '\(name)': only 'byte' is available so far (SentencePiece and tokenizer.json files are not read yet)")
-        }
     }
 }

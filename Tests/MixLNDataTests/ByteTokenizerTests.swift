@@ -22,7 +22,8 @@ final class ByteTokenizerTests: XCTestCase {
             ("😀", [0xF0, 0x9F, 0x98, 0x80]),
         ]
         for (text, ids) in table {
-            XCTAssertEqual(tokenizer.encode(text), ids, "encode(\(text.debugDescription))")
+            XCTAssertEqual(tokenizer.encode(text, addSpecialTokens: false), ids, "encode(\(text.debugDescription))")
+            XCTAssertEqual(tokenizer.encode(text), ids + [257], "encode(\(text.debugDescription)) with EOS")
         }
     }
 

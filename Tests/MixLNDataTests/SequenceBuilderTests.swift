@@ -30,11 +30,36 @@ final class SequenceBuilderTests: XCTestCase {
             var bosId: Int32? { nil }
             var unkId: Int32? { nil }
             var name: String { "digits" }
-            func encode(_ text: String) -> [Int32] { text.compactMap { $0.wholeNumberValue.map(Int32.init) } }
+            var fingerprint: String { "0" }
+            func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] { text.compactMap { $0.wholeNumberValue.map(Int32.init) } }
             func decode(_ ids: [Int32]) -> String { ids.map(String.init).joined() }
         }
         let sequences = try build([.text("123"), .text("4")], seqLen: 4, tokenizer: NoEOS())
         XCTAssertEqual(sequences, [TokenSequence(tokens: [1, 2, 3, 0], targets: [2, 3, ignore, ignore])])
+    }
+
+    /// A GPT-2-style tokenizer: has an EOS id but `encode` adds nothing. Packing still separates
+    /// documents with EOS; document mode uses the encoding as it is.
+    func testPackingAppendsEOSOnlyWhenTheEncodingLacksIt() throws {
+        struct AddsNothing: Tokenizer {
+            var vocabularySize: Int { 10 }
+            var padId: Int32 { 0 }
+            var eosId: Int32? { 9 }
+            var bosId: Int32? { nil }
+            var unkId: Int32? { nil }
+            var name: String { "digits" }
+            var fingerprint: String { "0" }
+            func encode(_ text: String, addSpecialTokens: Bool) -> [Int32] { text.compactMap { $0.wholeNumberValue.map(Int32.init) } }
+            func decode(_ ids: [Int32]) -> String { ids.map(String.init).joined() }
+        }
+        XCTAssertEqual(try build([.text("12"), .text("3")], seqLen: 3, packing: true, tokenizer: AddsNothing()), [
+            TokenSequence(tokens: [1, 2, 9], targets: [2, 9, 3]),
+            TokenSequence(tokens: [3, 9, 0], targets: [9, ignore, ignore]),
+        ])
+        XCTAssertEqual(try build([.text("12")], seqLen: 3, tokenizer: AddsNothing()),
+                       [TokenSequence(tokens: [1, 2, 0], targets: [2, ignore, ignore])])
+        // The byte tokenizer's encoding already ends with EOS: none is added twice.
+        XCTAssertEqual(try build([.text("a")], seqLen: 3, packing: true), [TokenSequence(tokens: [97, eos, pad], targets: [eos, ignore, ignore])])
     }
 
     func testPackingWindows() throws {
