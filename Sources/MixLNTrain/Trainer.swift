@@ -68,6 +68,8 @@ public final class Trainer {
 
     /// Where `checkpoints/step-N` folders go (nil: no checkpoints).
     public var checkpointDirectory: String?
+    /// Files copied into every checkpoint under a name (the tokenizer file, so a checkpoint is self-contained).
+    public var checkpointAttachments: [(source: String, name: String)] = []
     /// Storage type of checkpointed weights and moments.
     public var checkpointDType: SafeTensorsDType = .float32
     private var lastLoss: Double?

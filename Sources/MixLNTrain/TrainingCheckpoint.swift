@@ -4,7 +4,7 @@ import MixLNTensor
 
 /// A resumable checkpoint folder: the model folder (`config.json`, `model.safetensors`) plus
 /// `optimizer.safetensors` (Adam's `exp_avg.<name>` and `exp_avg_sq.<name>` per tensor) and
-/// `training_state.json`.
+/// `training_state.json`, plus the run's tokenizer file when it has one.
 ///
 /// Written into a temporary folder that is renamed into place only when complete, so a run killed
 /// mid-write leaves the previous checkpoint as it was.
@@ -35,6 +35,12 @@ public enum TrainingCheckpoint {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try AtomicFile.write(encoder.encode(trainer.state), to: temporary.appendingPathComponent(stateFile).path)
+        for (file, name) in trainer.checkpointAttachments {
+            let target = temporary.appendingPathComponent(name)
+            do { try fm.copyItem(atPath: file, toPath: target.path) } catch {
+                throw TrainingError.invalidOption("cannot copy \(file) into the checkpoint: \(error.localizedDescription)")
+            }
+        }
         // Swap into place: the old folder is moved aside first and removed only after the rename.
         let old = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).old-\(getpid())")
         if fm.fileExists(atPath: url.path) { try fm.moveItem(at: url, to: old) }

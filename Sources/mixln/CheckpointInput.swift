@@ -20,8 +20,8 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Text file, folder of .txt files, or JSONL with 'text' or 'input_ids' (each record one sequence).")
     var data: String
 
-    @Option(help: "Tokenizer for text data: 'byte', a SentencePiece .model, or a tokenizer.json.")
-    var tokenizer: String = "byte"
+    @Option(help: "Tokenizer for text data: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own tokenizer file, else byte).")
+    var tokenizer: String?
 
     @Option(help: "Tokens per sequence (default: 256, at most the model's max_sequence_length).")
     var seqLen: Int?
@@ -46,6 +46,15 @@ struct CheckpointInput: ParsableArguments {
         throw CLIError("\(checkpoint): neither a model folder (no config.json) nor a run directory with checkpoints")
     }
 
+    /// The tokenizer file a checkpoint carries (`tokenizer.json`, or a SentencePiece `.model`), else `byte`.
+    static func defaultTokenizer(in folder: String) -> String {
+        let json = (folder as NSString).appendingPathComponent("tokenizer.json")
+        if FileManager.default.fileExists(atPath: json) { return json }
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        if let model = files.sorted().first(where: { $0.hasSuffix(".model") }) { return (folder as NSString).appendingPathComponent(model) }
+        return "byte"
+    }
+
     func loadModel() throws -> Transformer<Float> {
         if let threads { Parallel.setThreadCount(threads) }
         return try ModelDirectory.load(try Self.modelFolder(checkpoint), norm: norm, postNum: postNum)
@@ -60,7 +69,7 @@ struct CheckpointInput: ParsableArguments {
         guard length <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: length, maximum: model.config.maxSequenceLength)
         }
-        let tokenizer = try TokenizerLoader.load(path: self.tokenizer)
+        let tokenizer = try TokenizerLoader.load(path: tokenizer ?? Self.defaultTokenizer(in: try Self.modelFolder(checkpoint)))
         let documents = try CorpusReader.readDocuments(at: data)
         let hasText = documents.contains { if case .text = $0 { return true } else { return false } }
         guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {

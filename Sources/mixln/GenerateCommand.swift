@@ -14,7 +14,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Norm scheme, for folders that do not record it.") var norm: String?
     @Option(help: "Official POST_NUM for --norm post_pre / mix.") var postNum: Int?
     @Option(help: "Text to continue.") var prompt: String
-    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json.") var tokenizer: String = "byte"
+    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own, else byte).") var tokenizer: String?
     @Option(help: "Tokens to generate at most (fewer at the model's context limit or at eos).") var maxNewTokens: Int = 100
     @Option(help: "0 = greedy; above 0 samples from softmax(logits / temperature).") var temperature: Double = 0
     @Option(help: "Sample among the k most likely tokens only.") var topK: Int?
@@ -29,7 +29,7 @@ struct GenerateCommand: ParsableCommand {
         if let topK, topK < 1 { throw CLIError("--top-k must be at least 1") }
         let folder = try CheckpointInput.modelFolder(checkpoint)
         let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum)
-        let tokenizer = try TokenizerLoader.load(path: self.tokenizer)
+        let tokenizer = try TokenizerLoader.load(path: self.tokenizer ?? CheckpointInput.defaultTokenizer(in: folder))
         // The prompt without the end-of-text a tokenizer may append, after its beginning-of-text if it has one.
         let promptIds = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt, addSpecialTokens: false)
         guard !promptIds.isEmpty else { throw CLIError("--prompt is empty") }

@@ -135,6 +135,14 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(model: model, options: options, train: split.train, validation: split.validation)
         trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
         trainer.checkpointDType = checkpointDType
+        if self.tokenizer != "byte" {
+            // tokenizer.json under its Hugging Face name; a SentencePiece file keeps its own (spiece.model, tokenizer.model).
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: self.tokenizer, isDirectory: &isDirectory)
+            let source = isDirectory.boolValue ? (self.tokenizer as NSString).appendingPathComponent("tokenizer.json") : self.tokenizer
+            let name = source.hasSuffix(".json") ? "tokenizer.json" : (source as NSString).lastPathComponent
+            trainer.checkpointAttachments = [(source, name)]
+        }
 
         if let checkpoint {
             try TrainingCheckpoint.restore(trainer, from: checkpoint)

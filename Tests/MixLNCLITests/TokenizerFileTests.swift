@@ -1,0 +1,27 @@
+import Foundation
+import XCTest
+
+/// Training with a tokenizer file: the file travels in every checkpoint and later commands use it.
+final class TokenizerFileTests: CLITestCase {
+    /// A tokenizer fixture of the data tests (a byte-level BPE tokenizer.json trained on the built-in corpus).
+    var tokenizerFile: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("MixLNDataTests/Fixtures/tokenizers/gpt2_bytelevel.json").path
+    }
+
+    func testCheckpointCarriesItsTokenizer() throws {
+        let corpus = try tinyCorpus()
+        let trained = try mixln(["train", "--model", try tinyConfig(), "--vocab-size", "tokenizer", "--tokenizer", tokenizerFile,
+                                 "--data", corpus, "--steps", "2", "--batch-size", "2", "--seq-len", "16", "--out", "run"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let checkpoint = workDirectory.appendingPathComponent("run/checkpoints/step-000002").path
+        XCTAssertTrue(FileManager.default.fileExists(atPath: checkpoint + "/tokenizer.json"))
+        let implicit = try mixln(["eval", "--checkpoint", "run", "--data", corpus, "--seq-len", "16", "--json"])
+        let explicit = try mixln(["eval", "--checkpoint", "run", "--data", corpus, "--seq-len", "16", "--tokenizer", tokenizerFile, "--json"])
+        XCTAssertEqual(implicit.status, 0, implicit.stderr)
+        XCTAssertEqual(implicit.stdout, explicit.stdout)
+        // Another tokenizer gives another loss, so the default really is the checkpoint's own.
+        let byte = try mixln(["eval", "--checkpoint", "run", "--data", corpus, "--seq-len", "16", "--tokenizer", "byte", "--json"])
+        XCTAssertNotEqual(byte.stdout, implicit.stdout)
+    }
+}
