@@ -209,7 +209,7 @@ public final class TokenShard: @unchecked Sendable {
             throw bad("token_count", "\(tokens) ids of \(dtype) bytes do not fit in the file's \(payload) bytes after the header")
         }
         let tokenBytes = tokens * UInt64(dtype)
-        guard documents < (payload - tokenBytes) / 8 else {
+        guard documents <= (payload - tokenBytes) / 8 else {
             throw bad("document_count", "\(documents) documents need \(documents &+ 1) offsets, more than the file holds after the ids")
         }
         let expected = UInt64(TokenShardFormat.headerSize) + tokenBytes + (documents + 1) * 8
