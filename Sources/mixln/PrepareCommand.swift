@@ -40,6 +40,7 @@ struct PrepareCommand: ParsableCommand {
         let isTerminal = isatty(STDERR_FILENO) != 0
         var last: PrepareProgress?
         let manifest = try ShardPreparer.prepare(stream, tokenizer: tokenizer, options: options) { p in
+            last = p
             let text = "prepare: \(formatCount(p.documents)) documents, \(formatCount(p.tokens)) tokens, "
                 + "\(fixed(Double(p.textBytes) / 1e6, 1)) MB text at \(fixed(p.textMegabytesPerSecond, 1)) MB/s"
                 + (p.skippedLines > 0 ? ", \(p.skippedLines) bad lines skipped" : "")

@@ -31,7 +31,7 @@ final class PrepareCommandTests: CLITestCase {
         let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(summary["documents"] as? Int, 120)
         XCTAssertEqual(summary["dtype"] as? String, "uint16")
-        XCTAssertNotNil(summary["text_mb_per_second"])
+        XCTAssertGreaterThan(summary["text_mb_per_second"] as? Double ?? 0, 0)
         XCTAssertEqual(try manifest("shards")["tokens"] as? Int, summary["tokens"] as? Int)
 
         // The shuffle reproduces for a seed and differs for another.
