@@ -133,8 +133,13 @@ public final class DocumentStream: DocumentSource {
             }
             return nil
         case .text:
-            while queued.isEmpty, let lineText = try reader.nextLine({ String(decoding: $0, as: UTF8.self) }) {
-                var text = Substring(lineText)
+            while queued.isEmpty, let line = try reader.nextLine(Self.plainLine) {
+                // Fast path: a line with no CR, VT, FF or possible Unicode newline/BOM is one piece.
+                if let plain = line.plain, reader.lineNumber > 1 {
+                    if plain.isEmpty { flushParagraph() } else { paragraph.append(plain) }
+                    continue
+                }
+                var text = Substring(line.plain ?? line.text)
                 if reader.lineNumber == 1, text.first == "\u{FEFF}" { text = text.dropFirst() }
                 if text.last == "\r" { text = text.dropLast() } // CRLF
                 // A lone `\r` or a Unicode line separator inside the line ends a line too.
@@ -149,6 +154,29 @@ public final class DocumentStream: DocumentSource {
             if queued.isEmpty { flushParagraph() } // the end of the file ends the last paragraph
             return queued.isEmpty ? nil : .text(queued.removeFirst())
         }
+    }
+
+    /// A text line: `plain` is set (empty for a blank line) when the bytes hold no `\r`, `\v`, `\f`
+    /// and no lead byte of U+0085, U+2028/9 or a BOM (0xC2, 0xE2, 0xEF), and are either plainly
+    /// ASCII-blank or hold a visible ASCII byte — then no line split or Unicode blank can hide in it.
+    private struct TextLine {
+        var plain: String?
+        var text: String
+    }
+
+    private static func plainLine(_ raw: UnsafeRawBufferPointer) -> TextLine {
+        var visibleASCII = false, nonASCII = false
+        for byte in raw {
+            switch byte {
+            case 0x0B, 0x0C, 0x0D, 0xC2, 0xE2, 0xEF:
+                return TextLine(plain: nil, text: String(decoding: raw, as: UTF8.self))
+            case 0x20, 0x09: break
+            case 0x80...: nonASCII = true
+            default: visibleASCII = true
+            }
+        }
+        if !visibleASCII && nonASCII { return TextLine(plain: nil, text: String(decoding: raw, as: UTF8.self)) }
+        return visibleASCII ? TextLine(plain: String(decoding: raw, as: UTF8.self), text: "") : TextLine(plain: "", text: "")
     }
 
     /// Completed paragraphs not yet returned (several when one physical line holds lone `\r`s).
