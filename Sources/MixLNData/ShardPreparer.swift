@@ -57,6 +57,9 @@ public struct PrepareProgress: Sendable {
 /// order, so the output is identical for any thread count. Everything is written into a
 /// temporary sibling directory that is renamed to `outputDirectory` only when complete: a failed
 /// or interrupted run leaves no half-written shard directory behind.
+///
+/// The tokenizer's `encode` is called from several threads at once, so it must not mutate shared
+/// state (true of `ByteTokenizer`; tokenizers with caches need them thread-safe).
 public enum ShardPreparer {
     /// Documents per batch, and a cap on a batch's text bytes, bounding memory.
     static let batchDocuments = 4096

@@ -98,6 +98,27 @@ final class PrepareCommandTests: CLITestCase {
         assertCleanFailure(try train("shards", out: "r3"), mentioning: "train-00000.bin: invalid token shard: magic")
     }
 
+    func testTokenizerTrainWritesADeterministicTokenizerJSON() throws {
+        let corpus = try tinyCorpus()
+        for out in ["a.json", "b.json"] {
+            let result = try mixln(["tokenizer", "train", "--data", corpus, "--vocab-size", "300", "--out", out, "--json"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            XCTAssertEqual(summary["vocab_size"] as? Int, 300)
+        }
+        let a = try Data(contentsOf: workDirectory.appendingPathComponent("a.json"))
+        XCTAssertEqual(a, try Data(contentsOf: workDirectory.appendingPathComponent("b.json")))
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: a) as? [String: Any])
+        let model = try XCTUnwrap(json["model"] as? [String: Any])
+        XCTAssertEqual(model["type"] as? String, "BPE")
+        XCTAssertEqual((model["vocab"] as? [String: Int])?.count, 300)
+        XCTAssertEqual((model["merges"] as? [String])?.count, 300 - 257)
+        XCTAssertEqual((model["vocab"] as? [String: Int])?["<|endoftext|>"], 299)
+        XCTAssertEqual((json["pre_tokenizer"] as? [String: Any])?["type"] as? String, "ByteLevel")
+        assertCleanFailure(try mixln(["tokenizer", "train", "--data", corpus, "--vocab-size", "100", "--out", "c.json"]),
+                           mentioning: "at least 257")
+    }
+
     func testTokenizeJSONAndDecodeRoundTrip() throws {
         let text = "Hello, wörld!\n\tSecond line 😀"
         let input = workDirectory.appendingPathComponent("in.txt")
