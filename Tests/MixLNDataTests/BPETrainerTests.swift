@@ -3,7 +3,8 @@ import XCTest
 @testable import MixLNData
 
 final class BPETrainerTests: XCTestCase {
-    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/bpe")
+    static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/bpe")
 
     func testPreTokenizationTable() {
         // Splits of GPT-2's pattern (as Hugging Face's ByteLevel pre-tokenizer applies it).
