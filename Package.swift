@@ -46,17 +46,19 @@ let package = Package(
         .target(name: "MixLNModel", dependencies: ["MixLNTensor"], resources: [.copy("Presets")], swiftSettings: fastMath),
         .target(name: "MixLNData", dependencies: ["CZlib"], swiftSettings: fastMath),
         .target(name: "MixLNTrain", dependencies: ["MixLNModel", "MixLNData"], swiftSettings: fastMath),
+        .target(name: "MixLNAnalysis", dependencies: ["MixLNTrain", "MixLNModel", "MixLNData"], swiftSettings: fastMath),
         .executableTarget(
             name: "mixln",
-            dependencies: ["MixLNTrain", "MixLNData", "MixLNModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MixLNAnalysis", "MixLNTrain", "MixLNData", "MixLNModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath
         ),
         .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor"], path: "Tests/MixLNTestSupport"),
         .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport"]),
-        .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"]),
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
-        .testTarget(name: "MixLNCLITests", dependencies: ["mixln"]),
+        .testTarget(name: "MixLNAnalysisTests", dependencies: ["MixLNAnalysis", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNCLITests", dependencies: ["mixln"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

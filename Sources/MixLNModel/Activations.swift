@@ -28,7 +28,7 @@ final class SublayerActivations<T: TensorScalar> {
 final class LayerActivations<T: TensorScalar> {
     let attention: SublayerActivations<T>
     let mlp: SublayerActivations<T>
-    let qkv: Buffer<T>      // (N, 3C) after RoPE on q and k
+    let qkv: Buffer<T>      // (N, C + 2K) after RoPE on q and k
     let probs: Buffer<T>    // (B, H, T, T)
     let context: Buffer<T>  // (N, C) attention output before o_proj
     let gateUp: Buffer<T>   // (N, 2I)
@@ -38,7 +38,7 @@ final class LayerActivations<T: TensorScalar> {
         let N = B * T_, C = config.hiddenSize, I = config.intermediateSize
         attention = SublayerActivations(norms: norms.attention, rows: N, channels: C)
         mlp = SublayerActivations(norms: norms.mlp, rows: N, channels: C)
-        qkv = Buffer(count: N * 3 * C)
+        qkv = Buffer(count: N * (C + 2 * config.keyValueSize))
         probs = Buffer(count: B * config.numAttentionHeads * T_ * T_)
         context = Buffer(count: N * C)
         gateUp = Buffer(count: N * 2 * I)
@@ -71,7 +71,7 @@ final class Activations<T: TensorScalar> {
     let dResidual: Buffer<T>   // (N, C)
     let dBody: Buffer<T>       // (N, C)
     let dBodyInput: Buffer<T>  // (N, C)
-    let dqkv: Buffer<T>        // (N, 3C)
+    let dqkv: Buffer<T>        // (N, C + 2K)
     let dContext: Buffer<T>    // (N, C)
     let dProbs: Buffer<T>      // (B, H, T, T)
     let dGateUp: Buffer<T>     // (N, 2I)
@@ -96,7 +96,7 @@ final class Activations<T: TensorScalar> {
         dResidual = Buffer(count: N * C)
         dBody = Buffer(count: N * C)
         dBodyInput = Buffer(count: N * C)
-        dqkv = Buffer(count: N * 3 * C)
+        dqkv = Buffer(count: N * (C + 2 * config.keyValueSize))
         dContext = Buffer(count: N * C)
         dProbs = Buffer(count: B * H * T_ * T_)
         dGateUp = Buffer(count: N * 2 * I)

@@ -20,10 +20,15 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     /// `pad_token_id` as the official config gives it; −1 makes the embedding's last row a padding row
     /// (zero at init, never updated), as PyTorch's `padding_idx = -1` does in the official model.
     public var padTokenId: Int?
+    /// Key/value heads (grouped-query attention when fewer than the query heads; Hugging Face `num_key_value_heads`).
+    public var numKeyValueHeads: Int
+    /// The LM head reuses the token embedding (Hugging Face `tie_word_embeddings`; the official models do not).
+    public var tieWordEmbeddings: Bool
 
     public init(hiddenSize: Int, intermediateSize: Int, numAttentionHeads: Int, numHiddenLayers: Int,
                 vocabSize: Int, maxSequenceLength: Int = 1024, rmsNormEps: Double = 1e-6,
-                initializerRange: Double = 0.02, ropeTheta: Double = 10000, padTokenId: Int? = -1) {
+                initializerRange: Double = 0.02, ropeTheta: Double = 10000, padTokenId: Int? = -1,
+                numKeyValueHeads: Int? = nil, tieWordEmbeddings: Bool = false) {
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
         self.numAttentionHeads = numAttentionHeads
@@ -34,7 +39,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.initializerRange = initializerRange
         self.ropeTheta = ropeTheta
         self.padTokenId = padTokenId
+        self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
+        self.tieWordEmbeddings = tieWordEmbeddings
     }
+
+    /// Width of the key (and value) projection: `num_key_value_heads × head size`.
+    public var keyValueSize: Int { numKeyValueHeads * headDim }
 
     /// Size of one attention head: `hidden_size / num_attention_heads`.
     public var headDim: Int { hiddenSize / numAttentionHeads }
@@ -60,6 +70,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case initializerRange = "initializer_range"
         case ropeTheta = "rope_theta"
         case padTokenId = "pad_token_id"
+        case numKeyValueHeads = "num_key_value_heads", tieWordEmbeddings = "tie_word_embeddings"
     }
 
     /// Keys written by the official code or Hugging Face that carry nothing this model needs.
@@ -68,6 +79,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         "bos_token_id", "eos_token_id", "hidden_act", "_name_or_path", "attention_dropout",
         "pretraining_tp", "rope_scaling", "attention_bias", "mlp_bias",
         "norm_type", "post_num", "norm_plan", "max_position_embeddings",
+        "head_dim",
     ]
 
     public init(from decoder: Decoder) throws {
@@ -82,6 +94,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         initializerRange = try c.decodeIfPresent(Double.self, forKey: .initializerRange) ?? 0.02
         ropeTheta = try c.decodeIfPresent(Double.self, forKey: .ropeTheta) ?? 10000
         padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId)
+        numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
+        tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -96,6 +110,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encode(initializerRange, forKey: .initializerRange)
         try c.encode(ropeTheta, forKey: .ropeTheta)
         try c.encodeIfPresent(padTokenId, forKey: .padTokenId)
+        try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
+        try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
     }
 
     /// Checks the sizes make a model: positive, heads divide the width, head size even (RoPE).
@@ -113,6 +129,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try require(hiddenSize % numAttentionHeads == 0,
                     "hidden_size \(hiddenSize) is not divisible by num_attention_heads \(numAttentionHeads)")
         try require(headDim % 2 == 0, "head size \(headDim) must be even for rotary embeddings")
+        try require(numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0,
+                    "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
     }
 
     /// Reads a `config.json`, rejecting unknown keys and naming any missing one.
@@ -126,7 +144,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Parses config JSON; `source` names the file in error messages.
     public static func decode(_ data: Data, source: String) throws -> ModelConfig {
-        guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+        guard var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelError.invalidConfig("\(source): not a JSON object")
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue)).union(ignoredKeys)
@@ -138,8 +156,16 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         if let act = object["hidden_act"] as? String, act != "silu" {
             throw ModelError.invalidConfig("\(source): hidden_act '\(act)' is not supported (only silu)")
         }
+        if let headDim = object["head_dim"] as? Int, let hidden = object["hidden_size"] as? Int,
+           let heads = object["num_attention_heads"] as? Int, headDim * heads != hidden {
+            throw ModelError.invalidConfig("\(source): head_dim \(headDim) × heads \(heads) ≠ hidden_size \(hidden) is not supported")
+        }
+        if object["max_sequence_length"] == nil, let positions = object["max_position_embeddings"] {
+            object["max_sequence_length"] = positions  // Hugging Face's name for the same limit
+        }
+        let normalized = try JSONSerialization.data(withJSONObject: object)
         do {
-            let config = try JSONDecoder().decode(ModelConfig.self, from: data)
+            let config = try JSONDecoder().decode(ModelConfig.self, from: normalized)
             try config.validate()
             return config
         } catch DecodingError.keyNotFound(let key, _) {

@@ -104,6 +104,21 @@ public enum NormScheme {
         return NormPlan(layers: layerPlan, embeddingNorm: embeddingNorm, scheme: canonical)
     }
 
+    /// The official `NORM_TYPE` (and `POST_NUM`) that builds exactly this plan, if there is one.
+    public static func officialName(_ plan: NormPlan) -> (normType: String, postNum: Int?)? {
+        let L = plan.layers.count
+        var candidates: [(String, Int?)] = [("pre", nil), ("post", nil), ("sandwich", nil), ("deeppost", nil),
+                                            ("scale_pre", nil), ("post_pre_post_pre", nil)]
+        for k in 0...L { candidates += [("post_pre", k), ("pre_post", k), ("scale_post_pre", k)] }
+        for (name, k) in candidates {
+            if let candidate = try? Self.plan(name, layers: L, postNum: k),
+               candidate.layers == plan.layers, candidate.embeddingNorm == plan.embeddingNorm {
+                return (name, k)
+            }
+        }
+        return nil
+    }
+
     /// `K` (an integer count) or `α` (a fraction in [0, 1] written with a dot): ⌊α·L⌋.
     static func parseCount(_ text: String, layers: Int, scheme: String) throws -> Int {
         if text.contains("."), let fraction = Double(text) {

@@ -25,7 +25,7 @@ public struct ParameterTensor: Equatable, Sendable {
 /// q, k, v are adjacent rows of one (3C, C) block and gate, up of one (2I, C) block, so each is
 /// one matmul; they are still listed as separate official tensors.
 public struct LayerOffsets: Sendable {
-    public var qkv = 0              // (3C, C)
+    public var qkv = 0              // (C + 2K, C): q rows, then k, then v (K = key/value heads × D)
     public var attentionOutput = 0  // (C, C)
     public var gateUp = 0           // (2I, C)
     public var down = 0             // (C, I)
@@ -54,7 +54,7 @@ public struct ParameterLayout: Sendable {
     public private(set) var count = 0
 
     public init(config: ModelConfig, plan: NormPlan) {
-        let C = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize
+        let C = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize, K = config.keyValueSize
         embedding = add("model.embed_tokens.weight", [V, C], nil, .embedding)
         if plan.embeddingNorm { embeddingNorm = add("model.embed_norm.weight", [C], nil, .embeddingNorm) }
         for (l, norms) in plan.layers.enumerated() {
@@ -73,8 +73,8 @@ public struct ParameterLayout: Sendable {
             if norms.mlp.outputNorm { o.mlpOutputNorm = norm("post_feedforward_layernorm", "feedforward_output_layernorm") }
             if norms.mlp.postNorm { o.mlpPostNorm = norm("post_feedforward_layernorm", "feedforward_residual_layernorm") }
             o.qkv = add(prefix + "self_attn.q_proj.weight", [C, C], l, .query)
-            _ = add(prefix + "self_attn.k_proj.weight", [C, C], l, .key)
-            _ = add(prefix + "self_attn.v_proj.weight", [C, C], l, .value)
+            _ = add(prefix + "self_attn.k_proj.weight", [K, C], l, .key)
+            _ = add(prefix + "self_attn.v_proj.weight", [K, C], l, .value)
             o.attentionOutput = add(prefix + "self_attn.o_proj.weight", [C, C], l, .attentionOutput)
             o.gateUp = add(prefix + "mlp.gate_proj.weight", [I, C], l, .gate)
             _ = add(prefix + "mlp.up_proj.weight", [I, C], l, .up)
@@ -82,7 +82,8 @@ public struct ParameterLayout: Sendable {
             layers.append(o)
         }
         finalNorm = add("model.norm.weight", [C], nil, .finalNorm)
-        lmHead = add("lm_head.weight", [V, C], nil, .lmHead)
+        // A tied head is the embedding matrix itself: no tensor of its own, and its gradient adds to the embedding's.
+        lmHead = config.tieWordEmbeddings ? embedding : add("lm_head.weight", [V, C], nil, .lmHead)
     }
 
     private mutating func add(_ name: String, _ shape: [Int], _ layer: Int?, _ role: ParameterRole) -> Int {

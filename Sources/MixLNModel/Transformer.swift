@@ -109,12 +109,12 @@ public final class Transformer<T: TensorScalar> {
                 continue
             }
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
-            sublayerForward(norms.attention, acts.attention, x: x.pointer, y: mid.pointer,
+            sublayerForward(norms.attention, acts.attention, rows: N, x: x.pointer, y: mid.pointer,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
                             postNorm: offsets.attentionPostNorm) { u, f in
                 attentionForward(acts, offsets, a, u: u, f: f)
             }
-            sublayerForward(norms.mlp, acts.mlp, x: mid.pointer, y: y.pointer,
+            sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid.pointer, y: y.pointer,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
                             postNorm: offsets.mlpPostNorm) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
@@ -138,12 +138,12 @@ public final class Transformer<T: TensorScalar> {
     /// One sublayer as the plan places its norms:
     /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `r = α·x + g`, `y = N_post(r) | r`.
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
-    private func sublayerForward(
-        _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
+    func sublayerForward(
+        _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
         inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
         body: (_ u: UnsafeMutablePointer<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
-        let N = activations!.rows, C = config.hiddenSize, w = parameters.pointer, eps = T(config.rmsNormEps)
+        let C = config.hiddenSize, w = parameters.pointer, eps = T(config.rmsNormEps)
         var u = x
         if let normed = acts.inputNormed, let rstd = acts.inputRstd, let weight = inputNorm {
             RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: x, weight: w + weight,
@@ -169,18 +169,19 @@ public final class Transformer<T: TensorScalar> {
     private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
                                   u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
+        let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         let w = parameters.pointer, qkv = acts.qkv.pointer
-        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: N, inChannels: C, outChannels: 3 * C)
-        rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
-        rope.forward(qkv + C, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
+        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: N, inChannels: C, outChannels: W)
+        rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
+        rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer, qkv: qkv,
-                                batch: B, seqLen: T_, heads: H, headDim: D)
+                                batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         Linear.forward(out: f, inp: acts.context.pointer, weight: w + o.attentionOutput, rows: N, inChannels: C, outChannels: C)
     }
 
     /// MLP body: `f = down(silu(gate(u)) ⊙ up(u))`.
     /// - Parameters: u (N, C), f (N, C)
-    private func mlpForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, rows N: Int,
+    func mlpForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, rows N: Int,
                             u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let C = config.hiddenSize, I = config.intermediateSize, w = parameters.pointer
         Linear.forward(out: acts.gateUp.pointer, inp: u, weight: w + o.gateUp, rows: N, inChannels: C, outChannels: 2 * I)
@@ -286,12 +287,13 @@ public final class Transformer<T: TensorScalar> {
         let w = parameters.pointer, g = gradients.pointer
         Linear.backward(dInp: a.dContext.pointer, dWeight: g + o.attentionOutput, dOut: dF, inp: acts.context.pointer,
                         weight: w + o.attentionOutput, rows: N, inChannels: C, outChannels: C, accumulateInput: false)
+        let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         CausalAttention.backward(dqkv: a.dqkv.pointer, dProbs: a.dProbs.pointer, dOut: a.dContext.pointer,
-                                 qkv: acts.qkv.pointer, probs: acts.probs.pointer, batch: B, seqLen: T_, heads: H, headDim: D)
-        rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
-        rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: H, rowStride: 3 * C)
+                                 qkv: acts.qkv.pointer, probs: acts.probs.pointer, batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
+        rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: W)
+        rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: a.dqkv.pointer, inp: u, weight: w + o.qkv,
-                        rows: N, inChannels: C, outChannels: 3 * C, accumulateInput: false)
+                        rows: N, inChannels: C, outChannels: W, accumulateInput: false)
     }
 
     /// Backward of `mlpForward`: writes `dU` (N, C) from `dF` (N, C).
@@ -304,5 +306,14 @@ public final class Transformer<T: TensorScalar> {
         SwiGLU.backward(dGateUp: a.dGateUp.pointer, dOut: a.dHidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
         Linear.backward(dInp: dU, dWeight: g + o.gateUp, dOut: a.dGateUp.pointer, inp: u, weight: w + o.gateUp,
                         rows: N, inChannels: C, outChannels: 2 * I, accumulateInput: false)
+    }
+}
+
+extension Transformer {
+    /// The residual stream entering decoder layer `l` in the last forward, (B·T, C); `l = L` is the
+    /// last layer's output before the final norm.
+    public func layerInput(_ l: Int) -> UnsafeMutablePointer<T> {
+        guard let a = activations else { preconditionFailure("layerInput needs a forward first") }
+        return a.streams[2 * l].pointer
     }
 }

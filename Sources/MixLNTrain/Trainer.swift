@@ -41,29 +41,75 @@ public final class Trainer {
         }
     }
 
-    /// Trains for `options.steps` updates (evaluating every `evalEvery` and at the end).
+    /// The run's position, as a checkpoint records it.
+    public var state: TrainingState {
+        TrainingState(step: step, tokens: tokensSeen, dataPosition: trainLoader.position, optimizerSteps: optimizer.stepCount,
+                      seed: options.seed, trainSequences: trainLoader.sequenceCount,
+                      validationSequences: validation?.sequenceCount ?? 0, lastLoss: lastLoss, lastEval: lastEval)
+    }
+
+    /// Continues from a saved position (weights and moments are restored by `TrainingCheckpoint`).
+    func restore(_ state: TrainingState) throws {
+        guard state.seed == options.seed, state.trainSequences == trainLoader.sequenceCount,
+              state.validationSequences == (validation?.sequenceCount ?? 0) else {
+            throw TrainingError.invalidOption("the checkpoint was trained on different data or with another seed "
+                + "(\(state.trainSequences) train sequences, seed \(state.seed); this run has \(trainLoader.sequenceCount), seed \(options.seed))")
+        }
+        guard state.step <= options.steps else {
+            throw TrainingError.invalidOption("the checkpoint is at step \(state.step), past this run's \(options.steps) steps")
+        }
+        step = state.step
+        tokensSeen = state.tokens
+        trainLoader.position = state.dataPosition
+        optimizer.restore(stepCount: state.optimizerSteps)
+        lastLoss = state.lastLoss
+        lastEval = state.lastEval
+    }
+
+    /// Where `checkpoints/step-N` folders go (nil: no checkpoints).
+    public var checkpointDirectory: String?
+    /// Storage type of checkpointed weights and moments.
+    public var checkpointDType: SafeTensorsDType = .float32
+    private var lastLoss: Double?
+    private var lastEval: EvalRecord?
+
+    /// Trains until `options.steps` updates (evaluating every `evalEvery` and at the end), saving a
+    /// checkpoint every `saveEvery` updates and at the end.
+    ///
+    /// - Parameters:
+    ///   - stopAfter: at most this many updates in this call; then a checkpoint is saved and the
+    ///     summary says `stopped` (resume continues exactly).
+    ///   - shouldStop: polled between updates (e.g. after Ctrl-C); stops the same way.
     @discardableResult
-    public func run(onEvent: (TrainingEvent) -> Void) throws -> TrainingSummary {
+    public func run(stopAfter: Int? = nil, shouldStop: () -> Bool = { false },
+                    onEvent: (TrainingEvent) -> Void) throws -> TrainingSummary {
         let start = Date()
+        let firstStep = step
         let tokensPerStep = options.totalBatchSize * options.seqLen
         onEvent(.started(RunInfo(parameters: model.parameterCount, trainSequences: trainLoader.sequenceCount,
                                  validationSequences: validation?.sequenceCount ?? 0, steps: options.steps,
-                                 tokensPerStep: tokensPerStep)))
-        var lastLoss: Double?
-        var lastEval: EvalRecord?
+                                 tokensPerStep: tokensPerStep, startStep: step)))
+        func summary(_ status: TrainingSummary.Status, divergedAt: Int? = nil) -> TrainingSummary {
+            TrainingSummary(status: status, steps: step, finalLoss: lastLoss, finalEval: lastEval, divergedAt: divergedAt,
+                            elapsedSeconds: Date().timeIntervalSince(start), tokens: tokensSeen)
+        }
         while step < options.steps {
+            if shouldStop() || stopAfter.map({ step - firstStep >= $0 }) ?? false {
+                try saveCheckpoint(onEvent)
+                let result = summary(.stopped)
+                onEvent(.done(result))
+                return result
+            }
             let stepStart = Date()
             let lr = options.schedule.rate(at: step)
             let loss = try accumulateGradients()
             let norms = model.gradientNorms()
             if !loss.isFinite || !norms.total.isFinite {
-                let record = DivergenceRecord(step: step + 1, loss: loss, gradNorm: norms.total.isFinite ? norms.total : nil)
-                onEvent(.diverged(record))
-                let summary = TrainingSummary(status: .diverged, steps: step, finalLoss: lastLoss, finalEval: lastEval,
-                                              divergedAt: step + 1, elapsedSeconds: Date().timeIntervalSince(start),
-                                              tokens: tokensSeen)
-                onEvent(.done(summary))
-                return summary
+                onEvent(.diverged(DivergenceRecord(step: step + 1, loss: loss, gradNorm: norms.total.isFinite ? norms.total : nil)))
+                try saveCheckpoint(onEvent)  // the weights before the failed update, for analysis
+                let result = summary(.diverged, divergedAt: step + 1)
+                onEvent(.done(result))
+                return result
             }
             if let clip = options.clipGradNorm, norms.total > clip {
                 VectorMath.scale(model.gradients.pointer, Float(clip / norms.total), model.parameterCount)
@@ -85,11 +131,19 @@ public final class Trainer {
                 lastEval = record
                 onEvent(.eval(record))
             }
+            if options.saveEvery > 0, step % options.saveEvery == 0, step < options.steps { try saveCheckpoint(onEvent) }
         }
-        let summary = TrainingSummary(status: .completed, steps: step, finalLoss: lastLoss, finalEval: lastEval,
-                                      divergedAt: nil, elapsedSeconds: Date().timeIntervalSince(start), tokens: tokensSeen)
-        onEvent(.done(summary))
-        return summary
+        try saveCheckpoint(onEvent)
+        let result = summary(.completed)
+        onEvent(.done(result))
+        return result
+    }
+
+    private func saveCheckpoint(_ onEvent: (TrainingEvent) -> Void) throws {
+        guard let checkpointDirectory else { return }
+        let path = (checkpointDirectory as NSString).appendingPathComponent(TrainingCheckpoint.name(step: step))
+        try TrainingCheckpoint.save(self, to: path, dtype: checkpointDType)
+        onEvent(.checkpoint(CheckpointRecord(step: step, path: path)))
     }
 
     /// Zeroes the gradients and accumulates those of one update's micro-batches, each scaled by

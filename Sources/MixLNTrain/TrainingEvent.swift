@@ -5,7 +5,14 @@ public enum TrainingEvent: Sendable {
     case eval(EvalRecord)
     /// The loss or the gradient became NaN or infinite; the run stops without applying that update.
     case diverged(DivergenceRecord)
+    /// A checkpoint folder was written (atomically) after `step` updates.
+    case checkpoint(CheckpointRecord)
     case done(TrainingSummary)
+}
+
+public struct CheckpointRecord: Codable, Sendable {
+    public var step: Int
+    public var path: String
 }
 
 /// Facts about the run known before the first step.
@@ -15,10 +22,12 @@ public struct RunInfo: Codable, Sendable {
     public var validationSequences: Int
     public var steps: Int
     public var tokensPerStep: Int
+    /// Updates already done (non-zero when resuming).
+    public var startStep: Int
 
     enum CodingKeys: String, CodingKey {
         case parameters, trainSequences = "train_sequences", validationSequences = "validation_sequences"
-        case steps, tokensPerStep = "tokens_per_step"
+        case steps, tokensPerStep = "tokens_per_step", startStep = "start_step"
     }
 }
 
@@ -55,7 +64,7 @@ public struct GradientNormSummary: Codable, Sendable {
 }
 
 /// A validation pass.
-public struct EvalRecord: Codable, Sendable {
+public struct EvalRecord: Codable, Equatable, Sendable {
     public var step: Int
     /// Mean over every predicted (non-ignored) validation token.
     public var loss: Double
@@ -73,7 +82,8 @@ public struct DivergenceRecord: Codable, Sendable {
 
 /// How the run ended.
 public struct TrainingSummary: Codable, Sendable {
-    public enum Status: String, Codable, Sendable { case completed, diverged }
+    /// `stopped`: ended early on request (`--stop-after`, Ctrl-C) after saving a checkpoint; resumable.
+    public enum Status: String, Codable, Sendable { case completed, diverged, stopped }
     public var status: Status
     public var steps: Int
     public var finalLoss: Double?

@@ -15,11 +15,13 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     public var evalEvery: Int
     /// At most this many validation batches per evaluation (nil = the whole split).
     public var evalBatches: Int?
+    /// Save a checkpoint every this many updates (0: only at the end).
+    public var saveEvery: Int
     public var seed: UInt64
 
     public init(steps: Int, microBatchSize: Int, totalBatchSize: Int? = nil, seqLen: Int,
                 schedule: LearningRateSchedule, optimizer: OptimizerSettings = .init(),
-                clipGradNorm: Double? = nil, evalEvery: Int = 0, evalBatches: Int? = nil, seed: UInt64 = 0) {
+                clipGradNorm: Double? = nil, evalEvery: Int = 0, evalBatches: Int? = nil, saveEvery: Int = 0, seed: UInt64 = 0) {
         self.steps = steps
         self.microBatchSize = microBatchSize
         self.totalBatchSize = totalBatchSize ?? microBatchSize
@@ -29,6 +31,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         self.clipGradNorm = clipGradNorm
         self.evalEvery = evalEvery
         self.evalBatches = evalBatches
+        self.saveEvery = saveEvery
         self.seed = seed
     }
 
@@ -49,12 +52,13 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         try require(clipGradNorm.map { $0 > 0 } ?? true, "--clip must be positive")
         try require(evalEvery >= 0, "--eval-every must not be negative")
         try require(evalBatches.map { $0 > 0 } ?? true, "--eval-batches must be positive")
+        try require(saveEvery >= 0, "--save-every must not be negative")
     }
 
     enum CodingKeys: String, CodingKey {
         case steps, microBatchSize = "batch_size", totalBatchSize = "total_batch_size", seqLen = "seq_len"
         case schedule, optimizer, clipGradNorm = "clip_grad_norm", evalEvery = "eval_every"
-        case evalBatches = "eval_batches", seed
+        case evalBatches = "eval_batches", saveEvery = "save_every", seed
     }
 }
 

@@ -48,7 +48,7 @@ struct BenchCommand: ParsableCommand {
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
         var trainTimes: [Double] = [], evalTimes: [Double] = []
-        FileHandle.standardError.write(Data("bench \(modelOptions.model) (\(formatCount(model.parameterCount)) parameters), batch \(batchSize) × \(seqLen), \(Parallel.threadCount) threads\n".utf8))
+        FileHandle.standardError.write(Data("bench \(modelOptions.model ?? "") (\(formatCount(model.parameterCount)) parameters), batch \(batchSize) × \(seqLen), \(Parallel.threadCount) threads\n".utf8))
         for i in 0..<(warmup + steps) {
             let seconds = try timed {
                 model.zeroGradients()
@@ -64,7 +64,7 @@ struct BenchCommand: ParsableCommand {
         }
         let result = BenchResult(
             trainTokensPerSecond: tokensPerStep / median(trainTimes), evalTokensPerSecond: tokensPerStep / median(evalTimes),
-            model: modelOptions.model, norm: model.plan.scheme,
+            model: modelOptions.model ?? "", norm: model.plan.scheme,
             parameters: model.parameterCount, batchSize: batchSize, seqLen: seqLen, precision: precision,
             threads: Parallel.threadCount, steps: steps, trainStepSeconds: median(trainTimes))
         if json {

@@ -4,10 +4,10 @@ import MixLNModel
 /// The options that choose a model: size, norm placement and overrides.
 struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Preset (\(ModelPresets.names.joined(separator: ", "))) or a config.json path.")
-    var model: String
+    var model: String?
 
-    @Option(name: .long, help: "Norm scheme: pre, post, mix, mix:K, mix:0.25, mix-reversed:K, sandwich, peri, deepnorm, deepnorm-official, scaled-pre, scaled-mix:K, lns, interleaved:P, or an official NORM_TYPE (post_pre, …).")
-    var norm: String = "pre"
+    @Option(name: .long, help: "Norm scheme: pre, post, mix, mix:K, mix:0.25, mix-reversed:K, sandwich, peri, deepnorm, deepnorm-official, scaled-pre, scaled-mix:K, lns, interleaved:P, or an official NORM_TYPE (post_pre, …). Default: pre.")
+    var norm: String?
 
     @Option(name: .long, help: "Official POST_NUM: leading Post-LN layers for mix / post_pre (default ⌊L/4⌋).")
     var postNum: Int?
@@ -20,6 +20,7 @@ struct ModelOptions: ParsableArguments {
 
     /// The config with overrides applied; `tokenizerVocabulary` resolves `--vocab-size tokenizer`.
     func resolveConfig(tokenizerVocabulary: Int? = nil) throws -> ModelConfig {
+        guard let model else { throw CLIError("--model is required (a preset such as 20m, or a config.json)") }
         var config = try ModelPresets.resolve(model)
         if let layers {
             guard layers > 0 else { throw CLIError("--layers must be positive, got \(layers)") }
@@ -39,6 +40,6 @@ struct ModelOptions: ParsableArguments {
     }
 
     func resolvePlan(layers: Int) throws -> NormPlan {
-        try NormScheme.plan(norm, layers: layers, postNum: postNum)
+        try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum)
     }
 }

@@ -16,6 +16,7 @@ struct ProgressRenderer {
         switch event {
         case .started(let info):
             totalSteps = info.steps
+            if info.startStep > 0 { line("resuming at step \(info.startStep)") }
             line("\(label): \(formatCount(info.parameters)) parameters, \(info.trainSequences) train / "
                  + "\(info.validationSequences) validation sequences, \(info.steps) steps of \(info.tokensPerStep) tokens")
         case .step(let s):
@@ -33,6 +34,8 @@ struct ProgressRenderer {
             line("eval @ step \(e.step): loss \(fixed(e.loss, 4)) perplexity \(fixed(e.perplexity, 2)) (\(e.tokens) tokens)")
         case .diverged(let d):
             line("diverged at step \(d.step): loss \(d.loss)")
+        case .checkpoint(let c):
+            if !isTerminal { line("checkpoint @ step \(c.step): \(c.path)") }
         case .done(let summary):
             line("\(summary.status.rawValue): \(summary.steps) steps in \(duration(summary.elapsedSeconds))")
         }

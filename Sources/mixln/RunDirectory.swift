@@ -49,6 +49,24 @@ final class RunDirectory {
         metrics = handle
     }
 
+    /// Keeps the metrics of the first `step` updates (dropping what a stopped or killed run wrote
+    /// after its last checkpoint) and continues appending to them.
+    func resumeMetrics(afterStep step: Int) throws {
+        let file = url.appendingPathComponent("metrics.jsonl")
+        let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
+        var kept = Data()
+        for line in text.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                  let event = object["event"] as? String else { continue }
+            let keep = event == "started" || (["step", "eval", "checkpoint"].contains(event) && (object["step"] as? Int ?? .max) <= step)
+            if keep { kept.append(Data(line.utf8)); kept.append(0x0A) }
+        }
+        try write(kept, to: "metrics.jsonl")
+        guard let handle = try? FileHandle(forWritingTo: file) else { throw CLIError("cannot append to \(file.path)") }
+        try handle.seekToEnd()
+        metrics = handle
+    }
+
     /// Appends one JSON object, `{"event": event, …record's fields}`, as a line.
     func appendMetric<Record: Encodable>(event: String, _ record: Record) throws {
         var data = try JSONCoding.compact.encode(TaggedRecord(event: event, record: record))

@@ -15,7 +15,7 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Text file, folder, JSONL with a 'text' or 'input_ids' field, C4-layout .json.gz (file or folder), or a `mixln prepare` shard directory.")
-    var data: String
+    var data: String?
 
     @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos).")
     var tokenizer: String = "byte"
@@ -36,11 +36,56 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "At most this many validation batches per evaluation.") var evalBatches: Int?
     @Option(help: "Fraction of documents held out for validation.") var valFraction: Double = 0.05
     @Flag(help: "Concatenate documents with eos instead of one padded document per sequence.") var packing = false
-    @Option(help: "Threads (default: all cores).") var threads: Int?
-    @Option(help: "Run directory to write.") var out: String
+    @Option(help: "Threads (default: all cores). Results are bit-identical only for the same thread count.") var threads: Int?
+    @Option(help: "Run directory to write.") var out: String?
+    @Option(help: "Save a checkpoint to <out>/checkpoints/step-N every N updates (0: only at the end).") var saveEvery: Int = 0
+    @Option(help: "Storage type of checkpointed weights and moments: f32 or bf16.") var saveDtype: String = "f32"
+    @Option(help: "Continue the run in this directory from its last checkpoint, with the options it was started with.")
+    var resume: String?
+    @Option(help: "Stop after this many updates in this invocation, saving a checkpoint (continue later with --resume).")
+    var stopAfter: Int?
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
+        if let resume {
+            try resumeRun(resume)
+        } else {
+            try execute(resumingFrom: nil)
+        }
+    }
+
+    /// Rebuilds the original command from `run.json`, checks that nothing given here contradicts
+    /// it, and continues from the newest complete checkpoint.
+    private func resumeRun(_ runPath: String) throws {
+        let runFile = (runPath as NSString).appendingPathComponent("run.json")
+        guard let data = FileManager.default.contents(atPath: runFile),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let command = object["command"] as? [String], command.count >= 2 else {
+            throw CLIError("\(runPath) is not a run directory (no readable run.json)")
+        }
+        var original = try TrainCommand.parse(Array(command.dropFirst(2)))
+        if let model = modelOptions.model, model != original.modelOptions.model {
+            throw CLIError("\(runPath) was trained with --model \(original.modelOptions.model ?? "?"), not \(model)")
+        }
+        if let norm = modelOptions.norm, norm != (original.modelOptions.norm ?? "pre") {
+            throw CLIError("\(runPath) was trained with --norm \(original.modelOptions.norm ?? "pre"), not \(norm)")
+        }
+        if let data = self.data, data != original.data {
+            throw CLIError("\(runPath) was trained on --data \(original.data ?? "?"), not \(data)")
+        }
+        guard let checkpoint = TrainingCheckpoint.checkpoints(in: runPath).last else {
+            throw CLIError("\(runPath) has no complete checkpoint to resume from")
+        }
+        original.out = runPath
+        original.stopAfter = stopAfter
+        original.json = json
+        original.resume = nil
+        try original.execute(resumingFrom: checkpoint)
+    }
+
+    private func execute(resumingFrom checkpoint: String?) throws {
+        guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
+        guard let out else { throw CLIError("--out is required (the run directory to write)") }
         if let threads { Parallel.setThreadCount(threads) }
         let tokenizer = try TokenizerLoader.load(self.tokenizer)
         var config = try modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
@@ -65,16 +110,20 @@ struct TrainCommand: ParsableCommand {
             throw CLIError("--optimizer must be adam or adamw, got '\(optimizer)'")
         }
         guard (0..<1).contains(valFraction) else { throw CLIError("--val-fraction must be in [0, 1), got \(valFraction)") }
+        guard let checkpointDType = ["f32": SafeTensorsDType.float32, "bf16": .bfloat16][saveDtype] else {
+            throw CLIError("--save-dtype must be f32 or bf16, got '\(saveDtype)'")
+        }
+        if let stopAfter, stopAfter < 1 { throw CLIError("--stop-after must be positive, got \(stopAfter)") }
         let options = TrainingOptions(
             steps: steps, microBatchSize: batchSize, totalBatchSize: totalBatchSize, seqLen: seqLen,
             schedule: LearningRateSchedule(kind: scheduleKind, peak: lr, warmupSteps: warmup ?? steps / 10,
                                            totalSteps: steps, minRatio: minLrRatio),
             optimizer: OptimizerSettings(kind: optimizerKind, weightDecay: weightDecay),
-            clipGradNorm: clip, evalEvery: evalEvery, evalBatches: evalBatches, seed: seed)
+            clipGradNorm: clip, evalEvery: evalEvery, evalBatches: evalBatches, saveEvery: saveEvery, seed: seed)
         try options.validate()
         let runDirectory = try RunDirectory(path: out)
 
-        let split = try loadSplit(tokenizer: tokenizer, modelVocabulary: config.vocabSize,
+        let split = try loadSplit(data: data, tokenizer: tokenizer, modelVocabulary: config.vocabSize,
                                   options: SequenceOptions(seqLen: seqLen, packing: packing))
         guard !split.train.isEmpty else {
             throw CLIError("\(data): no training sequences (every document is shorter than 2 tokens)")
@@ -82,22 +131,31 @@ struct TrainCommand: ParsableCommand {
         let model = try Transformer<Float>(config: config, plan: plan)
         model.initializeWeights(seed: seed)
         let trainer = try Trainer(model: model, options: options, train: split.train, validation: split.validation)
+        trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
+        trainer.checkpointDType = checkpointDType
 
-        try runDirectory.writeJSON(RunRecord(
-            command: CommandLine.arguments, model: modelOptions.model, config: config, normPlan: plan,
-            training: options, data: data, tokenizer: tokenizer.name, packing: packing,
-            validationFraction: valFraction, threads: Parallel.threadCount,
-            parameters: model.parameterCount), to: "run.json")
-        try runDirectory.startMetrics()
+        if let checkpoint {
+            try TrainingCheckpoint.restore(trainer, from: checkpoint)
+            try runDirectory.resumeMetrics(afterStep: trainer.step)
+        } else {
+            try runDirectory.writeJSON(RunRecord(
+                command: CommandLine.arguments, model: modelOptions.model ?? "", config: config, normPlan: plan,
+                training: options, data: data, tokenizer: tokenizer.name, packing: packing,
+                validationFraction: valFraction, threads: Parallel.threadCount,
+                parameters: model.parameterCount), to: "run.json")
+            try runDirectory.startMetrics()
+        }
+        Interrupt.install()
         var progress = ProgressRenderer(label: plan.scheme)
         var writeError: Error?
-        let summary = try trainer.run { event in
+        let summary = try trainer.run(stopAfter: stopAfter, shouldStop: { Interrupt.requested }) { event in
             progress.show(event)
             do {
                 switch event {
                 case .step(let record): try runDirectory.appendMetric(event: "step", record)
                 case .eval(let record): try runDirectory.appendMetric(event: "eval", record)
                 case .diverged(let record): try runDirectory.appendMetric(event: "diverged", record)
+                case .checkpoint(let record): try runDirectory.appendMetric(event: "checkpoint", record)
                 case .done(let record): try runDirectory.appendMetric(event: "done", record)
                 case .started(let record): try runDirectory.appendMetric(event: "started", record)
                 }
@@ -107,10 +165,24 @@ struct TrainCommand: ParsableCommand {
         try runDirectory.writeJSON(summary, to: "summary.json")
         if json {
             print(String(decoding: try JSONCoding.compact.encode(summary), as: UTF8.self))
+        } else if summary.status == .stopped {
+            print("\(plan.scheme): stopped after \(summary.steps) of \(steps) steps; continue with: mixln train --resume \(out)")
         } else if let eval = summary.finalEval {
             print("\(plan.scheme): \(summary.status.rawValue) after \(summary.steps) steps; validation loss \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
         } else {
             print("\(plan.scheme): \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
+        }
+    }
+}
+
+/// Ctrl-C asks a run to stop at the next update boundary (saving a checkpoint); a second one exits at once.
+enum Interrupt {
+    nonisolated(unsafe) static var requested = false
+
+    static func install() {
+        signal(SIGINT) { _ in
+            Interrupt.requested = true
+            signal(SIGINT, SIG_DFL)
         }
     }
 }

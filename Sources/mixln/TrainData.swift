@@ -4,7 +4,7 @@ import MixLNData
 extension TrainCommand {
     /// Training and validation sequences from `--data`: a prepared shard directory (its own
     /// train/validation split, memory-mapped) or a corpus read and split here.
-    func loadSplit(tokenizer: any Tokenizer, modelVocabulary: Int, options: SequenceOptions) throws -> DatasetSplit {
+    func loadSplit(data: String, tokenizer: any Tokenizer, modelVocabulary: Int, options: SequenceOptions) throws -> DatasetSplit {
         guard ShardManifest.isShardDirectory(data) else {
             let documents = try CorpusReader.readDocuments(at: data)
             return try DatasetSplit(documents: documents, tokenizer: tokenizer, options: options,

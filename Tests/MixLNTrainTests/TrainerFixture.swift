@@ -53,6 +53,7 @@ extension TrainingEvent {
         case .step(let s): return "step \(s.step)"
         case .eval(let e): return "eval \(e.step)"
         case .diverged(let d): return "diverged \(d.step)"
+        case .checkpoint(let c): return "checkpoint \(c.step)"
         case .done: return "done"
         }
     }

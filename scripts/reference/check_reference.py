@@ -134,6 +134,24 @@ def check_structure():
     print("structure (hand-written sublayer formulas, RoPE relative position, init scales): ok")
 
 
+def check_padding_row():
+    """pad_token_id = -1: embedding row V-1 is zero at init and never gets gradient (padding_idx)."""
+    cfg = ModelConfig(hidden_size=16, intermediate_size=24, num_attention_heads=2,
+                      num_hidden_layers=2, vocab_size=50)
+    assert cfg.pad_token_id == -1 and cfg.padding_row == 49
+    torch.manual_seed(0)
+    m = MixLNForCausalLM(cfg, make_plan("post", 2))
+    emb = m.model.embed_tokens
+    assert emb.padding_idx == 49 and torch.all(emb.weight[49] == 0)
+    ids = torch.randint(0, 50, (2, 8))
+    ids[0, 3] = 49
+    loss = m(ids).loss
+    loss.backward()
+    assert torch.isfinite(loss) and torch.all(emb.weight.grad[49] == 0)
+    assert emb.weight.grad[ids[0, 2]].abs().sum() > 0
+    print("padding row: ok (row V-1 zero, no gradient)")
+
+
 def check_gradcheck():
     cfg = ModelConfig(hidden_size=8, intermediate_size=12, num_attention_heads=2,
                       num_hidden_layers=2, vocab_size=11)
@@ -162,6 +180,7 @@ def check_gradcheck():
 if __name__ == "__main__":
     check_names()
     check_loss_conventions()
+    check_padding_row()
     check_structure()
     check_init_loss()
     print("gradcheck (torch.autograd.gradcheck, float64, tiny config):")

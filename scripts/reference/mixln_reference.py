@@ -52,6 +52,9 @@ class ModelConfig:
     initializer_range: float = 0.02
     embedding_init_std: float = math.sqrt(2.0 / 5.0)
     rope_theta: float = 10000.0
+    # Official configs give pad_token_id = -1: nn.Embedding(padding_idx=-1) makes row V-1 a padding
+    # row (zero at init, never updated). None: no padding row.
+    pad_token_id: Optional[int] = -1
 
     @staticmethod
     def preset(name: str, **overrides) -> "ModelConfig":
@@ -59,6 +62,15 @@ class ModelConfig:
         h, i, n, l = PRESETS[key]
         return ModelConfig(hidden_size=h, intermediate_size=i, num_attention_heads=n,
                            num_hidden_layers=l, **overrides)
+
+    @property
+    def padding_row(self) -> Optional[int]:
+        """The embedding row PyTorch's padding_idx freezes (V-1 for pad_token_id = -1), as the Swift
+        ModelConfig.embeddingPaddingRow: None when pad_token_id is None or outside the vocabulary."""
+        if self.pad_token_id is None:
+            return None
+        row = self.pad_token_id + self.vocab_size if self.pad_token_id < 0 else self.pad_token_id
+        return row if 0 <= row < self.vocab_size else None
 
     @property
     def head_dim(self) -> int:
@@ -161,6 +173,17 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp.mlp.residual_scale = alpha
             lp.init_scales = {p: beta for p in ("v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
             layers.append(lp)
+    elif name in ("deepnorm-official", "deeppost"):
+        # The official `deeppost` constants (a known fault, paper-facts.md): alpha = sqrt(8) whatever
+        # L, and the same projections scaled *up* by (8L)^(1/4).
+        gain = (8.0 * L) ** 0.25
+        layers = []
+        for _ in range(L):
+            lp = _post()
+            lp.attention.residual_scale = math.sqrt(8.0)
+            lp.mlp.residual_scale = math.sqrt(8.0)
+            lp.init_scales = {p: gain for p in ("v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
+            layers.append(lp)
     elif name == "lns":
         layers = []
         for i in range(L):
@@ -177,7 +200,7 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp = _post() if i < k else _pre()
             lp.init_scales = {"o_proj": s, "down_proj": s}
             layers.append(lp)
-    elif name == "interleaved":
+    elif name in ("interleaved", "post_pre_post_pre"):
         p = int(arg or 4)
         layers = [_pre() if (i + 1) % p == 0 else _post() for i in range(L)]
     else:
@@ -312,7 +335,8 @@ class DecoderLayer(nn.Module):
 class MixLNModel(nn.Module):
     def __init__(self, cfg: ModelConfig, plan: NormPlan, use_sdpa: bool = False):
         super().__init__()
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+        # padding_idx as the official model: that row gets no gradient (and is zeroed at init).
+        self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.padding_row)
         if plan.embedding_norm:
             self.embed_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.layers = nn.ModuleList(DecoderLayer(cfg, lp, use_sdpa) for lp in plan.layers)
@@ -353,6 +377,8 @@ class MixLNForCausalLM(nn.Module):
     def reset_parameters(self, generator: Optional[torch.Generator] = None):
         std = self.config.initializer_range
         self.model.embed_tokens.weight.normal_(0.0, self.config.embedding_init_std, generator=generator)
+        if self.config.padding_row is not None:
+            self.model.embed_tokens.weight[self.config.padding_row].zero_()
         for layer, lp in zip(self.model.layers, self.plan.layers):
             for sub in (layer.self_attn, layer.mlp):
                 for pname, lin in sub.named_children():
@@ -396,38 +422,76 @@ def shifted_labels(input_ids: torch.Tensor, pad_token_id: Optional[int] = None) 
 # Checkpoint interchange (config.json + model.safetensors), for fixtures
 # ----------------------------------------------------------------------------------------------
 
-def config_dict(model: MixLNForCausalLM) -> dict:
+# Official NORM_TYPE string for a scheme, where the official code has one (design.md §3).
+OFFICIAL_NORM_TYPE = {"pre": "pre", "post": "post", "mix": "post_pre", "mix-reversed": "pre_post",
+                      "sandwich": "sandwich", "deepnorm-official": "deeppost", "scaled-pre": "scale_pre",
+                      "scaled-mix": "scale_post_pre", "interleaved:4": "post_pre_post_pre"}
+# NORM_TYPE strings that take the official POST_NUM.
+_TAKES_POST_NUM = ("post_pre", "pre_post", "scale_post_pre")
+
+CONFIG_KEYS = ("hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers",
+               "rms_norm_eps", "vocab_size", "max_sequence_length", "initializer_range", "pad_token_id")
+
+
+def official_norm_type(scheme: str):
+    """(norm_type, count argument or None) for a scheme as the official code would be launched;
+    schemes the official code lacks (peri, deepnorm, lns) keep their own name."""
+    name, _, arg = scheme.lower().partition(":")
+    nt = OFFICIAL_NORM_TYPE.get(scheme.lower()) or OFFICIAL_NORM_TYPE.get(name, name)
+    return nt, (arg or None)
+
+
+def config_dict(model: MixLNForCausalLM, with_plan: bool = True) -> dict:
+    """Official/HF config keys + norm_type (+ post_num); norm_plan unless with_plan=False (a config
+    as the official code writes it, whose placement must come from --norm)."""
     cfg = model.config
-    d = {k: getattr(cfg, k) for k in ("hidden_size", "intermediate_size", "num_attention_heads",
-                                      "num_hidden_layers", "rms_norm_eps", "vocab_size",
-                                      "max_sequence_length", "initializer_range")}
-    d["norm_type"] = model.plan.name
-    d["norm_plan"] = model.plan.to_dict()
+    d = {k: getattr(cfg, k) for k in CONFIG_KEYS}
+    d["model_type"] = "llama"
+    d["architectures"] = ["LlamaForCausalLM"]
+    name = model.plan.name.lower()
+    if with_plan:
+        d["norm_type"] = model.plan.name
+        d["norm_plan"] = model.plan.to_dict()
+    else:
+        nt, post_num = official_norm_type(name)
+        d["norm_type"] = nt
+        if nt in _TAKES_POST_NUM:
+            d["post_num"] = _count(post_num, cfg.num_hidden_layers)
     return d
 
 
-def save_checkpoint(model: MixLNForCausalLM, directory: str) -> None:
+def save_checkpoint(model: MixLNForCausalLM, directory: str, with_plan: bool = True) -> None:
     from safetensors.torch import save_file  # only needed for fixtures
     os.makedirs(directory, exist_ok=True)
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = {k: v.detach().to(torch.float32).contiguous().cpu() for k, v in model.state_dict().items()}
     save_file(tensors, os.path.join(directory, "model.safetensors"))
     with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(config_dict(model), f, indent=2)
+        json.dump(config_dict(model, with_plan), f, indent=2)
+        f.write("\n")
 
 
 def load_checkpoint(directory: str, scheme: Optional[str] = None) -> MixLNForCausalLM:
+    """Plan from `scheme` if given, else the config's norm_plan, else its official norm_type/post_num."""
     from safetensors.torch import load_file
     with open(os.path.join(directory, "config.json")) as f:
         d = json.load(f)
+    extra = {k: d[k] for k in ("max_sequence_length", "initializer_range", "rope_theta", "pad_token_id")
+             if k in d}
     cfg = ModelConfig(**{k: d[k] for k in ("hidden_size", "intermediate_size", "num_attention_heads",
-                                           "num_hidden_layers", "vocab_size") },
-                      rms_norm_eps=d.get("rms_norm_eps", 1e-6))
+                                           "num_hidden_layers", "vocab_size")},
+                      rms_norm_eps=d.get("rms_norm_eps", 1e-6), **extra)
+    if "pad_token_id" not in d:
+        cfg.pad_token_id = None
+    L = cfg.num_hidden_layers
     if scheme is not None:
-        plan = make_plan(scheme, cfg.num_hidden_layers)
+        plan = make_plan(scheme, L)
     elif "norm_plan" in d:
         plan = NormPlan.from_dict(d["norm_plan"])
+    elif "norm_type" in d:
+        nt = d["norm_type"]
+        plan = make_plan(f"{nt}:{d['post_num']}" if "post_num" in d and nt in _TAKES_POST_NUM else nt, L)
     else:
-        raise ValueError("checkpoint has no norm_plan; pass the scheme")
+        raise ValueError("checkpoint has no norm_plan or norm_type; pass the scheme")
     model = MixLNForCausalLM(cfg, plan, init=False)
     model.load_state_dict(load_file(os.path.join(directory, "model.safetensors")))
     return model

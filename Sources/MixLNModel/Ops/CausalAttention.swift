@@ -1,28 +1,31 @@
 import MixLNTensor
 
-// Dimensions: B batch, T tokens, C = H·D channels, H heads, D head size.
+// Dimensions: B batch, T tokens, H query heads, G key/value heads (H a multiple of G), D head size,
+// C = H·D, K = G·D, W = C + 2K the width of a fused qkv row.
 
-/// Causal multi-head self-attention on a fused qkv buffer, scores scaled by 1/√D.
+/// Causal multi-head self-attention on a fused qkv buffer, scores scaled by 1/√D. With G < H
+/// key/value heads (grouped-query attention) query head h reads key/value head h / (H/G).
 ///
 /// Each (batch, head) pair is a few BLAS calls on strided views; the softmax runs on all rows in parallel.
 public enum CausalAttention {
     /// - Parameters:
     ///   - out: (B, T, C) attention output before the output projection
     ///   - probs: (B, H, T, T) softmax probabilities, saved for backward (upper triangle zero)
-    ///   - qkv: (B, T, 3C) with q, k, v in column blocks, RoPE already applied to q and k
+    ///   - qkv: (B, T, W) with q, k, v in column blocks, RoPE already applied to q and k
     public static func forward<T: TensorScalar>(
         out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>, qkv: UnsafePointer<T>,
-        batch: Int, seqLen: Int, heads: Int, headDim: Int
+        batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
     ) {
-        let C = heads * headDim, T_ = seqLen
+        let G = kvHeads ?? heads, C = heads * headDim, K = G * headDim, W = C + 2 * K, T_ = seqLen
+        let group = heads / G
         let scale = 1 / T(headDim).squareRoot()
         for b in 0..<batch {
             for h in 0..<heads {
-                let q = qkv + b * T_ * 3 * C + h * headDim
-                let k = q + C
+                let row = qkv + b * T_ * W
+                let q = row + h * headDim, k = row + C + (h / group) * headDim
                 let att = probs + (b * heads + h) * T_ * T_
                 T.gemm(transposeA: false, transposeB: true, m: T_, n: T_, k: headDim,
-                       alpha: scale, a: q, lda: 3 * C, b: k, ldb: 3 * C, beta: 0, c: att, ldc: T_)
+                       alpha: scale, a: q, lda: W, b: k, ldb: W, beta: 0, c: att, ldc: T_)
             }
         }
         Parallel.forEachChunk(batch * heads * T_, minimumPerThread: 64) { range in
@@ -35,33 +38,36 @@ public enum CausalAttention {
         }
         for b in 0..<batch {
             for h in 0..<heads {
-                let v = qkv + b * T_ * 3 * C + 2 * C + h * headDim
+                let v = qkv + b * T_ * W + C + K + (h / group) * headDim
                 let att = probs + (b * heads + h) * T_ * T_
                 T.gemm(transposeA: false, transposeB: false, m: T_, n: headDim, k: T_,
-                       alpha: 1, a: att, lda: T_, b: v, ldb: 3 * C, beta: 0, c: out + b * T_ * C + h * headDim, ldc: C)
+                       alpha: 1, a: att, lda: T_, b: v, ldb: W, beta: 0, c: out + b * T_ * C + h * headDim, ldc: C)
             }
         }
     }
 
-    /// Writes `dqkv` (B, T, 3C) from `dOut` (B, T, C), using `dProbs` (B, H, T, T) as scratch.
+    /// Writes `dqkv` (B, T, W) from `dOut` (B, T, C), using `dProbs` (B, H, T, T) as scratch.
+    /// Query heads sharing a key/value head add their gradients into it.
     public static func backward<T: TensorScalar>(
         dqkv: UnsafeMutablePointer<T>, dProbs: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>,
         qkv: UnsafePointer<T>, probs: UnsafePointer<T>,
-        batch: Int, seqLen: Int, heads: Int, headDim: Int
+        batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
     ) {
-        let C = heads * headDim, T_ = seqLen
+        let G = kvHeads ?? heads, C = heads * headDim, K = G * headDim, W = C + 2 * K, T_ = seqLen
+        let group = heads / G
         let scale = 1 / T(headDim).squareRoot()
+        dqkv.update(repeating: 0, count: batch * T_ * W)
         for b in 0..<batch {
             for h in 0..<heads {
-                let base = b * T_ * 3 * C + h * headDim
-                let v = qkv + base + 2 * C, dv = dqkv + base + 2 * C
+                let kv = b * T_ * W + C + K + (h / group) * headDim
+                let v = qkv + kv, dv = dqkv + kv
                 let dO = dOut + b * T_ * C + h * headDim
                 let p = probs + (b * heads + h) * T_ * T_, dp = dProbs + (b * heads + h) * T_ * T_
-                // dP = dO · Vᵀ ;  dV = Pᵀ · dO
+                // dP = dO · Vᵀ ;  dV += Pᵀ · dO
                 T.gemm(transposeA: false, transposeB: true, m: T_, n: T_, k: headDim,
-                       alpha: 1, a: dO, lda: C, b: v, ldb: 3 * C, beta: 0, c: dp, ldc: T_)
+                       alpha: 1, a: dO, lda: C, b: v, ldb: W, beta: 0, c: dp, ldc: T_)
                 T.gemm(transposeA: true, transposeB: false, m: T_, n: headDim, k: T_,
-                       alpha: 1, a: p, lda: T_, b: dO, ldb: C, beta: 0, c: dv, ldc: 3 * C)
+                       alpha: 1, a: p, lda: T_, b: dO, ldb: C, beta: 1, c: dv, ldc: W)
             }
         }
         // Softmax backward per row: dS = P ⊙ (dP − Σ P⊙dP), zero above the diagonal.
@@ -76,15 +82,15 @@ public enum CausalAttention {
         }
         for b in 0..<batch {
             for h in 0..<heads {
-                let base = b * T_ * 3 * C + h * headDim
-                let q = qkv + base, k = q + C
-                let dq = dqkv + base, dk = dq + C
+                let row = b * T_ * W
+                let q = qkv + row + h * headDim, k = qkv + row + C + (h / group) * headDim
+                let dq = dqkv + row + h * headDim, dk = dqkv + row + C + (h / group) * headDim
                 let ds = dProbs + (b * heads + h) * T_ * T_
-                // dQ = scale · dS · K ;  dK = scale · dSᵀ · Q
+                // dQ = scale · dS · K ;  dK += scale · dSᵀ · Q
                 T.gemm(transposeA: false, transposeB: false, m: T_, n: headDim, k: T_,
-                       alpha: scale, a: ds, lda: T_, b: k, ldb: 3 * C, beta: 0, c: dq, ldc: 3 * C)
+                       alpha: scale, a: ds, lda: T_, b: k, ldb: W, beta: 0, c: dq, ldc: W)
                 T.gemm(transposeA: true, transposeB: false, m: T_, n: headDim, k: T_,
-                       alpha: scale, a: ds, lda: T_, b: q, ldb: 3 * C, beta: 0, c: dk, ldc: 3 * C)
+                       alpha: scale, a: ds, lda: T_, b: q, ldb: W, beta: 1, c: dk, ldc: W)
             }
         }
     }

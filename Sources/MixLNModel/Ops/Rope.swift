@@ -39,6 +39,21 @@ public struct Rope<T: TensorScalar> {
         rotate(dx, batch: batch, seqLen: seqLen, heads: heads, rowStride: rowStride, inverse: true)
     }
 
+    /// Rotates, in place, the `heads` head vectors of one token at `position` (incremental decoding).
+    /// - Parameter x: (H·D) values
+    public func forward(_ x: UnsafeMutablePointer<T>, position: Int, heads: Int) {
+        let half = headDim / 2
+        let c = cosTable.pointer + position * half, s = sinTable.pointer + position * half
+        for h in 0..<heads {
+            let v = x + h * headDim
+            for i in 0..<half {
+                let a = v[i], b = v[i + half]
+                v[i] = a * c[i] - b * s[i]
+                v[i + half] = b * c[i] + a * s[i]
+            }
+        }
+    }
+
     private func rotate(_ x: UnsafeMutablePointer<T>, batch: Int, seqLen: Int, heads: Int, rowStride: Int, inverse: Bool) {
         let half = headDim / 2
         let cosT = cosTable.pointer, sinT = sinTable.pointer

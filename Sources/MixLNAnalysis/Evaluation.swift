@@ -1,0 +1,57 @@
+import Foundation
+import MixLNData
+import MixLNModel
+import MixLNTensor
+
+/// Loss and perplexity of a model over a set of token batches.
+public struct EvaluationResult: Codable, Equatable, Sendable {
+    /// Mean cross-entropy over every predicted (non-ignored) token.
+    public var loss: Double
+    public var perplexity: Double
+    /// Number of predicted tokens.
+    public var tokens: Int
+}
+
+public enum Evaluation {
+    /// Batches in order until at least `maxTokens` predicted tokens (whole batches), or all.
+    public static func limit(_ batches: [TokenBatch], maxTokens: Int?) -> [TokenBatch] {
+        guard let maxTokens else { return batches }
+        var kept: [TokenBatch] = [], total = 0
+        for batch in batches where total < maxTokens {
+            kept.append(batch)
+            total += batch.predictedTokenCount
+        }
+        return kept
+    }
+
+    /// The token-weighted mean loss of `model` over `batches` (padding and ignored targets excluded).
+    public static func evaluate(_ model: Transformer<Float>, batches: [TokenBatch],
+                                progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationResult {
+        var lossSum = 0.0, count = 0
+        for (i, batch) in batches.enumerated() {
+            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen)
+            let n = model.lastPredictedCount
+            if n > 0 {
+                lossSum += loss * Double(n)
+                count += n
+            }
+            progress(i + 1, batches.count)
+        }
+        guard count > 0 else { throw AnalysisError.noTokens }
+        let mean = lossSum / Double(count)
+        return EvaluationResult(loss: mean, perplexity: exp(mean), tokens: count)
+    }
+}
+
+/// Errors of the analyses, one sentence each.
+public enum AnalysisError: Error, CustomStringConvertible, Equatable {
+    case noTokens
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .noTokens: return "the data holds no tokens to predict (every sequence is shorter than 2 tokens, or the token budget is 0)"
+        case .invalid(let m): return m
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import MixLNTensor
+
+/// A model folder as the official code and Hugging Face write it: `config.json` (official keys,
+/// plus `norm_type`, `post_num` and the full `norm_plan` when we write it) and `model.safetensors`
+/// (or shards with `model.safetensors.index.json`), tensors named as the official model names them.
+public enum ModelDirectory {
+    /// Files of a model folder.
+    public static let configFile = "config.json"
+    public static let weightsFile = "model.safetensors"
+
+    /// Writes `config.json` and `model.safetensors` into `directory` (which must exist), each atomically.
+    /// - Parameter dtype: storage type of the weights (F32 or BF16).
+    public static func save<T: TensorScalar>(_ model: Transformer<T>, to directory: String,
+                                             dtype: SafeTensorsDType = .float32) throws {
+        var writer = SafeTensorsWriter(metadata: ["format": "pt"])
+        for tensor in model.layout.tensors {
+            writer.add(tensor.name, shape: tensor.shape, values: model.parameters.pointer + tensor.offset, dtype: dtype)
+        }
+        try writer.write(to: (directory as NSString).appendingPathComponent(weightsFile))
+        try AtomicFile.write(try configJSON(model.config, plan: model.plan, dtype: dtype),
+                             to: (directory as NSString).appendingPathComponent(configFile))
+    }
+
+    /// The `config.json` we write: the official keys, Hugging Face's bookkeeping keys, and the placement.
+    public static func configJSON(_ config: ModelConfig, plan: NormPlan, dtype: SafeTensorsDType = .float32) throws -> Data {
+        var object = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as! [String: Any]
+        object["architectures"] = ["LLaMAForCausalLM"]
+        object["model_type"] = "llama"
+        object["hidden_act"] = "silu"
+        object["torch_dtype"] = dtype == .bfloat16 ? "bfloat16" : "float32"
+        let official = NormScheme.officialName(plan)
+        object["norm_type"] = official?.normType ?? plan.scheme
+        if let postNum = official?.postNum { object["post_num"] = postNum }
+        object["norm_plan"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(plan))
+        return try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+    }
+
+    /// The placement a folder's `config.json` records, reconciled with `--norm` when given.
+    ///
+    /// A folder we wrote carries `norm_plan`; one the official code wrote carries nothing, and
+    /// `norm` must say it. When both exist they must agree.
+    public static func plan(directory: String, config: ModelConfig, norm: String?, postNum: Int?) throws -> NormPlan {
+        let path = (directory as NSString).appendingPathComponent(configFile)
+        let object = (FileManager.default.contents(atPath: path)).flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
+        var saved: NormPlan?
+        if let planObject = object["norm_plan"] {
+            do {
+                saved = try JSONDecoder().decode(NormPlan.self, from: JSONSerialization.data(withJSONObject: planObject))
+            } catch {
+                throw ModelError.invalidConfig("\(path): norm_plan cannot be read (\(error))")
+            }
+            try saved!.validate(layerCount: config.numHiddenLayers)
+        } else if norm == nil, let normType = object["norm_type"] as? String {
+            saved = try NormScheme.plan(normType, layers: config.numHiddenLayers, postNum: object["post_num"] as? Int)
+        }
+        if let norm {
+            let requested = try NormScheme.plan(norm, layers: config.numHiddenLayers, postNum: postNum)
+            if let saved, saved.layers != requested.layers || saved.embeddingNorm != requested.embeddingNorm {
+                throw ModelError.invalidNormScheme(
+                    "\(path) records the norm plan '\(saved.scheme)' but --norm asks for '\(requested.scheme)'; they disagree")
+            }
+            return requested
+        }
+        guard let saved else {
+            throw ModelError.invalidNormScheme("\(path) records no norm placement (a checkpoint from the official code?); pass --norm")
+        }
+        return saved
+    }
+
+    /// Loads a model folder: config, placement (see `plan(directory:…)`) and weights.
+    ///
+    /// Every tensor the placement needs must be present with its exact shape; a tensor the
+    /// placement does not use is an error too (it usually means `--norm` names the wrong scheme).
+    public static func load<T: TensorScalar>(_ directory: String, norm: String? = nil, postNum: Int? = nil,
+                                             as: T.Type = Float.self) throws -> Transformer<T> {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ModelError.unreadableFile(directory, "not a checkpoint folder")
+        }
+        let configPath = (directory as NSString).appendingPathComponent(configFile)
+        guard FileManager.default.fileExists(atPath: configPath) else {
+            throw ModelError.unreadableFile(directory, "no config.json")
+        }
+        let config = try ModelConfig.load(contentsOf: URL(fileURLWithPath: configPath))
+        let plan = try plan(directory: directory, config: config, norm: norm, postNum: postNum)
+        let model = try Transformer<T>(config: config, plan: plan)
+        let weights = try SafeTensorsCollection(directory: directory)
+        for tensor in model.layout.tensors {
+            guard let info = weights.info(tensor.name) else {
+                throw ModelError.invalidConfig("\(directory): missing tensor '\(tensor.name)' (needed by the norm plan '\(plan.scheme)')")
+            }
+            guard info.shape == tensor.shape else {
+                throw ModelError.invalidConfig("\(directory): tensor '\(tensor.name)' has shape \(info.shape), expected \(tensor.shape)")
+            }
+            try weights.read(tensor.name, into: model.parameters.pointer + tensor.offset)
+        }
+        let expected = Set(model.layout.tensors.map(\.name))
+        if let unexpected = weights.names.first(where: { !expected.contains($0) && !$0.hasSuffix("rotary_emb.inv_freq") }) {
+            throw ModelError.invalidConfig("\(directory): unexpected tensor '\(unexpected)' for the norm plan '\(plan.scheme)' (does --norm match how it was trained?)")
+        }
+        return model
+    }
+}

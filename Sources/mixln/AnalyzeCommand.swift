@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import MixLNAnalysis
+
+/// `mixln analyze …`: the paper's per-layer measurements on a checkpoint.
+struct AnalyzeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "analyze",
+        abstract: "Per-layer measurements of a trained model.",
+        subcommands: [GradNormsCommand.self, AngularCommand.self, LayerDropCommand.self])
+}
+
+/// `mixln analyze grad-norms`: L2 norm of the loss gradient per layer and per tensor.
+struct GradNormsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grad-norms",
+        abstract: "Gradient norms of the mean loss over the data, per decoder layer (attention, MLP, norms) and per tensor.")
+
+    @OptionGroup var input: CheckpointInput
+    @Flag(help: "Print one JSON document on stdout.") var json = false
+
+    func run() throws {
+        let model = try input.loadModel()
+        let report = try GradientNormAnalysis.run(model, batches: try input.batches(for: model),
+                                                  progress: StatusLine.progress("grad-norms"))
+        if json {
+            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            return
+        }
+        print("loss \(fixed(report.loss, 4)) over \(report.tokens) tokens; total gradient norm \(scientific(report.norms.total))")
+        print("layer   grad_norm   attention   mlp         norms")
+        for layer in report.norms.layers {
+            print(String(format: "%5d   %.3e   %.3e   %.3e   %.3e", layer.layer, layer.gradNorm, layer.attention, layer.mlp, layer.norms))
+        }
+        print("embedding \(scientific(report.norms.embedding))  final_norm \(scientific(report.norms.finalNorm))  lm_head \(scientific(report.norms.lmHead))")
+    }
+}
+
+/// `mixln analyze angular`: angular distance between the inputs of layers ℓ and ℓ+n.
+struct AngularCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "angular",
+        abstract: "Angular distance arccos(cos(x_ℓ, x_ℓ+n))/π between layer inputs, averaged over tokens, for every (ℓ, n).")
+
+    @OptionGroup var input: CheckpointInput
+    @Flag(help: "Use only the last real token of each sequence, as the paper's released code does.") var lastToken = false
+    @Flag(help: "Print one JSON document on stdout.") var json = false
+
+    func run() throws {
+        let model = try input.loadModel()
+        let report = try AngularDistance.run(model, batches: try input.batches(for: model), lastTokenOnly: lastToken,
+                                             progress: StatusLine.progress("angular"))
+        if json {
+            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            return
+        }
+        let L = model.config.numHiddenLayers
+        print("angular distance over \(report.tokens) tokens; rows: layer ℓ, columns: n = 1…\(L)")
+        for l in 0..<L {
+            let cells = (1...L).map { n in report.distance(layer: l, n: n).map { String(format: "%.3f", $0) } ?? "    -" }
+            print(String(format: "%3d  ", l) + cells.joined(separator: " "))
+        }
+    }
+}
+
+/// `mixln analyze layer-drop`: perplexity with each decoder layer removed.
+struct LayerDropCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "layer-drop",
+        abstract: "Perplexity of the model with each decoder layer bypassed in turn, and the drop ΔP against the full model.")
+
+    @OptionGroup var input: CheckpointInput
+    @Flag(help: "Print one JSON document on stdout.") var json = false
+
+    func run() throws {
+        let model = try input.loadModel()
+        let report = try LayerRemoval.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("layer-drop"))
+        if json {
+            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            return
+        }
+        print("full model: loss \(fixed(report.baseline.loss, 4)), perplexity \(fixed(report.baseline.perplexity, 3)) over \(report.tokens) tokens")
+        print("layer  perplexity  ΔP")
+        for entry in report.layers {
+            print(String(format: "%5d  %10.3f  %+.3f", entry.layer, entry.perplexity, entry.deltaPerplexity))
+        }
+    }
+}

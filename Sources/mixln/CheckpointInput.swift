@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import MixLNAnalysis
+import MixLNData
+import MixLNModel
+import MixLNTensor
+import MixLNTrain
+
+/// The options every command that reads a trained model and some data shares.
+struct CheckpointInput: ParsableArguments {
+    @Option(help: "A model folder (config.json + model.safetensors, ours or the official code's), or a run directory (its newest checkpoint).")
+    var checkpoint: String
+
+    @Option(help: "Norm scheme the checkpoint was trained with; required for folders that do not record it (the official code's).")
+    var norm: String?
+
+    @Option(help: "Official POST_NUM for --norm post_pre / mix.")
+    var postNum: Int?
+
+    @Option(help: "Text file, folder of .txt files, or JSONL with 'text' or 'input_ids' (each record one sequence).")
+    var data: String
+
+    @Option(help: "Tokenizer for text data: 'byte'.")
+    var tokenizer: String = "byte"
+
+    @Option(help: "Tokens per sequence (default: 256, at most the model's max_sequence_length).")
+    var seqLen: Int?
+
+    @Option(help: "Sequences per forward pass.")
+    var batchSize: Int = 8
+
+    @Option(help: "Stop after at least this many predicted tokens (whole batches).")
+    var maxTokens: Int?
+
+    @Flag(help: "Concatenate documents with eos instead of one padded document per sequence.")
+    var packing = false
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory.
+    static func modelFolder(_ checkpoint: String) throws -> String {
+        let config = (checkpoint as NSString).appendingPathComponent(ModelDirectory.configFile)
+        if FileManager.default.fileExists(atPath: config) { return checkpoint }
+        if let newest = TrainingCheckpoint.checkpoints(in: checkpoint).last { return newest }
+        throw CLIError("\(checkpoint): neither a model folder (no config.json) nor a run directory with checkpoints")
+    }
+
+    func loadModel() throws -> Transformer<Float> {
+        if let threads { Parallel.setThreadCount(threads) }
+        return try ModelDirectory.load(try Self.modelFolder(checkpoint), norm: norm, postNum: postNum)
+    }
+
+    /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`.
+    func batches(for model: Transformer<Float>) throws -> [TokenBatch] {
+        if let maxTokens, maxTokens <= 0 { throw CLIError("--max-tokens must be positive, got \(maxTokens)") }
+        guard batchSize > 0 else { throw CLIError("--batch-size must be positive, got \(batchSize)") }
+        let length = seqLen ?? min(256, model.config.maxSequenceLength)
+        guard length >= 2 else { throw CLIError("--seq-len must be at least 2, got \(length)") }
+        guard length <= model.config.maxSequenceLength else {
+            throw ModelError.sequenceTooLong(requested: length, maximum: model.config.maxSequenceLength)
+        }
+        let tokenizer = try TokenizerLoader.load(self.tokenizer)
+        let documents = try CorpusReader.readDocuments(at: data)
+        let hasText = documents.contains { if case .text = $0 { return true } else { return false } }
+        guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {
+            throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(model.config.vocabSize)")
+        }
+        var sequences = try SequenceBuilder.build(documents, tokenizer: tokenizer,
+                                                  options: SequenceOptions(seqLen: length, packing: packing))
+        // Padding positions are never attended to (causal) nor predicted; when the tokenizer's pad id
+        // lies outside the model's vocabulary (pre-tokenized data for a small model) they take id 0.
+        if Int(tokenizer.padId) >= model.config.vocabSize {
+            for i in sequences.indices {
+                let real = sequences[i].targets.lastIndex { $0 != CrossEntropy.ignoreIndex }.map { $0 + 2 } ?? 1
+                for t in min(real, length)..<length { sequences[i].tokens[t] = 0 }
+            }
+        }
+        for sequence in sequences {
+            if let bad = sequence.tokens.first(where: { Int($0) >= model.config.vocabSize }) {
+                throw CLIError("\(data): token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
+            }
+        }
+        let loader = BatchLoader(sequences: sequences, batchSize: batchSize, seed: 0, shuffle: false)
+        let batches = Evaluation.limit(loader.batches(), maxTokens: maxTokens)
+        guard batches.contains(where: { $0.predictedTokenCount > 0 }) else {
+            throw CLIError("\(data): no tokens to predict (every sequence is shorter than 2 tokens)")
+        }
+        return batches
+    }
+}

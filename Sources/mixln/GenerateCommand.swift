@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import MixLNModel
+import MixLNTensor
+
+/// `mixln generate`: continues a prompt with a trained model (KV-cached decoding).
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Continue a prompt: greedy by default, or sampled with --temperature and --top-k.")
+
+    @Option(help: "A model folder or a run directory (its newest checkpoint).") var checkpoint: String
+    @Option(help: "Norm scheme, for folders that do not record it.") var norm: String?
+    @Option(help: "Official POST_NUM for --norm post_pre / mix.") var postNum: Int?
+    @Option(help: "Text to continue.") var prompt: String
+    @Option(help: "Tokenizer: 'byte'.") var tokenizer: String = "byte"
+    @Option(help: "Tokens to generate at most (fewer at the model's context limit or at eos).") var maxNewTokens: Int = 100
+    @Option(help: "0 = greedy; above 0 samples from softmax(logits / temperature).") var temperature: Double = 0
+    @Option(help: "Sample among the k most likely tokens only.") var topK: Int?
+    @Option(help: "Seed for sampling.") var seed: UInt64 = 0
+    @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Flag(help: "Print {\"prompt_ids\", \"ids\", \"text\"} as one JSON document.") var json = false
+
+    func run() throws {
+        if let threads { Parallel.setThreadCount(threads) }
+        guard maxNewTokens >= 0 else { throw CLIError("--max-new-tokens must not be negative") }
+        guard temperature >= 0, temperature.isFinite else { throw CLIError("--temperature must be 0 or positive") }
+        if let topK, topK < 1 { throw CLIError("--top-k must be at least 1") }
+        let folder = try CheckpointInput.modelFolder(checkpoint)
+        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum)
+        let tokenizer = try TokenizerLoader.load(self.tokenizer)
+        let promptIds = tokenizer.encode(prompt)
+        guard !promptIds.isEmpty else { throw CLIError("--prompt is empty") }
+        if let bad = promptIds.first(where: { Int($0) >= model.config.vocabSize }) {
+            throw CLIError("prompt token \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
+        }
+        guard promptIds.count < model.config.maxSequenceLength else {
+            throw ModelError.sequenceTooLong(requested: promptIds.count + 1, maximum: model.config.maxSequenceLength)
+        }
+        let generator = TextGenerator(model: model)
+        let ids = try generator.generate(prompt: promptIds, maxNewTokens: maxNewTokens,
+                                         options: SamplingOptions(temperature: temperature, topK: topK, seed: seed),
+                                         stop: tokenizer.eosId)
+        let text = tokenizer.decode(ids)
+        if json {
+            print(String(decoding: try JSONCoding.compact.encode(GenerationRecord(promptIds: promptIds, ids: ids, text: text)), as: UTF8.self))
+        } else {
+            print(prompt + text)
+        }
+    }
+}
+
+struct GenerationRecord: Encodable {
+    let promptIds: [Int32]
+    let ids: [Int32]
+    let text: String
+
+    enum CodingKeys: String, CodingKey { case promptIds = "prompt_ids", ids, text }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import XCTest
+
+/// A `LlamaForCausalLM` folder as Hugging Face writes it — grouped-query attention, tied
+/// embeddings, bf16 weights, HF's config keys — made by the test, then evaluated and sampled.
+final class HuggingFaceCheckpointTests: CLITestCase {
+    /// Writes `model.safetensors` with every tensor in BF16 (values from a fixed LCG, std ≈ scale).
+    func writeBF16Safetensors(_ tensors: [(name: String, shape: [Int], scale: Float)], to path: String) throws {
+        var header: [String: Any] = ["__metadata__": ["format": "pt"]]
+        var body = Data()
+        var state: UInt64 = 12345
+        for tensor in tensors {
+            let count = tensor.shape.reduce(1, *)
+            let start = body.count
+            for _ in 0..<count {
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                let uniform = Float(state >> 40) / Float(1 << 24) * 2 - 1
+                let value = tensor.scale < 0 ? Float(1) : uniform * tensor.scale * 1.7
+                let bits = UInt16(value.bitPattern >> 16)
+                withUnsafeBytes(of: bits.littleEndian) { body.append(contentsOf: $0) }
+            }
+            header[tensor.name] = ["dtype": "BF16", "shape": tensor.shape, "data_offsets": [start, body.count]]
+        }
+        var json = try JSONSerialization.data(withJSONObject: header)
+        while json.count % 8 != 0 { json.append(0x20) }
+        var file = Data()
+        withUnsafeBytes(of: UInt64(json.count).littleEndian) { file.append(contentsOf: $0) }
+        file.append(json)
+        file.append(body)
+        try file.write(to: URL(fileURLWithPath: path))
+    }
+
+    func makeLlamaFolder() throws -> String {
+        let folder = workDirectory.appendingPathComponent("llama").path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let config = """
+        {"architectures": ["LlamaForCausalLM"], "attention_bias": false, "attention_dropout": 0.0, "bos_token_id": 1,
+         "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 32, "initializer_range": 0.02, "intermediate_size": 64,
+         "max_position_embeddings": 64, "model_type": "llama", "num_attention_heads": 4, "num_hidden_layers": 2,
+         "num_key_value_heads": 2, "pretraining_tp": 1, "rms_norm_eps": 1e-05, "rope_scaling": null, "rope_theta": 10000.0,
+         "tie_word_embeddings": true, "torch_dtype": "bfloat16", "transformers_version": "4.40.0", "use_cache": true,
+         "vocab_size": 300}
+        """
+        try config.write(toFile: folder + "/config.json", atomically: true, encoding: .utf8)
+        var tensors: [(String, [Int], Float)] = [("model.embed_tokens.weight", [300, 32], 0.5)]
+        for l in 0..<2 {
+            let p = "model.layers.\(l)."
+            tensors += [(p + "input_layernorm.weight", [32], -1), (p + "post_attention_layernorm.weight", [32], -1),
+                        (p + "self_attn.q_proj.weight", [32, 32], 0.1), (p + "self_attn.k_proj.weight", [16, 32], 0.1),
+                        (p + "self_attn.v_proj.weight", [16, 32], 0.1), (p + "self_attn.o_proj.weight", [32, 32], 0.1),
+                        (p + "mlp.gate_proj.weight", [64, 32], 0.1), (p + "mlp.up_proj.weight", [64, 32], 0.1),
+                        (p + "mlp.down_proj.weight", [32, 64], 0.1)]
+        }
+        tensors.append(("model.norm.weight", [32], -1))
+        try writeBF16Safetensors(tensors.map { (name: $0.0, shape: $0.1, scale: $0.2) }, to: folder + "/model.safetensors")
+        return folder
+    }
+
+    func testLlamaFolderWithGQATiedBF16LoadsEvaluatesAndGenerates() throws {
+        let folder = try makeLlamaFolder()
+        let corpus = try tinyCorpus()
+        let eval = try mixln(["eval", "--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let result = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        let loss = try XCTUnwrap(result["loss"] as? Double)
+        XCTAssertTrue(loss.isFinite && loss > 0, "\(loss)")
+        let generated = try mixln(["generate", "--checkpoint", folder, "--norm", "pre", "--prompt", "Whether", "--max-new-tokens", "5", "--json"])
+        XCTAssertEqual(generated.status, 0, generated.stderr)
+        let ids = try XCTUnwrap((JSONSerialization.jsonObject(with: Data(generated.stdout.utf8)) as? [String: Any])?["ids"] as? [Int])
+        XCTAssertEqual(ids.count, 5)
+        let norms = try mixln(["analyze", "grad-norms", "--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--json"])
+        XCTAssertEqual(norms.status, 0, norms.stderr)
+        // Without --norm the folder says nothing about its placement.
+        assertCleanFailure(try mixln(["eval", "--checkpoint", folder, "--data", corpus]), mentioning: "pass --norm")
+        // Post-LN needs norms this folder does not have.
+        assertCleanFailure(try mixln(["eval", "--checkpoint", folder, "--norm", "post", "--data", corpus]), mentioning: "missing tensor")
+    }
+}

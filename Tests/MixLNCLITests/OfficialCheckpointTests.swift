@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+
+/// `mixln eval` and `mixln analyze grad-norms` on checkpoints written by a separate PyTorch
+/// implementation of the official model (`scripts/reference/make_parity_fixtures.py`):
+/// loss to 1e-4 relative, per-layer gradient norms to 1e-3 relative.
+final class OfficialCheckpointTests: CLITestCase {
+    func fixture(_ scheme: String) throws -> String {
+        let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        return url.appendingPathComponent("official").appendingPathComponent(scheme).path
+    }
+
+    func output(_ arguments: [String]) throws -> [String: Any] {
+        let result = try mixln(arguments)
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
+    func testEvalAndGradNormsMatchPyTorch() throws {
+        for (scheme, norm) in [("pre", ["--norm", "pre"]), ("post", ["--norm", "post"]), ("post_pre", ["--norm", "post_pre", "--post-num", "1"])] {
+            let folder = try fixture(scheme)
+            let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/expected.json"))) as? [String: Any])
+            let common = ["--checkpoint", folder, "--data", folder + "/tokens.jsonl", "--seq-len", "16", "--batch-size", "4", "--json"] + norm
+            let eval = try output(["eval"] + common)
+            let loss = try XCTUnwrap(expected["loss"] as? Double)
+            XCTAssertEqual(try XCTUnwrap(eval["loss"] as? Double), loss, accuracy: 1e-4 * loss, scheme)
+            XCTAssertEqual(eval["tokens"] as? Int, expected["tokens"] as? Int, scheme)
+
+            let report = try output(["analyze", "grad-norms"] + common)
+            let reference = try XCTUnwrap(expected["grad_norms"] as? [String: Any])
+            let ours = try XCTUnwrap(report["layers"] as? [[String: Any]]), theirs = try XCTUnwrap(reference["layers"] as? [[String: Any]])
+            XCTAssertEqual(ours.count, theirs.count)
+            for (a, b) in zip(ours, theirs) {
+                for key in ["grad_norm", "attention", "mlp", "norms"] {
+                    let x = try XCTUnwrap(a[key] as? Double), y = try XCTUnwrap(b[key] as? Double)
+                    XCTAssertEqual(x, y, accuracy: 1e-3 * y, "\(scheme) layer \(a["layer"] ?? "?") \(key)")
+                }
+            }
+            for key in ["embedding", "final_norm", "lm_head"] {
+                let y = try XCTUnwrap(reference[key] as? Double)
+                XCTAssertEqual(try XCTUnwrap(report[key] as? Double), y, accuracy: 1e-3 * y, "\(scheme) \(key)")
+            }
+        }
+    }
+}
