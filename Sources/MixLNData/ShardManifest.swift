@@ -146,11 +146,13 @@ public struct ShardDataset {
     /// All sequences are built in memory, which is fine for the corpora this CPU trainer
     /// reaches; a loader that reads windows straight from the mapped shards would scale further.
     public func split(tokenizer: any Tokenizer, options: SequenceOptions) throws -> DatasetSplit {
-        func documents(_ shards: [TokenShard]) -> [Document] {
-            shards.flatMap { shard in (0..<shard.documentCount).map { Document.tokens(shard.document($0)) } }
-        }
-        return DatasetSplit(
+        DatasetSplit(
             train: try SequenceBuilder.build(documents(train), tokenizer: tokenizer, options: options),
             validation: try SequenceBuilder.build(documents(validation), tokenizer: tokenizer, options: options))
+    }
+
+    /// The documents of `shards`, in order, as already-tokenized documents.
+    public func documents(_ shards: [TokenShard]) -> [Document] {
+        shards.flatMap { shard in (0..<shard.documentCount).map { Document.tokens(shard.document($0)) } }
     }
 }

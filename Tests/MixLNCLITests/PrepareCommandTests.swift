@@ -46,6 +46,11 @@ final class PrepareCommandTests: CLITestCase {
             XCTAssertEqual(run.status, 0, run.stderr)
             XCTAssertTrue(run.stdout.contains("validation loss"), run.stdout)
         }
+        // eval reads the shards' validation split.
+        let eval = try mixln(["eval", "--checkpoint", "run0", "--data", "shards", "--seq-len", "32", "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let evaluated = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(eval.stdout.utf8)) as? [String: Any])
+        XCTAssertGreaterThan(evaluated["tokens"] as? Int ?? 0, 0)
     }
 
     func testBadInputGivesOneLineAndNothingHalfWritten() throws {
