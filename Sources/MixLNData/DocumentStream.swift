@@ -98,7 +98,8 @@ public final class DocumentStream: DocumentSource {
         var relative: [String] = []
         while let entry = walker.nextObject() as? String {
             let name = entry.lowercased()
-            if [".txt", ".jsonl", ".jsonl.gz", ".json.gz"].contains(where: { name.hasSuffix($0) }) {
+            if (walker.fileAttributes?[.type] as? FileAttributeType) != .typeDirectory,
+               [".txt", ".jsonl", ".jsonl.gz", ".json.gz"].contains(where: { name.hasSuffix($0) }) {
                 relative.append(entry)
             }
         }

@@ -36,8 +36,9 @@ final class DocumentStreamTests: XCTestCase {
         try dir.write("en/extra.jsonl", #"{"text": "j1"}"#)
         try dir.write("en/manifest.json", #"{"not": "data"}"#)
         try dir.write("en/README.md", "ignored")
+        try dir.write("en/folder.jsonl/inside.txt", "zz")
         XCTAssertEqual(try documents(DocumentStream(path: dir.path + "/en")),
-                       [.text("a1"), .text("b1"), .text("b2"), .text("j1")])
+                       [.text("a1"), .text("b1"), .text("b2"), .text("j1"), .text("zz")])
     }
 
     func testTruncatedGzipNamesFileAndLine() throws {
