@@ -61,9 +61,10 @@ public struct PrepareProgress: Sendable {
 /// The tokenizer's `encode` is called from several threads at once, so it must not mutate shared
 /// state (true of `ByteTokenizer`; tokenizers with caches need them thread-safe).
 public enum ShardPreparer {
-    /// Documents per batch, and a cap on a batch's text bytes, bounding memory.
-    static let batchDocuments = 4096
-    static let batchBytes = 8 << 20
+    /// Documents per batch, and a cap on a batch's text bytes: memory stays near three batches of
+    /// text plus their ids (4 bytes each) whatever the corpus size.
+    static let batchDocuments = 2048
+    static let batchBytes = 2 << 20
 
     public static func prepare(_ stream: DocumentStream, tokenizer: any Tokenizer, options: PrepareOptions,
                                progress: (PrepareProgress) -> Void = { _ in }) throws -> ShardManifest {
