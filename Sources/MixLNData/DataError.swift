@@ -17,6 +17,13 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     case tokenOutOfVocabulary(document: Int, position: Int, id: Int32, vocabularySize: Int)
     /// A builder or loader option is out of range.
     case invalidOption(name: String, value: String, expected: String)
+    /// A gzip file ends before its stream does (`offset`: compressed bytes present; `line`: the
+    /// 1-based line being read when it ended, 0 when unknown).
+    case truncatedGzip(path: String, offset: Int, line: Int)
+    /// A gzip file holds bytes zlib cannot decode (`offset`: about where, in compressed bytes).
+    case corruptGzip(path: String, offset: Int, reason: String)
+    /// A token shard or its manifest is not what it claims to be; `field` names the culprit.
+    case invalidShard(path: String, field: String, problem: String)
 
     public var description: String {
         switch self {
@@ -35,6 +42,13 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
                 + "(expected 0..<\(vocabularySize)); the tokenizer does not match the data"
         case .invalidOption(let name, let value, let expected):
             return "\(name) = \(value): expected \(expected)"
+        case .truncatedGzip(let path, let offset, let line):
+            return "\(path)\(line > 0 ? ":\(line)" : ""): truncated gzip stream: the file ends after \(offset) "
+                + "compressed bytes, before the end of the stream"
+        case .corruptGzip(let path, let offset, let reason):
+            return "\(path): corrupt gzip data near compressed byte \(offset): \(reason)"
+        case .invalidShard(let path, let field, let problem):
+            return "\(path): invalid token shard: \(field): \(problem)"
         }
     }
 }

@@ -2,39 +2,49 @@ import Foundation
 
 /// Parses JSON Lines records into documents, naming the file and 1-based line of any problem.
 enum JSONLinesReader {
+    /// All documents of a whole JSON Lines text (used by tests and small inputs).
     static func read(_ data: Data, path: String) throws -> [Document] {
         let decoder = JSONDecoder()
         var documents: [Document] = []
         var lineNumber = 0
         for rawLine in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
             lineNumber += 1
-            guard rawLine.contains(where: { !isASCIIWhitespace($0) }) else { continue }
-            let record: Record
-            do {
-                record = try decoder.decode(Record.self, from: Data(rawLine))
-            } catch let problem as Record.Problem {
-                throw DataError.invalidRecord(path: path, line: lineNumber, expected: problem.expected)
-            } catch DecodingError.typeMismatch {
-                throw DataError.invalidRecord(path: path, line: lineNumber, expected: "a JSON object")
-            } catch {
-                throw DataError.malformedJSON(path: path, line: lineNumber, reason: reason(error))
+            let document = try Data(rawLine).withUnsafeBytes {
+                try parse($0, decoder: decoder, path: path, lineNumber: lineNumber)
             }
-            switch record {
-            case .text(let text) where !text.isEmpty:
-                documents.append(.text(text))
-            case .tokens(let ids) where !ids.isEmpty:
-                guard let narrow = ids.firstIndex(where: { Int32(exactly: $0) == nil }) else {
-                    documents.append(.tokens(ids.map { Int32($0) }))
-                    continue
-                }
-                throw DataError.invalidRecord(
-                    path: path, line: lineNumber,
-                    expected: "\"input_ids\"[\(narrow)] = \(ids[narrow]) to fit in Int32")
-            default:
-                continue
-            }
+            if let document { documents.append(document) }
         }
         return documents
+    }
+
+    /// The document of one line; nil for a blank line or an empty record.
+    /// - Throws: `.malformedJSON` or `.invalidRecord` naming `path` and `lineNumber`.
+    static func parse(_ line: UnsafeRawBufferPointer, decoder: JSONDecoder, path: String,
+                      lineNumber: Int) throws -> Document? {
+        guard line.contains(where: { !isASCIIWhitespace($0) }) else { return nil }
+        let record: Record
+        do {
+            record = try decoder.decode(Record.self, from: Data(line))
+        } catch let problem as Record.Problem {
+            throw DataError.invalidRecord(path: path, line: lineNumber, expected: problem.expected)
+        } catch DecodingError.typeMismatch {
+            throw DataError.invalidRecord(path: path, line: lineNumber, expected: "a JSON object")
+        } catch {
+            throw DataError.malformedJSON(path: path, line: lineNumber, reason: reason(error))
+        }
+        switch record {
+        case .text(let text) where !text.isEmpty:
+            return .text(text)
+        case .tokens(let ids) where !ids.isEmpty:
+            guard let narrow = ids.firstIndex(where: { Int32(exactly: $0) == nil }) else {
+                return .tokens(ids.map { Int32($0) })
+            }
+            throw DataError.invalidRecord(
+                path: path, line: lineNumber,
+                expected: "\"input_ids\"[\(narrow)] = \(ids[narrow]) to fit in Int32")
+        default:
+            return nil
+        }
     }
 
     static func isASCIIWhitespace(_ byte: UInt8) -> Bool {

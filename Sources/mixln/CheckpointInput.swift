@@ -17,7 +17,7 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Official POST_NUM for --norm post_pre / mix.")
     var postNum: Int?
 
-    @Option(help: "Text file, folder of .txt files, or JSONL with 'text' or 'input_ids' (each record one sequence).")
+    @Option(help: "Text file, folder, JSONL with 'text' or 'input_ids' (each record one sequence), C4-layout .json.gz, or a `mixln prepare` shard directory (its validation split).")
     var data: String
 
     @Option(help: "Tokenizer for text data: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own tokenizer file, else byte).")
@@ -70,7 +70,7 @@ struct CheckpointInput: ParsableArguments {
             throw ModelError.sequenceTooLong(requested: length, maximum: model.config.maxSequenceLength)
         }
         let tokenizer = try TokenizerLoader.load(path: tokenizer ?? Self.defaultTokenizer(in: try Self.modelFolder(checkpoint)))
-        let documents = try CorpusReader.readDocuments(at: data)
+        let documents = try evaluationDocuments(tokenizer: tokenizer, modelVocabulary: model.config.vocabSize)
         let hasText = documents.contains { if case .text = $0 { return true } else { return false } }
         guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(model.config.vocabSize)")

@@ -14,7 +14,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var modelOptions: ModelOptions
 
-    @Option(help: "Text file, folder of .txt files, or JSONL with a 'text' or 'input_ids' field.")
+    @Option(help: "Text file, folder, JSONL with a 'text' or 'input_ids' field, C4-layout .json.gz (file or folder), or a `mixln prepare` shard directory.")
     var data: String?
 
     @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one).")
@@ -123,10 +123,8 @@ struct TrainCommand: ParsableCommand {
         try options.validate()
         let runDirectory = try RunDirectory(path: out)
 
-        let documents = try CorpusReader.readDocuments(at: data)
-        let split = try DatasetSplit(documents: documents, tokenizer: tokenizer,
-                                     options: SequenceOptions(seqLen: seqLen, packing: packing),
-                                     validationFraction: valFraction, seed: seed)
+        let split = try loadSplit(data: data, tokenizer: tokenizer, modelVocabulary: config.vocabSize,
+                                  options: SequenceOptions(seqLen: seqLen, packing: packing))
         guard !split.train.isEmpty else {
             throw CLIError("\(data): no training sequences (every document is shorter than 2 tokens)")
         }

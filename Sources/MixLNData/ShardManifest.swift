@@ -1,0 +1,158 @@
+import Foundation
+
+/// `manifest.json` of a token-shard directory: what was tokenized, by which tokenizer, and where
+/// the shards of each split are. Written last by `ShardPreparer`, so its presence means the
+/// directory is complete.
+public struct ShardManifest: Codable, Equatable, Sendable {
+    public static let fileName = "manifest.json"
+    public static let currentVersion = 1
+
+    /// One shard file, relative to the directory.
+    public struct Shard: Codable, Equatable, Sendable {
+        public var file: String
+        public var documents: Int
+        public var tokens: Int
+
+        public init(file: String, documents: Int, tokens: Int) {
+            self.file = file
+            self.documents = documents
+            self.tokens = tokens
+        }
+    }
+
+    public struct Splits: Codable, Equatable, Sendable {
+        public var train: [Shard]
+        public var validation: [Shard]
+
+        public init(train: [Shard] = [], validation: [Shard] = []) {
+            self.train = train
+            self.validation = validation
+        }
+    }
+
+    public var formatVersion: Int
+    public var tokenizer: String
+    public var tokenizerFingerprint: String
+    public var vocabSize: Int
+    public var dtype: String
+    public var documents: Int
+    public var tokens: Int
+    /// Bytes of document text (UTF-8) that were tokenized.
+    public var textBytes: Int
+    /// Bad JSON Lines records dropped under `--on-bad-line skip`.
+    public var skippedLines: Int
+    public var splits: Splits
+    public var source: String
+    public var seed: UInt64
+    public var validationFraction: Double
+    public var shuffleBuffer: Int
+
+    public init(tokenizer: String, tokenizerFingerprint: String, vocabSize: Int, documents: Int, tokens: Int,
+                textBytes: Int, skippedLines: Int, splits: Splits, source: String, seed: UInt64,
+                validationFraction: Double, shuffleBuffer: Int) {
+        formatVersion = Self.currentVersion
+        self.tokenizer = tokenizer
+        self.tokenizerFingerprint = tokenizerFingerprint
+        self.vocabSize = vocabSize
+        dtype = TokenShardFormat.dtypeBytes(forVocabulary: vocabSize) == 2 ? "uint16" : "uint32"
+        self.documents = documents
+        self.tokens = tokens
+        self.textBytes = textBytes
+        self.skippedLines = skippedLines
+        self.splits = splits
+        self.source = source
+        self.seed = seed
+        self.validationFraction = validationFraction
+        self.shuffleBuffer = shuffleBuffer
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version", tokenizer, tokenizerFingerprint = "tokenizer_fingerprint"
+        case vocabSize = "vocab_size", dtype, documents, tokens, textBytes = "text_bytes"
+        case skippedLines = "skipped_lines", splits, source, seed, validationFraction = "validation_fraction"
+        case shuffleBuffer = "shuffle_buffer"
+    }
+
+    /// Whether `directory` holds a manifest (is a prepared shard directory).
+    public static func isShardDirectory(_ path: String) -> Bool {
+        var isDirectory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            && FileManager.default.fileExists(atPath: URL(fileURLWithPath: path).appendingPathComponent(fileName).path)
+    }
+
+    /// Reads and checks `directory/manifest.json`.
+    public static func read(directory: String) throws -> ShardManifest {
+        let path = URL(fileURLWithPath: directory).appendingPathComponent(fileName).path
+        guard let data = FileManager.default.contents(atPath: path) else { throw DataError.noSuchFile(path) }
+        let manifest: ShardManifest
+        do {
+            manifest = try JSONDecoder().decode(ShardManifest.self, from: data)
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw DataError.invalidShard(path: path, field: key.stringValue, problem: "missing")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw DataError.invalidShard(path: path, field: field, problem: "wrong type")
+        } catch {
+            throw DataError.invalidShard(path: path, field: "manifest", problem: "not valid JSON")
+        }
+        guard manifest.formatVersion == currentVersion else {
+            throw DataError.invalidShard(path: path, field: "format_version",
+                                         problem: "expected \(currentVersion), found \(manifest.formatVersion)")
+        }
+        guard manifest.vocabSize > 0 else {
+            throw DataError.invalidShard(path: path, field: "vocab_size", problem: "expected a positive number")
+        }
+        return manifest
+    }
+}
+
+/// A prepared shard directory opened for training: the manifest and its memory-mapped shards,
+/// each checked against the manifest (vocabulary, documents, tokens).
+public struct ShardDataset {
+    public let directory: String
+    public let manifest: ShardManifest
+    public let train: [TokenShard]
+    public let validation: [TokenShard]
+
+    public init(directory: String) throws {
+        self.directory = directory
+        let manifest = try ShardManifest.read(directory: directory)
+        self.manifest = manifest
+        func openShards(_ entries: [ShardManifest.Shard]) throws -> [TokenShard] {
+            try entries.map { entry in
+                guard !entry.file.contains("/"), !entry.file.hasPrefix(".") else {
+                    throw DataError.invalidShard(path: directory, field: "splits", problem: "shard name '\(entry.file)' is not a plain file name")
+                }
+                let shard = try TokenShard(path: URL(fileURLWithPath: directory).appendingPathComponent(entry.file).path)
+                guard shard.vocabularySize == manifest.vocabSize else {
+                    throw DataError.invalidShard(path: shard.path, field: "vocab_size",
+                                                 problem: "\(shard.vocabularySize), but the manifest says \(manifest.vocabSize)")
+                }
+                guard shard.documentCount == entry.documents, shard.tokenCount == entry.tokens else {
+                    throw DataError.invalidShard(path: shard.path, field: "token_count",
+                                                 problem: "\(shard.documentCount) documents / \(shard.tokenCount) ids, but the manifest says \(entry.documents) / \(entry.tokens)")
+                }
+                return shard
+            }
+        }
+        train = try openShards(manifest.splits.train)
+        validation = try openShards(manifest.splits.validation)
+    }
+
+    /// Training and validation sequences built from the shards' documents with
+    /// `SequenceBuilder` (document mode: one truncated, padded sequence per document; packing:
+    /// documents concatenated and cut into windows). Shard documents already end with EOS.
+    ///
+    /// All sequences are built in memory, which is fine for the corpora this CPU trainer
+    /// reaches; a loader that reads windows straight from the mapped shards would scale further.
+    public func split(tokenizer: any Tokenizer, options: SequenceOptions) throws -> DatasetSplit {
+        DatasetSplit(
+            train: try SequenceBuilder.build(documents(train), tokenizer: tokenizer, options: options),
+            validation: try SequenceBuilder.build(documents(validation), tokenizer: tokenizer, options: options))
+    }
+
+    /// The documents of `shards`, in order, as already-tokenized documents.
+    public func documents(_ shards: [TokenShard]) -> [Document] {
+        shards.flatMap { shard in (0..<shard.documentCount).map { Document.tokens(shard.document($0)) } }
+    }
+}
