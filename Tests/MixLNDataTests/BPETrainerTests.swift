@@ -90,3 +90,20 @@ final class BPETrainerTests: XCTestCase {
         }
     }
 }
+
+/// The tokenizer.json our trainer wrote, read back by our Hugging Face reader, encodes as the
+/// `tokenizers` library does (expected ids written by `scripts/fixtures/make_bpe_fixture.sh`).
+final class TrainedTokenizerReadBackTests: XCTestCase {
+    func testOurReaderMatchesHuggingFaceOnOurTrainedFile() throws {
+        let folder = BPETrainerTests.fixture
+        let tokenizer = try TokenizerLoader.load(path: folder.appendingPathComponent("tokenizer.json").path)
+        let cases = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("expected.json"))) as? [[String: Any]])
+        XCTAssertGreaterThan(cases.count, 10)
+        for entry in cases {
+            let text = try XCTUnwrap(entry["text"] as? String)
+            let expected = try XCTUnwrap(entry["ids"] as? [Int]).map(Int32.init)
+            XCTAssertEqual(tokenizer.encode(text, addSpecialTokens: false), expected, text.debugDescription)
+            XCTAssertEqual(tokenizer.decode(expected), text, text.debugDescription)
+        }
+    }
+}
