@@ -182,6 +182,15 @@ final class TokenizerLoadingTests: XCTestCase {
         XCTAssertTrue(message.contains("expected a member name at byte 43"), message)
     }
 
+    /// Regex matches may start or end inside a grapheme cluster (`e` + U+0301): none may be lost.
+    func testRegexMatchesInsideGraphemeClusters() throws {
+        let letters = try HFPattern.regex(#"\p{L}+"#)
+        XCTAssertEqual(letters.matches(in: "e\u{301}x 日\u{FE0F}y"), [0..<1, 3..<4, 5..<8, 11..<12])
+        let run = try HFPattern.regex(" {2,}")
+        guard case .run(byte: 0x20, minimum: 2) = run else { return XCTFail("' {2,}' should be matched by hand") }
+        XCTAssertEqual(run.replacingMatches(in: "a  b c   d ", with: "_"), "a_b c_d ")
+    }
+
     func testGPT2Split() {
         XCTAssertEqual(ByteLevelMapping.gpt2Split("Hello world's  end\t\tx 123 !!?  "),
                        ["Hello", " world", "'s", " ", " end", "\t", "\t", "x", " 123", " !!?", "  "])

@@ -83,4 +83,13 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(tokenizer.unkId, 2)
         try assertParity(tokenizer, "t5_unigram_json.expected.json")
     }
+
+    /// LLaMA-3 / GPT-4 style: a regex Split pre-tokenizer (through NSRegularExpression) and
+    /// ByteLevel without its own split, `ignore_merges`.
+    func testTokenizerJSONRegexSplitByteLevelBPE() throws {
+        let tokenizer = try HuggingFaceTokenizer(path: Self.fixture("llama3_style.json"))
+        XCTAssertEqual(tokenizer.bosId, 0) // <|begin_of_text|>
+        XCTAssertEqual(tokenizer.eosId, 1) // <|end_of_text|>
+        try assertParity(tokenizer, "llama3_style.expected.json")
+    }
 }
