@@ -50,6 +50,13 @@ final class TokenizerParityTests: XCTestCase {
         try assertParity(tokenizer, "t5_unigram.expected.json")
     }
 
+    /// User-defined pieces, no dummy prefix, extra whitespace kept, no pad id.
+    func testSentencePieceNormalizerOptions() throws {
+        let tokenizer = try SentencePieceTokenizer(path: Self.fixture("options_unigram.model"))
+        XCTAssertEqual(tokenizer.padId, 0) // no pad piece: unknown stands in
+        try assertParity(tokenizer, "options_unigram.expected.json")
+    }
+
     func testSentencePieceBPEWithByteFallback() throws {
         let tokenizer = try SentencePieceTokenizer(path: Self.fixture("llama_bpe.model"))
         XCTAssertEqual(tokenizer.algorithm, .bpe)
