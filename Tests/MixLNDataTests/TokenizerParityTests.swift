@@ -99,4 +99,11 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(tokenizer.eosId, 1) // <|end_of_text|>
         try assertParity(tokenizer, "llama3_style.expected.json")
     }
+
+    /// Many components at once: NFD, StripAccents, Lowercase, regex Replace, Strip; Split with each
+    /// delimiter behavior and invert, Digits, Punctuation, ByteLevel with a prefix space; added
+    /// tokens with lstrip / rstrip / single_word / normalized; BertProcessing.
+    func testTokenizerJSONComponentPipeline() throws {
+        try assertParity(try HuggingFaceTokenizer(path: Self.fixture("pipeline_bpe.json")), "pipeline_bpe.expected.json")
+    }
 }
