@@ -182,6 +182,31 @@ final class TokenizerLoadingTests: XCTestCase {
         XCTAssertTrue(message.contains("expected a member name at byte 43"), message)
     }
 
+    /// Regex matches may start or end inside a grapheme cluster (`e` + U+0301): none may be lost.
+    func testRegexMatchesInsideGraphemeClusters() throws {
+        let letters = try HFPattern.regex(#"\p{L}+"#)
+        XCTAssertEqual(letters.matches(in: "e\u{301}x 日\u{FE0F}y"), [0..<1, 3..<4, 5..<8, 11..<12])
+        let run = try HFPattern.regex(" {2,}")
+        guard case .run(byte: 0x20, minimum: 2) = run else { return XCTFail("' {2,}' should be matched by hand") }
+        XCTAssertEqual(run.replacingMatches(in: "a  b c   d ", with: "_"), "a_b c_d ")
+    }
+
+    /// Metaspace `prepend_scheme: first` prepends only at the start of the input, not after an
+    /// added token; its decoder drops every `▁` of the first token, as `tokenizers` does.
+    func testMetaspaceFirstScheme() throws {
+        let tokenizer = try json(#"""
+        {"added_tokens": [{"id": 3, "content": "<s>", "special": true, "normalized": false}],
+         "pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false},
+         "model": {"type": "BPE", "vocab": {"▁": 0, "a": 1, "▁a": 2, "<s>": 3}, "merges": ["▁ a"]},
+         "decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "first", "split": false}}
+        """#)
+        XCTAssertEqual(tokenizer.encode("a<s>a"), [2, 3, 1])
+        XCTAssertEqual(tokenizer.encode("a a"), [2, 2])
+        XCTAssertEqual(tokenizer.encode("<s> a"), [3, 2])
+        XCTAssertEqual(tokenizer.decode([0, 0, 2, 2]), "  a a") // only the first token loses its ▁
+        XCTAssertEqual(HFDecoders.Metaspace(replacement: "▁", stripsFirstSpace: true).decode(["▁▁a▁b", "▁c"]), ["ab", " c"])
+    }
+
     func testGPT2Split() {
         XCTAssertEqual(ByteLevelMapping.gpt2Split("Hello world's  end\t\tx 123 !!?  "),
                        ["Hello", " world", "'s", " ", " end", "\t", "\t", "x", " 123", " !!?", "  "])

@@ -50,6 +50,13 @@ final class TokenizerParityTests: XCTestCase {
         try assertParity(tokenizer, "t5_unigram.expected.json")
     }
 
+    /// User-defined pieces, no dummy prefix, extra whitespace kept, no pad id.
+    func testSentencePieceNormalizerOptions() throws {
+        let tokenizer = try SentencePieceTokenizer(path: Self.fixture("options_unigram.model"))
+        XCTAssertEqual(tokenizer.padId, 0) // no pad piece: unknown stands in
+        try assertParity(tokenizer, "options_unigram.expected.json")
+    }
+
     func testSentencePieceBPEWithByteFallback() throws {
         let tokenizer = try SentencePieceTokenizer(path: Self.fixture("llama_bpe.model"))
         XCTAssertEqual(tokenizer.algorithm, .bpe)
@@ -82,5 +89,21 @@ final class TokenizerParityTests: XCTestCase {
         XCTAssertEqual(tokenizer.eosId, 1)
         XCTAssertEqual(tokenizer.unkId, 2)
         try assertParity(tokenizer, "t5_unigram_json.expected.json")
+    }
+
+    /// LLaMA-3 / GPT-4 style: a regex Split pre-tokenizer (through NSRegularExpression) and
+    /// ByteLevel without its own split, `ignore_merges`.
+    func testTokenizerJSONRegexSplitByteLevelBPE() throws {
+        let tokenizer = try HuggingFaceTokenizer(path: Self.fixture("llama3_style.json"))
+        XCTAssertEqual(tokenizer.bosId, 0) // <|begin_of_text|>
+        XCTAssertEqual(tokenizer.eosId, 1) // <|end_of_text|>
+        try assertParity(tokenizer, "llama3_style.expected.json")
+    }
+
+    /// Many components at once: NFD, StripAccents, Lowercase, regex Replace, Strip; Split with each
+    /// delimiter behavior and invert, Digits, Punctuation, ByteLevel with a prefix space; added
+    /// tokens with lstrip / rstrip / single_word / normalized; BertProcessing.
+    func testTokenizerJSONComponentPipeline() throws {
+        try assertParity(try HuggingFaceTokenizer(path: Self.fixture("pipeline_bpe.json")), "pipeline_bpe.expected.json")
     }
 }

@@ -299,11 +299,19 @@ enum HFPattern {
             }
             return result
         case .regex(let regex):
-            let ns = text as NSString
-            return regex.matches(in: text, options: [], range: NSRange(location: 0, length: ns.length)).compactMap { match in
-                guard match.range.length > 0, let range = Range(match.range, in: text) else { return nil }
-                return text.utf8.distance(from: text.startIndex, to: range.lowerBound)
-                    ..< text.utf8.distance(from: text.startIndex, to: range.upperBound)
+            // NSRegularExpression reports UTF-16 offsets; `Range(_:in:)` refuses those that are not
+            // grapheme boundaries (a match may end inside "日\u{FE0F}"), so map them by hand.
+            var utf8Offset = [Int](repeating: 0, count: text.utf16.count + 1)
+            var u16 = 0, u8 = 0
+            for scalar in text.unicodeScalars {
+                utf8Offset[u16] = u8
+                u16 += scalar.utf16.count
+                u8 += scalar.utf8.count
+            }
+            utf8Offset[u16] = u8
+            return regex.matches(in: text, options: [], range: NSRange(location: 0, length: u16)).compactMap { match in
+                guard match.range.length > 0 else { return nil }
+                return utf8Offset[match.range.location]..<utf8Offset[match.range.location + match.range.length]
             }
         case .run(let byte, let minimum):
             var result: [Range<Int>] = []

@@ -43,7 +43,7 @@ enum HFModels {
         private let cache = WordCache()
 
         init(_ json: HFJSON) throws {
-            if !json["dropout"].isNull, let dropout = Optional(try json["dropout"].double()), dropout > 0 {
+            if !json["dropout"].isNull, case let dropout = try json["dropout"].double(), dropout > 0 {
                 throw TokenizerError.malformed(path: json.path, reason: "model.dropout = \(dropout) is not supported (BPE dropout makes encoding random); set it to null")
             }
             let vocab = try json["vocab"].members()
@@ -225,8 +225,8 @@ enum HFModels {
 
         func tokenize(_ word: String) -> [Int32] {
             if let cached = cache[word] { return cached }
-            var bytes = Array(word.utf8)
-            let segments = bytes.withUnsafeMutableBufferPointer { lattice.segment(UnsafeBufferPointer($0)) }
+            let bytes = Array(word.utf8)
+            let segments = bytes.withUnsafeBufferPointer { lattice.segment($0) }
             var ids: [Int32] = []
             var unknownStart: Int? = nil
             func flushUnknown(_ end: Int) {
@@ -247,8 +247,6 @@ enum HFModels {
                 ids.append(segment.id)
             }
             flushUnknown(bytes.count)
-            _ = bytes.count
-            bytes.removeAll()
             cache[word] = ids
             return ids
         }

@@ -97,13 +97,14 @@ enum HFDecoders {
         }
     }
 
+    /// `▁` becomes a space; in the first token (unless the scheme is `never`) every `▁` is
+    /// dropped, not only the leading one — `tokenizers` does exactly this.
     struct Metaspace: HFDecoder {
         let replacement: String
         let stripsFirstSpace: Bool
         func decode(_ tokens: [String]) -> [String] {
             tokens.enumerated().map { index, token in
-                let text = token.bytesReplacing(replacement, with: " ")
-                return index == 0 && stripsFirstSpace && text.bytesHavePrefix(" ") ? text.droppingFirstScalar() : text
+                token.bytesReplacing(replacement, with: index == 0 && stripsFirstSpace ? "" : " ")
             }
         }
     }

@@ -22,29 +22,40 @@ enum SplitBehavior: String {
     case mergedWithNext = "MergedWithNext", contiguous = "Contiguous"
 
     /// The pieces of `token` around the byte ranges `matches` (sorted, non-overlapping); empty
-    /// pieces are dropped.
-    func apply(_ token: PreToken, matches: [Range<Int>]) -> [PreToken] {
+    /// pieces are dropped. With `invert`, the matches are the pieces and the text between them the
+    /// delimiters (each match stays a piece of its own, as in `tokenizers`).
+    func apply(_ token: PreToken, matches: [Range<Int>], invert: Bool = false) -> [PreToken] {
         let bytes = Array(token.text.utf8)
-        // (range, isMatch) covering the whole text
+        // (range, isDelimiter) covering the whole text
         var parts: [(Range<Int>, Bool)] = []
         var position = 0
         for match in matches {
-            if match.lowerBound > position { parts.append((position..<match.lowerBound, false)) }
-            if self == .contiguous, let last = parts.last, last.1, last.0.upperBound == match.lowerBound {
-                parts[parts.count - 1].0 = last.0.lowerBound..<match.upperBound
-            } else {
-                parts.append((match, true))
-            }
+            if match.lowerBound > position { parts.append((position..<match.lowerBound, invert)) }
+            parts.append((match, !invert))
             position = match.upperBound
         }
-        if position < bytes.count { parts.append((position..<bytes.count, false)) }
+        if position < bytes.count { parts.append((position..<bytes.count, invert)) }
+        if self == .contiguous {
+            var merged: [(Range<Int>, Bool)] = []
+            for part in parts {
+                if part.1, let last = merged.last, last.1 {
+                    merged[merged.count - 1].0 = last.0.lowerBound..<part.0.upperBound
+                } else {
+                    merged.append(part)
+                }
+            }
+            parts = merged
+        }
         var ranges: [Range<Int>] = []
         var pendingNext: Int? = nil // start of a match waiting to merge with the next piece
+        var previousIsMatch = false
         for (range, isMatch) in parts {
+            defer { previousIsMatch = isMatch }
             switch (self, isMatch) {
             case (.removed, true): continue
             case (.mergedWithPrevious, true):
-                if let last = ranges.last, last.upperBound == range.lowerBound {
+                // A delimiter joins the piece before it unless that piece is a delimiter too.
+                if !previousIsMatch, let last = ranges.last {
                     ranges[ranges.count - 1] = last.lowerBound..<range.upperBound
                 } else {
                     ranges.append(range)
@@ -188,19 +199,7 @@ enum HFPreTokenizers {
         let behavior: SplitBehavior
         let invert: Bool
         func split(_ token: PreToken) -> [PreToken] {
-            var matches = pattern.matches(in: token.text)
-            if invert {
-                var complement: [Range<Int>] = []
-                var position = 0
-                for match in matches {
-                    if match.lowerBound > position { complement.append(position..<match.lowerBound) }
-                    position = match.upperBound
-                }
-                let count = token.text.utf8.count
-                if position < count { complement.append(position..<count) }
-                matches = complement
-            }
-            return behavior.apply(token, matches: matches)
+            behavior.apply(token, matches: pattern.matches(in: token.text), invert: invert)
         }
     }
 

@@ -40,7 +40,10 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     private let decoder: (any HFDecoder)?
     private let rawAddedTokens: [AddedToken]
     private let normalizedAddedTokens: [AddedToken]
-    private let addedById: [Int32: AddedToken]
+    /// Token text of each added id as `decode` sees it (normalized tokens: their normalized form).
+    private let addedText: [Int32: String]
+    /// Contents of the special added tokens; `decode` skips tokens whose text is one of them.
+    private let specialContents: Set<[UInt8]>
 
     /// Loads `path`: a `tokenizer.json` file or a folder containing one.
     public init(path: String) throws {
@@ -60,7 +63,8 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         guard !json["model"].isNull else { throw json["model"].missing("the model object") }
         let model = try HFModels.make(json["model"])
         self.model = model
-        normalizer = json["normalizer"].isNull ? nil : try HFNormalizers.make(json["normalizer"])
+        let normalizer = json["normalizer"].isNull ? nil : try HFNormalizers.make(json["normalizer"])
+        self.normalizer = normalizer
         preTokenizer = json["pre_tokenizer"].isNull ? nil : try HFPreTokenizers.make(json["pre_tokenizer"])
         postProcessor = json["post_processor"].isNull ? nil : try HFPostProcessors.make(json["post_processor"])
         decoder = json["decoder"].isNull ? nil : try HFDecoders.make(json["decoder"])
@@ -81,10 +85,25 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
                     special: try entry["special"].bool(default: false)))
             }
         }
-        // Special tokens are never normalized (as `tokenizers` does).
-        rawAddedTokens = added.filter { $0.special || !$0.normalized }
-        normalizedAddedTokens = added.filter { !$0.special && $0.normalized }
-        addedById = Dictionary(added.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
+        // As `tokenizers` does: tokens with `normalized: false` (special or not) are found in the
+        // raw text; the others, themselves normalized, in the normalized text.
+        rawAddedTokens = added.filter { !$0.normalized }
+        normalizedAddedTokens = added.compactMap { token in
+            guard token.normalized else { return nil }
+            var normalizedToken = token
+            if let normalizer {
+                normalizedToken.content = Array(normalizer.normalize(String(decoding: token.content, as: UTF8.self)).utf8)
+            }
+            return normalizedToken.content.isEmpty ? nil : normalizedToken
+        }
+        // `tokenizers` gives a normalized added token back as its normalized text, and skips a
+        // special token in `decode` by comparing that text with the special contents.
+        var addedText: [Int32: String] = [:]
+        for token in rawAddedTokens + normalizedAddedTokens where addedText[token.id] == nil {
+            addedText[token.id] = String(decoding: token.content, as: UTF8.self)
+        }
+        self.addedText = addedText
+        specialContents = Set(added.filter(\.special).map(\.content))
         vocabularySize = max(model.vocabularySize, (added.map { Int($0.id) }.max() ?? -1) + 1)
 
         func find(_ names: [String]) -> Int32? {
@@ -188,7 +207,7 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
 
     /// The token string of `id` (added tokens first), or nil outside the vocabulary.
     public func token(for id: Int32) -> String? {
-        if let added = addedById[id] { return String(decoding: added.content, as: UTF8.self) }
+        if let text = addedText[id] { return text }
         return model.token(for: id)
     }
 
@@ -196,8 +215,8 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
     /// with spaces when the file has none, as `tokenizers` does).
     public func decode(_ ids: [Int32]) -> String {
         let tokens = ids.compactMap { id -> String? in
-            if let added = addedById[id], added.special { return nil }
-            return token(for: id)
+            guard let text = token(for: id), !specialContents.contains(Array(text.utf8)) else { return nil }
+            return text
         }
         guard let decoder else { return tokens.joined(separator: " ") }
         return decoder.decode(tokens).joined()

@@ -81,10 +81,9 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         var lookup: [([UInt8], Int32)] = []
         var userDefined: [([UInt8], Int32)] = []
         var maxScore = -Float.greatestFiniteMagnitude, minScore = Float.greatestFiniteMagnitude
-        for (id, piece) in model.pieces.enumerated() where piece.type == .normal {
+        for piece in model.pieces where piece.type == .normal {
             maxScore = max(maxScore, piece.score)
             minScore = min(minScore, piece.score)
-            _ = id
         }
         var scores = [Float?](repeating: nil, count: count)
         var byteIds = [Int32](repeating: -1, count: 256)
@@ -154,9 +153,8 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     /// sentencepiece's `Normalizer::Normalize`: the normalized UTF-8 bytes.
     func normalize(_ text: String) -> [UInt8] {
         let space: [UInt8] = model.escapeWhitespaces ? Array("\u{2581}".utf8) : [0x20]
-        var input = Array(text.utf8)
-        return input.withUnsafeMutableBufferPointer { mutable -> [UInt8] in
-            let buffer = UnsafeBufferPointer(mutable)
+        let input = Array(text.utf8)
+        return input.withUnsafeBufferPointer { buffer -> [UInt8] in
             let n = buffer.count
             var output: [UInt8] = []
             output.reserveCapacity(n + 8)
