@@ -39,11 +39,6 @@ final class BFloat16Weights<T: TensorScalar> {
         self.owners = owners
     }
 
-    /// Bytes held for the weights (mapped or copied) plus the scratch and the widened norm weights.
-    var residentBytes: Int {
-        segments.reduce(0) { $0 + 2 * $1.count } + MemoryLayout<T>.stride * (scratch.count + vectors.values.reduce(0) { $0 + $1.count })
-    }
-
     /// The layout range `offset..<offset+count` as `T`: a norm weight from its widened copy, or a
     /// matrix widened into the scratch buffer (valid until the next matrix is asked for).
     func weights(_ offset: Int, count: Int) -> UnsafePointer<T> {

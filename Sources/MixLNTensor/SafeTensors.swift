@@ -53,8 +53,11 @@ public final class SafeTensorsFile {
         guard FileManager.default.fileExists(atPath: path) else { throw SafeTensorsError(path, "no such file") }
         guard let mapping = MappedFile(path: path) else { throw SafeTensorsError(path, "cannot read file") }
         self.mapping = mapping
-        data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: mapping.bytes.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!),
-                    count: mapping.bytes.count, deallocator: .none)
+        if let base = mapping.bytes.baseAddress {
+            data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: mapping.bytes.count, deallocator: .none)
+        } else {
+            data = Data()  // an empty file
+        }
         guard data.count >= 8 else {
             throw SafeTensorsError(path, "truncated: \(data.count) bytes, fewer than the 8-byte header length")
         }
