@@ -92,6 +92,11 @@ float mixln_softmax_f32(float *x, size_t n) {
     return logf(s) + m;
 }
 
+void mixln_bf16_to_f32(float *out, const uint16_t *bits, size_t n) {
+    uint32_t *o = (uint32_t *)out;
+    for (size_t i = 0; i < n; i++) o[i] = (uint32_t)bits[i] << 16;
+}
+
 void mixln_adam_f32(float *p, const float *g, float *m, float *v, size_t n,
                     float beta1, float beta2, float eps, float step_size, float correction2_root,
                     float l2, float decay) {

@@ -38,6 +38,9 @@ public enum GradientNormAnalysis {
     /// backward is weighted by its share of the tokens, so the sum is the gradient of the overall mean.
     public static func run(_ model: Transformer<Float>, batches: [TokenBatch],
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> GradientNormReport {
+        guard model.weightPrecision == .fp32 else {
+            throw AnalysisError.invalid("gradient norms need fp32 weights; this model keeps bf16 weights for the forward pass only")
+        }
         let total = batches.reduce(0) { $0 + $1.predictedTokenCount }
         guard total > 0 else { throw AnalysisError.noTokens }
         model.zeroGradients()

@@ -33,6 +33,7 @@ public struct GradientNorms: Codable, Equatable, Sendable {
 extension Transformer {
     /// The L2 norms of `gradients`, per tensor and per group.
     public func gradientNorms() -> GradientNorms {
+        precondition(weightPrecision == .fp32, "gradientNorms needs fp32 weights; this model keeps bf16 weights for forward only")
         var squares: [String: Double] = [:]
         var layerParts = Array(repeating: (attention: 0.0, mlp: 0.0, norms: 0.0), count: config.numHiddenLayers)
         var embedding = 0.0, finalNorm = 0.0, head = 0.0

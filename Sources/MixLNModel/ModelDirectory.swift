@@ -15,7 +15,7 @@ public enum ModelDirectory {
                                              dtype: SafeTensorsDType = .float32) throws {
         var writer = SafeTensorsWriter(metadata: ["format": "pt"])
         for tensor in model.layout.tensors {
-            writer.add(tensor.name, shape: tensor.shape, values: model.parameters.pointer + tensor.offset, dtype: dtype)
+            writer.add(tensor.name, shape: tensor.shape, values: model.weights(tensor.offset, count: tensor.count), dtype: dtype)
         }
         try writer.write(to: (directory as NSString).appendingPathComponent(weightsFile))
         try AtomicFile.write(try configJSON(model.config, plan: model.plan, dtype: dtype),
@@ -68,12 +68,22 @@ public enum ModelDirectory {
         return saved
     }
 
+    /// Whether a folder stores every weight matrix (every 2-D tensor) as BF16, so it can be kept in bf16.
+    public static func storesBFloat16(_ directory: String) throws -> Bool {
+        let weights = try SafeTensorsCollection(directory: directory)
+        let matrices = weights.names.compactMap(weights.info).filter { $0.shape.count == 2 }
+        return !matrices.isEmpty && matrices.allSatisfy { $0.dtype == .bfloat16 }
+    }
+
     /// Loads a model folder: config, placement (see `plan(directory:…)`) and weights.
     ///
     /// Every tensor the placement needs must be present with its exact shape; a tensor the
     /// placement does not use is an error too (it usually means `--norm` names the wrong scheme).
+    /// - Parameter weights: `.fp32` widens every weight into `parameters` (trainable); `.bf16` keeps
+    ///   the file's bfloat16 matrices memory-mapped and widens them per matmul (forward only; every
+    ///   matrix must be stored as BF16).
     public static func load<T: TensorScalar>(_ directory: String, norm: String? = nil, postNum: Int? = nil,
-                                             as: T.Type = Float.self) throws -> Transformer<T> {
+                                             as: T.Type = Float.self, weights precision: WeightPrecision = .fp32) throws -> Transformer<T> {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw ModelError.unreadableFile(directory, "not a checkpoint folder")
@@ -83,22 +93,69 @@ public enum ModelDirectory {
             throw ModelError.unreadableFile(directory, "no config.json")
         }
         let config = try ModelConfig.load(contentsOf: URL(fileURLWithPath: configPath))
+        try config.validate()
         let plan = try plan(directory: directory, config: config, norm: norm, postNum: postNum)
-        let model = try Transformer<T>(config: config, plan: plan)
+        let layout = ParameterLayout(config: config, plan: plan)
         let weights = try SafeTensorsCollection(directory: directory)
-        for tensor in model.layout.tensors {
+        for tensor in layout.tensors {
             guard let info = weights.info(tensor.name) else {
                 throw ModelError.invalidConfig("\(directory): missing tensor '\(tensor.name)' (needed by the norm plan '\(plan.scheme)')")
             }
             guard info.shape == tensor.shape else {
                 throw ModelError.invalidConfig("\(directory): tensor '\(tensor.name)' has shape \(info.shape), expected \(tensor.shape)")
             }
-            try weights.read(tensor.name, into: model.parameters.pointer + tensor.offset)
         }
-        let expected = Set(model.layout.tensors.map(\.name))
+        let expected = Set(layout.tensors.map(\.name))
         if let unexpected = weights.names.first(where: { !expected.contains($0) && !$0.hasSuffix("rotary_emb.inv_freq") }) {
             throw ModelError.invalidConfig("\(directory): unexpected tensor '\(unexpected)' for the norm plan '\(plan.scheme)' (does --norm match how it was trained?)")
         }
-        return model
+        switch precision {
+        case .fp32:
+            let model = try Transformer<T>(config: config, plan: plan)
+            for tensor in layout.tensors { try weights.read(tensor.name, into: model.parameters.pointer + tensor.offset) }
+            return model
+        case .bf16:
+            return try Transformer<T>(config: config, plan: plan,
+                                      bfloat16: bfloat16Weights(weights, layout: layout, config: config, directory: directory))
+        }
     }
+
+    /// The matrices of `weights` read in place as bfloat16; the norm weights widened to `T`.
+    private static func bfloat16Weights<T: TensorScalar>(_ weights: SafeTensorsCollection, layout: ParameterLayout,
+                                                         config: ModelConfig, directory: String) throws -> BFloat16Weights<T> {
+        var segments: [BFloat16Weights<T>.Segment] = [], vectors: [Int: Buffer<T>] = [:]
+        var owners: [AnyObject] = [weights]
+        for tensor in layout.tensors {
+            if tensor.shape.count == 1 {
+                let vector = Buffer<T>(count: tensor.count)
+                try weights.read(tensor.name, into: vector.pointer)
+                vectors[tensor.offset] = vector
+                continue
+            }
+            guard weights.info(tensor.name)?.dtype == .bfloat16 else {
+                throw ModelError.invalidConfig("\(directory): tensor '\(tensor.name)' is stored as \(weights.info(tensor.name)!.dtype.rawValue), "
+                    + "but bf16 weights need every matrix stored as BF16; load it with fp32 weights")
+            }
+            let bytes = try weights.bytes(tensor.name)
+            if Int(bitPattern: bytes.baseAddress) % MemoryLayout<UInt16>.alignment == 0, 1.littleEndian == 1 {
+                segments.append(.init(offset: tensor.offset, count: tensor.count,
+                                      bits: UnsafePointer(bytes.baseAddress!.bindMemory(to: UInt16.self, capacity: tensor.count))))
+            } else {  // unaligned in its file, or a big-endian host: an aligned, native-order copy
+                let copy = UInt16Storage(count: tensor.count)
+                for i in 0..<tensor.count { copy.pointer[i] = UInt16(littleEndian: bytes.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)) }
+                owners.append(copy)
+                segments.append(.init(offset: tensor.offset, count: tensor.count, bits: UnsafePointer(copy.pointer)))
+            }
+        }
+        let C = config.hiddenSize, I = config.intermediateSize
+        let largestMatrix = [config.vocabSize * C, (C + 2 * config.keyValueSize) * C, C * C, 2 * I * C, C * I].max()!
+        return BFloat16Weights(segments: segments, vectors: vectors, largestMatrix: largestMatrix, owners: owners)
+    }
+}
+
+/// An owned block of `UInt16`s (a tensor's bfloat16 bits copied out of its file).
+private final class UInt16Storage {
+    let pointer: UnsafeMutablePointer<UInt16>
+    init(count: Int) { pointer = .allocate(capacity: max(count, 1)) }
+    deinit { pointer.deallocate() }
 }

@@ -61,13 +61,12 @@ public final class TextGenerator<T: TensorScalar> {
         guard position < config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: position + 1, maximum: config.maxSequenceLength)
         }
-        let w = model.parameters.pointer, layout = model.layout, eps = T(config.rmsNormEps)
+        let layout = model.layout, eps = T(config.rmsNormEps)
         var id = token
-        Embedding.forward(out: (layout.embeddingNorm == nil ? streams[0] : embedded).pointer, tokens: &id,
-                          table: w + layout.embedding, rows: 1, channels: C)
+        model.embed(out: (layout.embeddingNorm == nil ? streams[0] : embedded).pointer, tokens: &id, rows: 1)
         if let normWeight = layout.embeddingNorm {
             RMSNorm.forward(out: streams[0].pointer, rstd: embeddedRstd.pointer, inp: embedded.pointer,
-                            weight: w + normWeight, rows: 1, channels: C, eps: eps)
+                            weight: model.weights(normWeight, count: C), rows: 1, channels: C, eps: eps)
         }
         for l in 0..<config.numHiddenLayers {
             let x = streams[2 * l], mid = streams[2 * l + 1], y = streams[2 * l + 2]
@@ -88,8 +87,9 @@ public final class TextGenerator<T: TensorScalar> {
             }
         }
         RMSNorm.forward(out: finalNormed.pointer, rstd: finalRstd.pointer, inp: streams[2 * config.numHiddenLayers].pointer,
-                        weight: w + layout.finalNorm, rows: 1, channels: C, eps: eps)
-        Linear.forward(out: logits.pointer, inp: finalNormed.pointer, weight: w + layout.lmHead, rows: 1, inChannels: C, outChannels: V)
+                        weight: model.weights(layout.finalNorm, count: C), rows: 1, channels: C, eps: eps)
+        Linear.forward(out: logits.pointer, inp: finalNormed.pointer, weight: model.weights(layout.lmHead, count: V * C),
+                       rows: 1, inChannels: C, outChannels: V)
         position += 1
     }
 
@@ -99,8 +99,8 @@ public final class TextGenerator<T: TensorScalar> {
                                  u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let config = model.config, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let G = config.numKeyValueHeads, K = config.keyValueSize, group = H / G
-        let w = model.parameters.pointer, qkv = acts.qkv.pointer, context = acts.context.pointer
-        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: 1, inChannels: C, outChannels: C + 2 * K)
+        let qkv = acts.qkv.pointer, context = acts.context.pointer
+        Linear.forward(out: qkv, inp: u, weight: model.weights(o.qkv, count: (C + 2 * K) * C), rows: 1, inChannels: C, outChannels: C + 2 * K)
         model.rope.forward(qkv, position: position, heads: H)
         model.rope.forward(qkv + C, position: position, heads: G)
         (keys[l].pointer + position * K).update(from: qkv + C, count: K)
@@ -116,7 +116,7 @@ public final class TextGenerator<T: TensorScalar> {
             out.update(repeating: 0, count: D)
             for j in 0...position { VectorMath.axpy(p[j], values[l].pointer + j * K + kv, out, D) }
         }
-        Linear.forward(out: f, inp: context, weight: w + o.attentionOutput, rows: 1, inChannels: C, outChannels: C)
+        Linear.forward(out: f, inp: context, weight: model.weights(o.attentionOutput, count: C * C), rows: 1, inChannels: C, outChannels: C)
     }
 
     /// The next token from `logits` under `options`, using `rng` when sampling.

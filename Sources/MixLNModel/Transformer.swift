@@ -7,34 +7,72 @@ import MixLNTensor
 /// All parameters live in one flat buffer (`parameters`, laid out by `layout`), gradients in a
 /// second of the same shape. `forward` saves what `backward` needs; `backward` accumulates into
 /// `gradients`; `zeroGradients` clears them. Activations are allocated once per (B, T) shape.
+///
+/// A model loaded with `WeightPrecision.bf16` keeps its checkpoint's bfloat16 weights instead
+/// (`parameters` and `gradients` are then empty) and can only run forward. The forward reads every
+/// weight through `weights(_:count:)`, which hides the difference.
 public final class Transformer<T: TensorScalar> {
     public let config: ModelConfig
     public let plan: NormPlan
     public let layout: ParameterLayout
-    public let parameters: Buffer<T>  // (P) every weight, official tensors at `layout` offsets
-    public let gradients: Buffer<T>   // (P)
+    public let parameters: Buffer<T>  // (P) every weight, official tensors at `layout` offsets; (0) with bf16 weights
+    public let gradients: Buffer<T>   // (P); (0) with bf16 weights
+    /// The weights when they are kept in bfloat16 (nil: they are `parameters`).
+    let bfloat16: BFloat16Weights<T>?
     /// Decoder layers bypassed in forward and backward (layer-removal analysis); their weights stay.
     public var skippedLayers: Set<Int> = []
     let rope: Rope<T>
     var activations: Activations<T>?
 
-    public init(config: ModelConfig, plan: NormPlan) throws {
+    /// A model with fp32 weights (all zero until `initializeWeights` or a load) and gradients.
+    public convenience init(config: ModelConfig, plan: NormPlan) throws {
+        try self.init(config: config, plan: plan, bfloat16: nil)
+    }
+
+    /// A model whose weights are `bfloat16` (forward only), or `parameters` when it is nil.
+    init(config: ModelConfig, plan: NormPlan, bfloat16: BFloat16Weights<T>?) throws {
         try config.validate()
         try plan.validate(layerCount: config.numHiddenLayers)
         self.config = config
         self.plan = plan
         layout = ParameterLayout(config: config, plan: plan)
-        parameters = Buffer(count: layout.count)
-        gradients = Buffer(count: layout.count)
+        self.bfloat16 = bfloat16
+        parameters = Buffer(count: bfloat16 == nil ? layout.count : 0)
+        gradients = Buffer(count: bfloat16 == nil ? layout.count : 0)
         rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, base: config.ropeTheta)
     }
 
     /// Number of parameters.
     public var parameterCount: Int { layout.count }
 
+    /// How the weights are held: in `parameters` (fp32, trainable) or as bfloat16 (forward only).
+    public var weightPrecision: WeightPrecision { bfloat16 == nil ? .fp32 : .bf16 }
+
+    /// The weights at layout positions `offset..<offset+count`, as `T`.
+    ///
+    /// fp32: a view of `parameters`. bf16: a norm weight from its copy widened at load, or a matrix
+    /// widened into the one scratch buffer, valid until the next matrix is asked for (the forward
+    /// uses each matrix in one call before asking for the next).
+    func weights(_ offset: Int, count: Int) -> UnsafePointer<T> {
+        guard let bfloat16 else { return UnsafePointer(parameters.pointer + offset) }
+        return bfloat16.weights(offset, count: count)
+    }
+
+    /// `out[n]` = the embedding of `tokens[n]`, read from whichever storage holds the table.
+    /// - Parameters: out (N, C), tokens (N)
+    func embed(out: UnsafeMutablePointer<T>, tokens: UnsafePointer<Int32>, rows N: Int) {
+        let C = config.hiddenSize
+        if let bfloat16 {
+            Embedding.forward(out: out, tokens: tokens, bfloat16Table: bfloat16.bits(at: layout.embedding), rows: N, channels: C)
+        } else {
+            Embedding.forward(out: out, tokens: tokens, table: parameters.pointer + layout.embedding, rows: N, channels: C)
+        }
+    }
+
     /// Official init: linear weights N(0, initializer_range · gain of the plan's init rule), embedding
     /// N(0, √(2/5)) with the padding row zero, norm weights 1. Reproducible for a seed.
     public func initializeWeights(seed: UInt64) {
+        precondition(bfloat16 == nil, "initializeWeights needs fp32 weights")
         var rng = RandomSource(seed: seed)
         let std = config.initializerRange
         for tensor in layout.tensors {
@@ -91,16 +129,14 @@ public final class Transformer<T: TensorScalar> {
         let a = activations(batch: B, seqLen: T_)
         a.tokens = tokens
         a.targets = targets
-        let w = parameters.pointer
         let eps = T(config.rmsNormEps)
 
         a.tokens.withUnsafeBufferPointer { ids in
-            Embedding.forward(out: (a.embedded ?? a.streams[0]).pointer, tokens: ids.baseAddress!,
-                              table: w + layout.embedding, rows: N, channels: C)
+            embed(out: (a.embedded ?? a.streams[0]).pointer, tokens: ids.baseAddress!, rows: N)
         }
         if let embedded = a.embedded, let rstd = a.embeddedRstd, let normWeight = layout.embeddingNorm {
             RMSNorm.forward(out: a.streams[0].pointer, rstd: rstd.pointer, inp: embedded.pointer,
-                            weight: w + normWeight, rows: N, channels: C, eps: eps)
+                            weight: weights(normWeight, count: C), rows: N, channels: C, eps: eps)
         }
         for l in 0..<config.numHiddenLayers {
             let x = a.streams[2 * l], mid = a.streams[2 * l + 1], y = a.streams[2 * l + 2]
@@ -121,8 +157,8 @@ public final class Transformer<T: TensorScalar> {
             }
         }
         RMSNorm.forward(out: a.finalNormed.pointer, rstd: a.finalRstd.pointer, inp: a.streams[2 * config.numHiddenLayers].pointer,
-                        weight: w + layout.finalNorm, rows: N, channels: C, eps: eps)
-        Linear.forward(out: a.logits.pointer, inp: a.finalNormed.pointer, weight: w + layout.lmHead,
+                        weight: weights(layout.finalNorm, count: C), rows: N, channels: C, eps: eps)
+        Linear.forward(out: a.logits.pointer, inp: a.finalNormed.pointer, weight: weights(layout.lmHead, count: V * C),
                        rows: N, inChannels: C, outChannels: V)
         let (lossSum, count) = a.targets.withUnsafeBufferPointer { t in
             CrossEntropy.forward(logits: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V)
@@ -143,24 +179,24 @@ public final class Transformer<T: TensorScalar> {
         inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
         body: (_ u: UnsafeMutablePointer<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
-        let C = config.hiddenSize, w = parameters.pointer, eps = T(config.rmsNormEps)
+        let C = config.hiddenSize, eps = T(config.rmsNormEps)
         var u = x
         if let normed = acts.inputNormed, let rstd = acts.inputRstd, let weight = inputNorm {
-            RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: x, weight: w + weight,
+            RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: x, weight: weights(weight, count: C),
                             rows: N, channels: C, eps: eps, scale: T(norms.inputNormScale))
             u = normed.pointer
         }
         body(u, acts.body.pointer)
         var g = acts.body.pointer
         if let normed = acts.outputNormed, let rstd = acts.outputRstd, let weight = outputNorm {
-            RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: g, weight: w + weight,
+            RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: g, weight: weights(weight, count: C),
                             rows: N, channels: C, eps: eps)
             g = normed.pointer
         }
         let r = acts.residual?.pointer ?? y
         VectorMath.scaledAdd(r, T(norms.residualScale), x, g, N * C)
         if let rstd = acts.postRstd, let weight = postNorm {
-            RMSNorm.forward(out: y, rstd: rstd.pointer, inp: r, weight: w + weight, rows: N, channels: C, eps: eps)
+            RMSNorm.forward(out: y, rstd: rstd.pointer, inp: r, weight: weights(weight, count: C), rows: N, channels: C, eps: eps)
         }
     }
 
@@ -170,29 +206,32 @@ public final class Transformer<T: TensorScalar> {
                                   u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
-        let w = parameters.pointer, qkv = acts.qkv.pointer
-        Linear.forward(out: qkv, inp: u, weight: w + o.qkv, rows: N, inChannels: C, outChannels: W)
+        let qkv = acts.qkv.pointer
+        Linear.forward(out: qkv, inp: u, weight: weights(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W)
         rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer, qkv: qkv,
                                 batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
-        Linear.forward(out: f, inp: acts.context.pointer, weight: w + o.attentionOutput, rows: N, inChannels: C, outChannels: C)
+        Linear.forward(out: f, inp: acts.context.pointer, weight: weights(o.attentionOutput, count: C * C),
+                       rows: N, inChannels: C, outChannels: C)
     }
 
     /// MLP body: `f = down(silu(gate(u)) ⊙ up(u))`.
     /// - Parameters: u (N, C), f (N, C)
     func mlpForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, rows N: Int,
                             u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
-        let C = config.hiddenSize, I = config.intermediateSize, w = parameters.pointer
-        Linear.forward(out: acts.gateUp.pointer, inp: u, weight: w + o.gateUp, rows: N, inChannels: C, outChannels: 2 * I)
+        let C = config.hiddenSize, I = config.intermediateSize
+        Linear.forward(out: acts.gateUp.pointer, inp: u, weight: weights(o.gateUp, count: 2 * I * C), rows: N, inChannels: C, outChannels: 2 * I)
         SwiGLU.forward(out: acts.hidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
-        Linear.forward(out: f, inp: acts.hidden.pointer, weight: w + o.down, rows: N, inChannels: I, outChannels: C)
+        Linear.forward(out: f, inp: acts.hidden.pointer, weight: weights(o.down, count: C * I), rows: N, inChannels: I, outChannels: C)
     }
 
     // MARK: - Backward (the forward read bottom-up)
 
     /// Accumulates into `gradients` the gradient of `lossScale × (mean loss of the last forward)`.
+    /// Needs fp32 weights (a bf16 model has no gradients).
     public func backward(lossScale: T = 1) {
+        precondition(bfloat16 == nil, "backward needs fp32 weights; this model keeps bf16 weights for forward only")
         guard let a = activations else { preconditionFailure("backward needs a forward first") }
         guard a.predictedCount > 0 else { return }
         let N = a.rows, C = config.hiddenSize, V = config.vocabSize

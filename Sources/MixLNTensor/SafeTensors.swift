@@ -41,7 +41,8 @@ public final class SafeTensorsFile {
     /// Entries in data order.
     public let tensors: [SafeTensorInfo]
     private let byName: [String: SafeTensorInfo]
-    private let data: Data
+    private let mapping: MappedFile
+    private let data: Data  // a view of `mapping`, no copy
     private let dataStart: Int
 
     /// Headers above this size are refused as corrupt (real ones are kilobytes to a few MB).
@@ -50,8 +51,12 @@ public final class SafeTensorsFile {
     public init(path: String) throws {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw SafeTensorsError(path, "no such file") }
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) } catch {
-            throw SafeTensorsError(path, "cannot read file")
+        guard let mapping = MappedFile(path: path) else { throw SafeTensorsError(path, "cannot read file") }
+        self.mapping = mapping
+        if let base = mapping.bytes.baseAddress {
+            data = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base), count: mapping.bytes.count, deallocator: .none)
+        } else {
+            data = Data()  // an empty file
         }
         guard data.count >= 8 else {
             throw SafeTensorsError(path, "truncated: \(data.count) bytes, fewer than the 8-byte header length")
@@ -147,12 +152,44 @@ public final class SafeTensorsFile {
         }
     }
 
+    /// The stored bytes of tensor `name` (little-endian, in its dtype), read in place from the
+    /// memory map: valid as long as this file object lives.
+    public func bytes(_ name: String) throws -> UnsafeRawBufferPointer {
+        guard let info = byName[name] else { throw SafeTensorsError(path, "missing tensor '\(name)'") }
+        return UnsafeRawBufferPointer(rebasing: mapping.bytes[(dataStart + info.dataRange.lowerBound)..<(dataStart + info.dataRange.upperBound)])
+    }
+
     /// Tensor `name` as an array of `T`.
     public func array<T: TensorScalar>(_ name: String, as: T.Type = Float.self) throws -> [T] {
         guard let info = byName[name] else { throw SafeTensorsError(path, "missing tensor '\(name)'") }
         var values = [T](repeating: 0, count: info.count)
         try values.withUnsafeMutableBufferPointer { try read(name, into: $0.baseAddress!) }
         return values
+    }
+}
+
+/// A whole file mapped read-only into memory (pages are read on first touch and shared with the
+/// page cache), unmapped when released.
+final class MappedFile {
+    let bytes: UnsafeRawBufferPointer
+
+    init?(path: String) {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { return nil }
+        let size = Int(status.st_size)
+        guard size > 0 else {
+            bytes = UnsafeRawBufferPointer(start: nil, count: 0)
+            return
+        }
+        guard let base = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), base != MAP_FAILED else { return nil }
+        bytes = UnsafeRawBufferPointer(start: base, count: size)
+    }
+
+    deinit {
+        if let base = bytes.baseAddress { munmap(UnsafeMutableRawPointer(mutating: base), bytes.count) }
     }
 }
 

@@ -45,6 +45,14 @@ public final class SafeTensorsCollection {
 
     public func info(_ name: String) -> SafeTensorInfo? { weightMap[name].flatMap { files[$0]?.info(name) } }
 
+    /// The stored bytes of tensor `name`, in place in its memory-mapped file: valid as long as this collection lives.
+    public func bytes(_ name: String) throws -> UnsafeRawBufferPointer {
+        guard let fileName = weightMap[name], let file = files[fileName] else {
+            throw SafeTensorsError(directory, "missing tensor '\(name)'")
+        }
+        return try file.bytes(name)
+    }
+
     public func read<T: TensorScalar>(_ name: String, into out: UnsafeMutablePointer<T>) throws {
         guard let fileName = weightMap[name], let file = files[fileName] else {
             throw SafeTensorsError(directory, "missing tensor '\(name)'")

@@ -37,6 +37,8 @@ where Self.RawSignificand: FixedWidthInteger {
     static func scaledAdd(_ out: UnsafeMutablePointer<Self>, _ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int)
     /// Softmax of `x` in place; returns log Σ exp of the original values.
     static func softmaxInPlace(_ x: UnsafeMutablePointer<Self>, count: Int) -> Self
+    /// out[i] = bits[i] read as bfloat16 (exact: every bfloat16 is a Float and a Double).
+    static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Self>, count: Int)
 }
 
 @inline(__always)
@@ -72,6 +74,9 @@ extension Float: TensorScalar {
     }
     @inlinable public static func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
         mixln_softmax_f32(x, count)
+    }
+    @inlinable public static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        mixln_bf16_to_f32(out, bits, count)
     }
 }
 
@@ -118,5 +123,8 @@ extension Double: TensorScalar {
         }
         scale(x, by: 1 / total, count: count)
         return Foundation.log(total) + m
+    }
+    public static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Double>, count: Int) {
+        for i in 0..<count { out[i] = Double(Float(bitPattern: UInt32(bits[i]) << 16)) }
     }
 }

@@ -20,7 +20,7 @@ struct GradNormsCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.") var json = false
 
     func run() throws {
-        let model = try input.loadModel()
+        let model = try input.loadModel(needsGradients: true)
         let report = try GradientNormAnalysis.run(model, batches: try input.batches(for: model),
                                                   progress: StatusLine.progress("grad-norms"))
         if json {

@@ -38,6 +38,9 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
 
+    @Option(help: "Weights in memory: 'fp32', 'bf16' (kept as stored, forward only: about half the memory), or 'auto' (bf16 when the checkpoint stores BF16 and the command needs no gradients).")
+    var weights: WeightsOption = .auto
+
     /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory.
     static func modelFolder(_ checkpoint: String) throws -> String {
         let config = (checkpoint as NSString).appendingPathComponent(ModelDirectory.configFile)
@@ -55,9 +58,12 @@ struct CheckpointInput: ParsableArguments {
         return "byte"
     }
 
-    func loadModel() throws -> Transformer<Float> {
+    /// The model, its weights held as `--weights` says; `needsGradients` (a backward pass) forces fp32.
+    func loadModel(needsGradients: Bool = false) throws -> Transformer<Float> {
         if let threads { Parallel.setThreadCount(threads) }
-        return try ModelDirectory.load(try Self.modelFolder(checkpoint), norm: norm, postNum: postNum)
+        let folder = try Self.modelFolder(checkpoint)
+        return try ModelDirectory.load(folder, norm: norm, postNum: postNum,
+                                       weights: weights.precision(for: folder, needsGradients: needsGradients))
     }
 
     /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`.
@@ -96,5 +102,23 @@ struct CheckpointInput: ParsableArguments {
             throw CLIError("\(data): no tokens to predict (every sequence is shorter than 2 tokens)")
         }
         return batches
+    }
+}
+
+/// `--weights`: how a command holds a checkpoint's weights in memory.
+enum WeightsOption: String, ExpressibleByArgument, CaseIterable {
+    case auto, bf16, fp32
+
+    /// The precision to load `folder` with: `auto` keeps bf16 checkpoints in bf16 unless gradients are needed.
+    func precision(for folder: String, needsGradients: Bool) throws -> WeightPrecision {
+        switch self {
+        case .fp32: return .fp32
+        case .bf16:
+            if needsGradients {
+                throw CLIError("--weights bf16 keeps the weights for the forward pass only, and this command computes gradients; use --weights fp32 (or auto)")
+            }
+            return .bf16
+        case .auto: return try !needsGradients && ModelDirectory.storesBFloat16(folder) ? .bf16 : .fp32
+        }
     }
 }

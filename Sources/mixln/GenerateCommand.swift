@@ -20,6 +20,8 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Sample among the k most likely tokens only.") var topK: Int?
     @Option(help: "Seed for sampling.") var seed: UInt64 = 0
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "Weights in memory: 'fp32', 'bf16' (kept as stored: about half the memory), or 'auto' (bf16 when the checkpoint stores BF16).")
+    var weights: WeightsOption = .auto
     @Flag(help: "Print {\"prompt_ids\", \"ids\", \"text\"} as one JSON document.") var json = false
 
     func run() throws {
@@ -28,7 +30,8 @@ struct GenerateCommand: ParsableCommand {
         guard temperature >= 0, temperature.isFinite else { throw CLIError("--temperature must be 0 or positive") }
         if let topK, topK < 1 { throw CLIError("--top-k must be at least 1") }
         let folder = try CheckpointInput.modelFolder(checkpoint)
-        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum)
+        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
+                                                                weights: weights.precision(for: folder, needsGradients: false))
         let tokenizer = try TokenizerLoader.load(path: self.tokenizer ?? CheckpointInput.defaultTokenizer(in: folder))
         // The prompt without the end-of-text a tokenizer may append, after its beginning-of-text if it has one.
         let promptIds = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt, addSpecialTokens: false)

@@ -136,7 +136,7 @@ struct TrainCommand: ParsableCommand {
         if self.tokenizer != "byte" {
             // tokenizer.json under its Hugging Face name; a SentencePiece file keeps its own (spiece.model, tokenizer.model).
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: self.tokenizer, isDirectory: &isDirectory)
+            _ = FileManager.default.fileExists(atPath: self.tokenizer, isDirectory: &isDirectory)
             let source = isDirectory.boolValue ? (self.tokenizer as NSString).appendingPathComponent("tokenizer.json") : self.tokenizer
             let name = source.hasSuffix(".json") ? "tokenizer.json" : (source as NSString).lastPathComponent
             trainer.checkpointAttachments = [(source, name)]

@@ -75,4 +75,44 @@ final class HuggingFaceCheckpointTests: CLITestCase {
         // Post-LN needs norms this folder does not have.
         assertCleanFailure(try mixln(["eval", "--checkpoint", folder, "--norm", "post", "--data", corpus]), mentioning: "missing tensor")
     }
+
+    /// bf16 weights kept in bf16 give exactly what they give widened to fp32, in every forward-only command.
+    func testWeightsBF16MatchesFP32AndGradNormsRefuseIt() throws {
+        let folder = try makeLlamaFolder()
+        let corpus = try tinyCorpus()
+        let common = ["--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--max-tokens", "200", "--json"]
+        for command in [["eval"], ["analyze", "angular"], ["analyze", "layer-drop"]] {
+            var outputs: [String] = []
+            for weights in ["fp32", "bf16", "auto"] {
+                let run = try mixln(command + common + ["--weights", weights])
+                XCTAssertEqual(run.status, 0, run.stderr)
+                outputs.append(run.stdout)
+            }
+            XCTAssertEqual(outputs[1], outputs[0], "\(command) bf16 vs fp32")
+            XCTAssertEqual(outputs[2], outputs[0], "\(command) auto vs fp32")
+        }
+        let generate = ["generate", "--checkpoint", folder, "--norm", "pre", "--prompt", "Whether", "--max-new-tokens", "6",
+                        "--temperature", "0.7", "--seed", "4", "--json"]
+        let fp32 = try mixln(generate + ["--weights", "fp32"]), bf16 = try mixln(generate + ["--weights", "bf16"])
+        XCTAssertEqual(bf16.status, 0, bf16.stderr)
+        XCTAssertEqual(bf16.stdout, fp32.stdout)
+        assertCleanFailure(try mixln(["analyze", "grad-norms"] + common + ["--weights", "bf16"]), mentioning: "--weights fp32")
+        let norms = try mixln(["analyze", "grad-norms"] + common + ["--weights", "auto"])
+        XCTAssertEqual(norms.status, 0, norms.stderr)
+        let unknown = try mixln(["eval"] + common + ["--weights", "fp16"])
+        XCTAssertNotEqual(unknown.status, 0)
+        XCTAssertTrue(unknown.stderr.contains("'fp16'"), unknown.stderr)
+    }
+
+    func testWeightsBF16OnAnF32CheckpointFailsClearly() throws {
+        let corpus = try tinyCorpus()
+        let train = try mixln(["train", "--model", try tinyConfig(), "--norm", "pre", "--data", corpus, "--steps", "1", "--batch-size", "2",
+                               "--seq-len", "16", "--out", "run"])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let run = workDirectory.appendingPathComponent("run").path
+        assertCleanFailure(try mixln(["eval", "--checkpoint", run, "--data", corpus, "--seq-len", "16", "--weights", "bf16"]),
+                           mentioning: "stored as F32")
+        let auto = try mixln(["eval", "--checkpoint", run, "--data", corpus, "--seq-len", "16"])
+        XCTAssertEqual(auto.status, 0, "auto loads an F32 checkpoint in fp32: \(auto.stderr)")
+    }
 }

@@ -70,6 +70,8 @@ final class SafeTensorsTests: XCTestCase {
         let good = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         try Data([1, 2, 3]).write(to: URL(fileURLWithPath: path("tiny")))
         expectError(path("tiny"), "truncated")
+        try Data().write(to: URL(fileURLWithPath: path("empty")))
+        expectError(path("empty"), "truncated")
         expectError(try rawFile("absurd", header: good, data: Array(repeating: 0, count: 8), headerLength: 1 << 40), "absurd header length")
         expectError(try rawFile("long", header: good, data: [], headerLength: 10_000), "exceeds the file size")
         expectError(try rawFile("json", header: "{not json}", data: []), "not a JSON object")
