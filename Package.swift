@@ -52,13 +52,13 @@ let package = Package(
             dependencies: ["MixLNAnalysis", "MixLNTrain", "MixLNData", "MixLNModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath
         ),
-        .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor"], path: "Tests/MixLNTestSupport"),
+        .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor", "CZlib"], path: "Tests/MixLNTestSupport"),
         .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport"]),
         .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
         .testTarget(name: "MixLNAnalysisTests", dependencies: ["MixLNAnalysis", "MixLNTestSupport"]),
-        .testTarget(name: "MixLNCLITests", dependencies: ["mixln"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MixLNCLITests", dependencies: ["mixln", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]
 )

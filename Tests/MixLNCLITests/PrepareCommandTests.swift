@@ -1,4 +1,5 @@
 import Foundation
+import MixLNTestSupport
 import XCTest
 
 final class PrepareCommandTests: CLITestCase {
@@ -148,30 +149,5 @@ final class PrepareCommandTests: CLITestCase {
         let bad = workDirectory.appendingPathComponent("bad.txt")
         try Data("104 300".utf8).write(to: bad)
         assertCleanFailure(try mixln(["tokenize", "--tokenizer", "byte", "--decode"], stdin: bad), mentioning: "id 300")
-    }
-}
-
-extension CLITestCase {
-    /// Runs `mixln` with `stdin` as its standard input.
-    func mixln(_ arguments: [String], stdin: URL) throws -> Result {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = workDirectory
-        process.standardInput = try FileHandle(forReadingFrom: stdin)
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        final class Box: @unchecked Sendable { var data = Data() }
-        let outBox = Box()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async { outBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
     }
 }

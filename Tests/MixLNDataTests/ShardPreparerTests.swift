@@ -1,4 +1,5 @@
 import Foundation
+import MixLNTestSupport
 import XCTest
 @testable import MixLNData
 

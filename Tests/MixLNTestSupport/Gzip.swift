@@ -1,8 +1,9 @@
 import CZlib
 import Foundation
+import MixLNTestSupport
 
 /// Writes `text` gzip-compressed to `path` with the system zlib, as C4's shards are.
-func writeGzip(_ text: String, to path: String) throws {
+public func writeGzip(_ text: String, to path: String) throws {
     try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
     guard let file = gzopen(path, "wb") else { throw CocoaError(.fileWriteUnknown) }
     let bytes = Array(text.utf8)
@@ -11,7 +12,7 @@ func writeGzip(_ text: String, to path: String) throws {
 }
 
 /// C4's layout: one JSON object per line with `text`, `timestamp` and `url`.
-func c4Lines(_ texts: [String]) -> String {
+public func c4Lines(_ texts: [String]) -> String {
     texts.enumerated().map { i, text in
         let object: [String: String] = ["text": text, "timestamp": "2019-04-2\(i % 10)T12:00:00Z", "url": "https://example.com/\(i)"]
         let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
