@@ -65,17 +65,18 @@ final class Activations<T: TensorScalar> {
     var lossSum: Double = 0
     var predictedCount: Int = 0
 
-    // Backward scratch
-    let dStreamOut: Buffer<T>  // (N, C)
-    let dStreamIn: Buffer<T>   // (N, C)
-    let dResidual: Buffer<T>   // (N, C)
-    let dBody: Buffer<T>       // (N, C)
-    let dBodyInput: Buffer<T>  // (N, C)
-    let dqkv: Buffer<T>        // (N, C + 2K)
-    let dContext: Buffer<T>    // (N, C)
-    let dProbs: Buffer<T>      // (B, H, T, T)
-    let dGateUp: Buffer<T>     // (N, 2I)
-    let dHidden: Buffer<T>     // (N, I)
+    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
+    private let rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int
+    lazy var dStreamOut = Buffer<T>(count: rowsTimesWidth)   // (N, C)
+    lazy var dStreamIn = Buffer<T>(count: rowsTimesWidth)    // (N, C)
+    lazy var dResidual = Buffer<T>(count: rowsTimesWidth)    // (N, C)
+    lazy var dBody = Buffer<T>(count: rowsTimesWidth)        // (N, C)
+    lazy var dBodyInput = Buffer<T>(count: rowsTimesWidth)   // (N, C)
+    lazy var dqkv = Buffer<T>(count: rows * qkvWidth)        // (N, C + 2K)
+    lazy var dContext = Buffer<T>(count: rowsTimesWidth)     // (N, C)
+    lazy var dProbs = Buffer<T>(count: probsCount)           // (B, H, T, T)
+    lazy var dGateUp = Buffer<T>(count: rows * 2 * intermediate)  // (N, 2I)
+    lazy var dHidden = Buffer<T>(count: rows * intermediate)      // (N, I)
 
     init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int) {
         batch = B
@@ -91,15 +92,9 @@ final class Activations<T: TensorScalar> {
         finalNormed = Buffer(count: N * C)
         finalRstd = Buffer(count: N)
         logits = Buffer(count: N * V)
-        dStreamOut = Buffer(count: N * C)
-        dStreamIn = Buffer(count: N * C)
-        dResidual = Buffer(count: N * C)
-        dBody = Buffer(count: N * C)
-        dBodyInput = Buffer(count: N * C)
-        dqkv = Buffer(count: N * (C + 2 * config.keyValueSize))
-        dContext = Buffer(count: N * C)
-        dProbs = Buffer(count: B * H * T_ * T_)
-        dGateUp = Buffer(count: N * 2 * I)
-        dHidden = Buffer(count: N * I)
+        rowsTimesWidth = N * C
+        qkvWidth = C + 2 * config.keyValueSize
+        probsCount = B * H * T_ * T_
+        intermediate = I
     }
 }

@@ -16,7 +16,9 @@ public final class Transformer<T: TensorScalar> {
     public let plan: NormPlan
     public let layout: ParameterLayout
     public let parameters: Buffer<T>  // (P) every weight, official tensors at `layout` offsets; (0) with bf16 weights
-    public let gradients: Buffer<T>   // (P); (0) with bf16 weights
+    /// (P); (0) with bf16 weights. Allocated on first use, so a model that only runs forward
+    /// (evaluation, analyses, generation) never holds a gradient buffer.
+    public private(set) lazy var gradients: Buffer<T> = Buffer(count: bfloat16 == nil ? layout.count : 0)
     /// The weights when they are kept in bfloat16 (nil: they are `parameters`).
     let bfloat16: BFloat16Weights<T>?
     /// Decoder layers bypassed in forward and backward (layer-removal analysis); their weights stay.
@@ -38,7 +40,6 @@ public final class Transformer<T: TensorScalar> {
         layout = ParameterLayout(config: config, plan: plan)
         self.bfloat16 = bfloat16
         parameters = Buffer(count: bfloat16 == nil ? layout.count : 0)
-        gradients = Buffer(count: bfloat16 == nil ? layout.count : 0)
         rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, base: config.ropeTheta)
     }
 
