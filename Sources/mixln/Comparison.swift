@@ -105,6 +105,10 @@ struct Comparison {
     /// a stopped or interrupted one from its last checkpoint.
     private func trainOrReuse(scheme: String, seed: UInt64, name: String) throws -> Run {
         let path = (options.out as NSString).appendingPathComponent(name)
+        if let recorded = Self.recordedCommand(of: path), recorded != ["mixln", "train"] + trainArguments(scheme: scheme, seed: seed) {
+            progressLine("\(name): warning: trained with other options (\(recorded.dropFirst(2).joined(separator: " "))); "
+                         + "it is kept as it is — delete \(path) to train it with these")
+        }
         let summary: TrainingSummary
         if let existing = Self.summary(of: path), existing.status != .stopped {
             progressLine("\(name): \(existing.status.rawValue) after \(existing.steps) steps (summary.json); not trained again")
@@ -125,6 +129,13 @@ struct Comparison {
         return Run(name: name, scheme: scheme, seed: seed, path: path, status: summary.status.rawValue, steps: summary.steps,
                    divergedAt: summary.divergedAt, validationPerplexity: summary.finalEval?.perplexity,
                    elapsedSeconds: summary.elapsedSeconds)
+    }
+
+    /// The command line a run directory's `run.json` records, if readable.
+    static func recordedCommand(of path: String) -> [String]? {
+        guard let data = FileManager.default.contents(atPath: (path as NSString).appendingPathComponent("run.json")),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+        return object["command"] as? [String]
     }
 
     /// A run directory's `summary.json`, if it has a readable one.

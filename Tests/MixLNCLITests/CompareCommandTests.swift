@@ -38,6 +38,12 @@ final class CompareCommandTests: CLITestCase {
         XCTAssertEqual(second.stderr.components(separatedBy: "not trained again").count - 1, 3, second.stderr)
         XCTAssertEqual(second.stderr.components(separatedBy: "already done").count - 1, 3, second.stderr)
         XCTAssertEqual(try String(contentsOf: workDirectory.appendingPathComponent("cmp/pre-seed0/metrics.jsonl"), encoding: .utf8), metrics)
+        XCTAssertFalse(second.stderr.contains("warning"), second.stderr)
+
+        let changed = try mixln(try compareArguments(norms: "pre", extra: ["--lr", "0.01"]))
+        XCTAssertEqual(changed.status, 0, changed.stderr)
+        XCTAssertTrue(changed.stderr.contains("pre-seed0: warning: trained with other options"), changed.stderr)
+        XCTAssertFalse(changed.stderr.contains("step 1/"), "a finished run is still not retrained")
     }
 
     func testDivergedRunIsKeptMarkedAndAnalyzed() throws {
