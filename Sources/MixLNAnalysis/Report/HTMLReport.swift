@@ -109,7 +109,8 @@ public struct HTMLReport {
             .init(name: run.name, color: color(i), points: run.evals.map { (Double($0.step), $0.perplexity) }, markers: true)
         })
         ppl.integerX = true
-        let content = "<div class=\"row\">\(loss.svg())\(ppl.svg())</div>"
+        let charts = (withSteps.isEmpty ? "" : loss.svg()) + (withEvals.isEmpty ? "" : ppl.svg())
+        let content = (charts.isEmpty ? "" : "<div class=\"row\">\(charts)</div>")
             + missing("training steps in metrics.jsonl", runs.filter { $0.steps.isEmpty }, hint: "the run has not logged a step")
             + missing("validation evaluations", runs.filter { $0.evals.isEmpty }, hint: "train with a validation split (--val-fraction > 0)")
         return section("training", "Training curves", "Loss of every update (mean over the micro-batches) and validation perplexity at each evaluation.", content)
@@ -122,7 +123,7 @@ public struct HTMLReport {
             .init(name: run.name, color: color(i), points: run.gradNorms!.norms.layers.map { (Double($0.layer), $0.gradNorm) }, markers: true)
         })
         chart.integerX = true
-        var content = "<div class=\"row\">\(chart.svg())</div>"
+        var content = (analyzed.isEmpty ? "" : "<div class=\"row\">\(chart.svg())</div>")
             + missing("analysis/grad_norms.json", runs.filter { $0.gradNorms == nil }, hint: Self.analysisHint)
         // From the training log: a few steps of each run, light (early) to dark (late).
         var small = ""
