@@ -6,7 +6,7 @@ import MixLNTrain
 
 /// Trains every scheme × seed into `<out>/<scheme>-seed<k>/` with otherwise identical options (same
 /// data, data order and init seed per seed), then analyzes each run's final checkpoint, and records
-/// the runs in `<out>/compare.json`.
+/// the runs in `<out>/compare.json` (with any runs an earlier invocation into the same folder listed).
 ///
 /// Re-running is cheap: a run whose `summary.json` says completed or diverged is not trained again (a
 /// diverged run is kept, marked, and analyzed at the checkpoint saved when it diverged); a stopped or
@@ -80,19 +80,22 @@ struct Comparison {
     func run() throws -> Record {
         try validate()
         let output = try RunDirectory(path: options.out)
+        // Runs an earlier invocation listed (other schemes or seeds) stay listed after this one's.
+        let earlier = Self.record(in: options.out)?.runs ?? []
         var record = Record(schemes: schemes, seeds: options.seedList, trainArguments: options.trainArguments, runs: [])
+        var current: [Run] = []
         let total = schemes.count * options.seeds
         for seed in options.seedList {
             for scheme in schemes {
                 let name = Self.runName(scheme: scheme, seed: seed)
-                progressLine("[\(record.runs.count + 1)/\(total)] \(name)")
-                let run = try trainOrReuse(scheme: scheme, seed: seed, name: name)
-                record.runs.append(run)
+                progressLine("[\(current.count + 1)/\(total)] \(name)")
+                current.append(try trainOrReuse(scheme: scheme, seed: seed, name: name))
+                record.runs = current + earlier.filter { old in !current.contains { $0.name == old.name } }
                 try output.writeJSON(record, to: "compare.json")
             }
         }
         if !options.noAnalysis {
-            for (i, run) in record.runs.enumerated() {
+            for (i, run) in current.enumerated() {
                 progressLine("[\(i + 1)/\(total)] analyses of \(run.name)")
                 try RunAnalysis(runPath: run.path, label: run.name, evalData: options.evalData,
                                 maxTokens: options.maxTokens, batchSize: options.analysisBatchSize).run()
@@ -129,6 +132,14 @@ struct Comparison {
         return Run(name: name, scheme: scheme, seed: seed, path: path, status: summary.status.rawValue, steps: summary.steps,
                    divergedAt: summary.divergedAt, validationPerplexity: summary.finalEval?.perplexity,
                    elapsedSeconds: summary.elapsedSeconds)
+    }
+
+    /// The `compare.json` of an output folder, if it has a readable one.
+    static func record(in folder: String) -> Record? {
+        guard let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent("compare.json")) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return try? decoder.decode(Record.self, from: data)
     }
 
     /// The command line a run directory's `run.json` records, if readable.

@@ -44,6 +44,8 @@ final class CompareCommandTests: CLITestCase {
         XCTAssertEqual(changed.status, 0, changed.stderr)
         XCTAssertTrue(changed.stderr.contains("pre-seed0: warning: trained with other options"), changed.stderr)
         XCTAssertFalse(changed.stderr.contains("step 1/"), "a finished run is still not retrained")
+        XCTAssertEqual((try json("cmp/compare.json")["runs"] as? [[String: Any]])?.compactMap { $0["name"] as? String },
+                       ["pre-seed0", "post-seed0", "mix-seed0"], "runs of earlier invocations stay listed")
     }
 
     func testDivergedRunIsKeptMarkedAndAnalyzed() throws {
