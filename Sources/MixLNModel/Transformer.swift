@@ -357,3 +357,38 @@ extension Transformer {
         return a.streams[2 * l].pointer
     }
 }
+
+/// One of a decoder layer's two sublayers.
+public enum Sublayer: String, CaseIterable, Sendable {
+    case attention, mlp
+}
+
+extension Transformer {
+    /// The sublayer body's output `f = F(u)` of decoder layer `l` in the last forward, (B·T, C):
+    /// attention after `o_proj`, MLP after `down_proj`, before any output norm.
+    public func sublayerBody(_ l: Int, _ sublayer: Sublayer) -> UnsafeMutablePointer<T> {
+        sublayerActivations(l, sublayer).body.pointer
+    }
+
+    /// What the sublayer of layer `l` added to the residual stream in the last forward, (B·T, C):
+    /// `N_out(f)` where the plan places an output norm, else `f` (the skip path's α is not included).
+    public func sublayerUpdate(_ l: Int, _ sublayer: Sublayer) -> UnsafeMutablePointer<T> {
+        let acts = sublayerActivations(l, sublayer)
+        return (acts.outputNormed ?? acts.body).pointer
+    }
+
+    /// The residual stream entering the MLP of decoder layer `l` in the last forward, (B·T, C).
+    public func mlpInput(_ l: Int) -> UnsafeMutablePointer<T> {
+        guard let a = activations else { preconditionFailure("mlpInput needs a forward first") }
+        return a.streams[2 * l + 1].pointer
+    }
+
+    private func sublayerActivations(_ l: Int, _ sublayer: Sublayer) -> SublayerActivations<T> {
+        guard let a = activations else { preconditionFailure("sublayer buffers need a forward first") }
+        precondition(!skippedLayers.contains(l), "layer \(l) was skipped in the last forward; its sublayer buffers are stale")
+        switch sublayer {
+        case .attention: return a.layers[l].attention
+        case .mlp: return a.layers[l].mlp
+        }
+    }
+}

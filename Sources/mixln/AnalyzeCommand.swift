@@ -7,7 +7,7 @@ struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyze",
         abstract: "Per-layer measurements of a trained model.",
-        subcommands: [GradNormsCommand.self, AngularCommand.self, LayerDropCommand.self])
+        subcommands: [GradNormsCommand.self, AngularCommand.self, LayerDropCommand.self, DepthCommand.self])
 }
 
 /// `mixln analyze grad-norms`: L2 norm of the loss gradient per layer and per tensor.
@@ -84,5 +84,31 @@ struct LayerDropCommand: ParsableCommand {
         for entry in report.layers {
             print(String(format: "%5d  %10.3f  %+.3f", entry.layer, entry.perplexity, entry.deltaPerplexity))
         }
+    }
+}
+
+/// `mixln analyze depth`: RMS of the residual stream and of each sublayer's contribution against depth.
+struct DepthCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "depth",
+        abstract: "RMS of the residual stream entering each layer and of each sublayer's output and update, averaged over real tokens.")
+
+    @OptionGroup var input: CheckpointInput
+    @Flag(help: "Print one JSON document on stdout.") var json = false
+
+    func run() throws {
+        let model = try input.loadModel()
+        let report = try DepthStatistics.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("depth"))
+        if json {
+            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            return
+        }
+        print("RMS over \(report.tokens) tokens (mean of each token's RMS)")
+        print("layer   stream in   mlp in      attn f      attn add    mlp f       mlp add")
+        for l in report.layers {
+            print(String(format: "%5d   %.3e   %.3e   %.3e   %.3e   %.3e   %.3e", l.layer, l.inputRMS, l.mlpInputRMS,
+                         l.attentionOutputRMS, l.attentionUpdateRMS, l.mlpOutputRMS, l.mlpUpdateRMS))
+        }
+        print("output (before the final norm) \(scientific(report.outputRMS))")
     }
 }

@@ -81,11 +81,21 @@ struct CheckpointInput: ParsableArguments {
         guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(model.config.vocabSize)")
         }
-        var sequences = try SequenceBuilder.build(documents, tokenizer: tokenizer,
+        let sequences = try SequenceBuilder.build(documents, tokenizer: tokenizer,
                                                   options: SequenceOptions(seqLen: length, packing: packing))
+        return try Self.batches(sequences, for: model, padId: tokenizer.padId, batchSize: batchSize, maxTokens: maxTokens, source: data)
+    }
+
+    /// Built sequences as batches for `model`, in order, cut at `maxTokens`; `source` names the data in errors.
+    static func batches(_ sequences: [TokenSequence], for model: Transformer<Float>, padId: Int32,
+                        batchSize: Int, maxTokens: Int?, source data: String) throws -> [TokenBatch] {
+        guard let length = sequences.first?.tokens.count else {
+            throw CLIError("\(data): no sequences to analyze (the data set is empty)")
+        }
+        var sequences = sequences
         // Padding positions are never attended to (causal) nor predicted; when the tokenizer's pad id
         // lies outside the model's vocabulary (pre-tokenized data for a small model) they take id 0.
-        if Int(tokenizer.padId) >= model.config.vocabSize {
+        if Int(padId) >= model.config.vocabSize {
             for i in sequences.indices {
                 let real = sequences[i].targets.lastIndex { $0 != CrossEntropy.ignoreIndex }.map { $0 + 2 } ?? 1
                 for t in min(real, length)..<length { sequences[i].tokens[t] = 0 }

@@ -47,16 +47,32 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
-        if let resume {
-            try resumeRun(resume)
+        let (summary, scheme) = try train(command: CommandLine.arguments)
+        if json {
+            print(String(decoding: try JSONCoding.compact.encode(summary), as: UTF8.self))
+        } else if summary.status == .stopped {
+            print("\(scheme): stopped after \(summary.steps) of \(steps) steps; continue with: mixln train --resume \(resume ?? out ?? "<run>")")
+        } else if let eval = summary.finalEval {
+            print("\(scheme): \(summary.status.rawValue) after \(summary.steps) steps; validation loss \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
         } else {
-            try execute(resumingFrom: nil)
+            print("\(scheme): \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
+        }
+    }
+
+    /// Trains (or, with `--resume`, continues) the run this command describes and returns its summary
+    /// and the plan's scheme name, printing nothing on stdout — `compare` calls it in-process.
+    /// - Parameter command: the command line recorded in `run.json` (what `--resume` re-parses).
+    func train(command: [String]) throws -> (summary: TrainingSummary, scheme: String) {
+        if let resume {
+            return try resumeRun(resume)
+        } else {
+            return try execute(resumingFrom: nil, command: command)
         }
     }
 
     /// Rebuilds the original command from `run.json`, checks that nothing given here contradicts
     /// it, and continues from the newest complete checkpoint.
-    private func resumeRun(_ runPath: String) throws {
+    private func resumeRun(_ runPath: String) throws -> (summary: TrainingSummary, scheme: String) {
         let runFile = (runPath as NSString).appendingPathComponent("run.json")
         guard let data = FileManager.default.contents(atPath: runFile),
               let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
@@ -80,10 +96,10 @@ struct TrainCommand: ParsableCommand {
         original.stopAfter = stopAfter
         original.json = json
         original.resume = nil
-        try original.execute(resumingFrom: checkpoint)
+        return try original.execute(resumingFrom: checkpoint, command: command)
     }
 
-    private func execute(resumingFrom checkpoint: String?) throws {
+    private func execute(resumingFrom checkpoint: String?, command: [String]) throws -> (summary: TrainingSummary, scheme: String) {
         guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
         guard let out else { throw CLIError("--out is required (the run directory to write)") }
         if let threads { Parallel.setThreadCount(threads) }
@@ -147,7 +163,7 @@ struct TrainCommand: ParsableCommand {
             try runDirectory.resumeMetrics(afterStep: trainer.step)
         } else {
             try runDirectory.writeJSON(RunRecord(
-                command: CommandLine.arguments, model: modelOptions.model ?? "", config: config, normPlan: plan,
+                command: command, model: modelOptions.model ?? "", config: config, normPlan: plan,
                 training: options, data: data, tokenizer: tokenizer.name, packing: packing,
                 validationFraction: valFraction, threads: Parallel.threadCount,
                 parameters: model.parameterCount), to: "run.json")
@@ -171,15 +187,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let writeError { throw CLIError("writing metrics failed: \(writeError)") }
         try runDirectory.writeJSON(summary, to: "summary.json")
-        if json {
-            print(String(decoding: try JSONCoding.compact.encode(summary), as: UTF8.self))
-        } else if summary.status == .stopped {
-            print("\(plan.scheme): stopped after \(summary.steps) of \(steps) steps; continue with: mixln train --resume \(out)")
-        } else if let eval = summary.finalEval {
-            print("\(plan.scheme): \(summary.status.rawValue) after \(summary.steps) steps; validation loss \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
-        } else {
-            print("\(plan.scheme): \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
-        }
+        return (summary, plan.scheme)
     }
 }
 

@@ -1,0 +1,106 @@
+import Foundation
+import MixLNTrain
+
+/// Everything the HTML report shows about one run directory, read from its files: `run.json`,
+/// `summary.json`, `metrics.jsonl` and `analysis/*.json`. Files that are absent stay nil; files that
+/// cannot be read are listed in `problems` instead of stopping the report.
+public struct ReportRun {
+    public var path: String
+    /// The directory's name (`mix-seed0`).
+    public var name: String
+    /// The norm plan's scheme from `run.json` (`mix:3`), or the name when unknown.
+    public var scheme: String
+    public var seed: UInt64?
+    public var layers: Int?
+    public var parameters: Int?
+    public var summary: TrainingSummary?
+    public var steps: [StepRecord] = []
+    public var evals: [EvalRecord] = []
+    public var gradNorms: GradientNormReport?
+    public var angular: AngularDistanceReport?
+    public var layerDrop: LayerDropReport?
+    public var depth: DepthStatisticsReport?
+    public var problems: [String] = []
+
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return d
+    }()
+
+    /// Reads a run directory; throws only when `path` is not one (no `run.json` and no `metrics.jsonl`).
+    public static func load(_ path: String) throws -> ReportRun {
+        let fm = FileManager.default
+        func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+        guard fm.fileExists(atPath: file("run.json")) || fm.fileExists(atPath: file("metrics.jsonl")) else {
+            throw AnalysisError.invalid("\(path): not a run directory (no run.json or metrics.jsonl)")
+        }
+        let name = ((path as NSString).standardizingPath as NSString).lastPathComponent
+        var run = ReportRun(path: path, name: name, scheme: name)
+        if let data = fm.contents(atPath: file("run.json")),
+           let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] {
+            run.scheme = (object["norm_plan"] as? [String: Any])?["scheme"] as? String ?? name
+            run.seed = ((object["training"] as? [String: Any])?["seed"] as? NSNumber)?.uint64Value
+            run.layers = (object["config"] as? [String: Any])?["num_hidden_layers"] as? Int
+            run.parameters = object["parameters"] as? Int
+        } else if fm.fileExists(atPath: file("run.json")) {
+            run.problems.append("run.json is not readable JSON")
+        }
+        run.summary = run.decode(TrainingSummary.self, file("summary.json"))
+        if let text = try? String(contentsOfFile: file("metrics.jsonl"), encoding: .utf8) {
+            for line in text.split(separator: "\n") {
+                let data = Data(line.utf8)
+                guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                    run.problems.append("metrics.jsonl has a line that is not JSON")
+                    continue
+                }
+                switch object["event"] as? String {
+                case "step": if let s = try? decoder.decode(StepRecord.self, from: data) { run.steps.append(s) }
+                case "eval": if let e = try? decoder.decode(EvalRecord.self, from: data) { run.evals.append(e) }
+                default: break
+                }
+            }
+        }
+        run.gradNorms = run.decode(GradientNormReport.self, file("analysis/grad_norms.json"))
+        run.angular = run.decode(AngularDistanceReport.self, file("analysis/angular.json"))
+        run.layerDrop = run.decode(LayerDropReport.self, file("analysis/layer_drop.json"))
+        run.depth = run.decode(DepthStatisticsReport.self, file("analysis/depth.json"))
+        run.layers = run.layers ?? run.depth?.layers.count ?? run.steps.first?.gradNorms.layers.count
+        return run
+    }
+
+    /// The file decoded, nil when absent; a file that does not decode is noted in `problems`.
+    private mutating func decode<Value: Decodable>(_ type: Value.Type, _ path: String) -> Value? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        do {
+            return try Self.decoder.decode(type, from: data)
+        } catch {
+            problems.append("\((path as NSString).lastPathComponent) could not be read (\(error.localizedDescription))")
+            return nil
+        }
+    }
+
+    /// Run directories named by `paths`: a run directory stands for itself; a `compare` output folder
+    /// (with `compare.json`, or any folder holding run directories) for the runs inside it, in order.
+    public static func expand(_ paths: [String]) throws -> [String] {
+        let fm = FileManager.default
+        var runs: [String] = []
+        for path in paths {
+            func inside(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+            if fm.fileExists(atPath: inside("run.json")) || fm.fileExists(atPath: inside("metrics.jsonl")) {
+                runs.append(path)
+            } else if let data = fm.contents(atPath: inside("compare.json")),
+                      let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let listed = object["runs"] as? [[String: Any]] {
+                runs += listed.compactMap { $0["name"] as? String }.map(inside)
+            } else if let names = try? fm.contentsOfDirectory(atPath: path),
+                      case let found = names.sorted().map(inside).filter({ fm.fileExists(atPath: ($0 as NSString).appendingPathComponent("run.json")) }),
+                      !found.isEmpty {
+                runs += found
+            } else {
+                throw AnalysisError.invalid("\(path): not a run directory nor a folder of runs (no run.json, compare.json or runs inside)")
+            }
+        }
+        return runs
+    }
+}
