@@ -24,10 +24,11 @@ public struct AngularDistanceReport: Codable, Sendable {
 }
 
 public enum AngularDistance {
-    /// arccos(cos(x, y))/π for two vectors (0 when either is zero).
+    /// arccos(cos(x, y))/π for two vectors. A zero vector has cosine 0 with anything (distance ½),
+    /// as PyTorch's `cosine_similarity` — which the paper's code uses — computes it.
     public static func between<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, count: Int) -> Double {
         let xy = Double(VectorMath.dot(x, y, count)), xx = Double(VectorMath.dot(x, x, count)), yy = Double(VectorMath.dot(y, y, count))
-        guard xx > 0, yy > 0 else { return 0 }
+        guard xx > 0, yy > 0 else { return 0.5 }
         return acos(min(1, max(-1, xy / (xx * yy).squareRoot()))) / Double.pi
     }
 

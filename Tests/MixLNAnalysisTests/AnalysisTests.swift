@@ -29,7 +29,7 @@ final class AnalysisTests: XCTestCase {
     func testAngularDistanceOfKnownAngles() {
         let cases: [([Double], [Double], Double)] = [
             ([1, 0], [1, 0], 0), ([1, 0], [0, 1], 0.5), ([1, 0], [-1, 0], 1), ([1, 0], [1, 1], 0.25),
-            ([2, 0, 0], [1, 3.0.squareRoot(), 0], 1.0 / 3), ([0, 0], [1, 0], 0),
+            ([2, 0, 0], [1, 3.0.squareRoot(), 0], 1.0 / 3), ([0, 0], [1, 0], 0.5),  // zero vector: cos 0, as PyTorch
         ]
         for (x, y, expected) in cases {
             XCTAssertEqual(AngularDistance.between(x, y, count: x.count), expected, accuracy: 1e-12, "\(x) vs \(y)")

@@ -42,4 +42,37 @@ final class OfficialCheckpointTests: CLITestCase {
             }
         }
     }
+
+    /// `analyze angular` to 1e-4 absolute and `analyze layer-drop` to 1e-4 relative against the
+    /// reference model's hidden states and skipped-layer perplexities (`make_analysis_fixtures.py`).
+    func testAngularAndLayerDropMatchPyTorch() throws {
+        for (scheme, norm) in [("pre", ["--norm", "pre"]), ("post", ["--norm", "post"]), ("post_pre", ["--norm", "post_pre", "--post-num", "1"])] {
+            let folder = try fixture(scheme)
+            let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/analysis.json"))) as? [String: Any])
+            let common = ["--checkpoint", folder, "--data", folder + "/tokens.jsonl", "--seq-len", "16", "--batch-size", "4", "--json"] + norm
+
+            let angular = try output(["analyze", "angular"] + common)
+            XCTAssertEqual(angular["tokens"] as? Int, expected["tokens"] as? Int, scheme)
+            let ours = try XCTUnwrap(angular["distances"] as? [[String: Any]])
+            let theirs = try XCTUnwrap(expected["angular"] as? [[String: Any]])
+            XCTAssertEqual(ours.count, theirs.count, scheme)
+            for (a, b) in zip(ours, theirs) {
+                XCTAssertEqual(a["layer"] as? Int, b["layer"] as? Int)
+                XCTAssertEqual(a["n"] as? Int, b["n"] as? Int)
+                XCTAssertEqual(try XCTUnwrap(a["distance"] as? Double), try XCTUnwrap(b["distance"] as? Double), accuracy: 1e-4,
+                               "\(scheme) (\(a["layer"] ?? "?"), \(a["n"] ?? "?"))")
+            }
+
+            let drop = try output(["analyze", "layer-drop"] + common)
+            let reference = try XCTUnwrap(expected["layer_drop"] as? [String: Any])
+            let baseline = try XCTUnwrap((reference["baseline"] as? [String: Any])?["perplexity"] as? Double)
+            XCTAssertEqual(try XCTUnwrap((drop["baseline"] as? [String: Any])?["perplexity"] as? Double), baseline, accuracy: 1e-4 * baseline)
+            let layers = try XCTUnwrap(drop["layers"] as? [[String: Any]]), referenceLayers = try XCTUnwrap(reference["layers"] as? [[String: Any]])
+            XCTAssertEqual(layers.count, referenceLayers.count)
+            for (a, b) in zip(layers, referenceLayers) {
+                let p = try XCTUnwrap(b["perplexity"] as? Double)
+                XCTAssertEqual(try XCTUnwrap(a["perplexity"] as? Double), p, accuracy: 1e-4 * p, "\(scheme) without layer \(a["layer"] ?? "?")")
+            }
+        }
+    }
 }
