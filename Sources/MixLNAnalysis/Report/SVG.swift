@@ -36,9 +36,11 @@ public enum SVG {
         return s
     }
 
-    /// Distinct colours for runs (Okabe–Ito, readable for colour-blind readers), cycled.
+    /// Distinct colours for runs, cycled after 12: Okabe–Ito (readable for colour-blind readers, its
+    /// pale yellow left out for contrast on white), then Paul Tol's muted set.
     public static func runColor(_ i: Int) -> String {
-        let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442"]
+        let palette = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+                       "#882255", "#44AA99", "#332288", "#999933", "#AA4499"]
         return palette[i % palette.count]
     }
 
