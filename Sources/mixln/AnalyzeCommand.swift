@@ -24,7 +24,7 @@ struct GradNormsCommand: ParsableCommand {
         let report = try GradientNormAnalysis.run(model, batches: try input.batches(for: model),
                                                   progress: StatusLine.progress("grad-norms"))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            try JSONCoding.printDocument(report)
             return
         }
         print("loss \(fixed(report.loss, 4)) over \(report.tokens) tokens; total gradient norm \(scientific(report.norms.total))")
@@ -51,7 +51,7 @@ struct AngularCommand: ParsableCommand {
         let report = try AngularDistance.run(model, batches: try input.batches(for: model), lastTokenOnly: lastToken,
                                              progress: StatusLine.progress("angular"))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            try JSONCoding.printDocument(report)
             return
         }
         let L = model.config.numHiddenLayers
@@ -76,7 +76,7 @@ struct LayerDropCommand: ParsableCommand {
         let model = try input.loadModel()
         let report = try LayerRemoval.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("layer-drop"))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            try JSONCoding.printDocument(report)
             return
         }
         print("full model: loss \(fixed(report.baseline.loss, 4)), perplexity \(fixed(report.baseline.perplexity, 3)) over \(report.tokens) tokens")
@@ -100,7 +100,7 @@ struct DepthCommand: ParsableCommand {
         let model = try input.loadModel()
         let report = try DepthStatistics.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("depth"))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            try JSONCoding.printDocument(report)
             return
         }
         print("RMS over \(report.tokens) tokens (mean of each token's RMS)")

@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
             parameters: model.parameterCount, batchSize: batchSize, seqLen: seqLen, precision: precision,
             threads: Parallel.threadCount, steps: steps, trainStepSeconds: median(trainTimes))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(result), as: UTF8.self))
+            try JSONCoding.printDocument(result)
         } else {
             print("train: \(Int(result.trainTokensPerSecond)) tokens/s (\(fixed(result.trainStepSeconds, 3)) s/step)   eval: \(Int(result.evalTokensPerSecond)) tokens/s")
         }

@@ -16,7 +16,7 @@ struct EvalCommand: ParsableCommand {
         let batches = try input.batches(for: model)
         let result = try Evaluation.evaluate(model, batches: batches, progress: StatusLine.progress("eval"))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(result), as: UTF8.self))
+            try JSONCoding.printDocument(result)
         } else {
             print("loss \(fixed(result.loss, 4))  perplexity \(fixed(result.perplexity, 2))  (\(result.tokens) tokens)")
         }

@@ -48,7 +48,7 @@ struct GenerateCommand: ParsableCommand {
                                          stop: tokenizer.eosId)
         let text = tokenizer.decode(ids)
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(GenerationRecord(promptIds: promptIds, ids: ids, text: text)), as: UTF8.self))
+            try JSONCoding.printDocument(GenerationRecord(promptIds: promptIds, ids: ids, text: text))
         } else {
             print(prompt + text)
         }

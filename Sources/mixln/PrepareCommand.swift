@@ -53,7 +53,7 @@ struct PrepareCommand: ParsableCommand {
         if json {
             let report = PrepareReport(manifest: manifest, seconds: last?.elapsedSeconds ?? 0,
                                        textMegabytesPerSecond: last?.textMegabytesPerSecond ?? 0)
-            print(String(decoding: try JSONCoding.compact.encode(report), as: UTF8.self))
+            try JSONCoding.printDocument(report)
         } else {
             let shards = manifest.splits.train.count + manifest.splits.validation.count
             let validation = manifest.splits.validation.reduce(0) { $0 + $1.documents }

@@ -102,6 +102,11 @@ struct TaggedRecord<Record: Encodable>: Encodable {
 
 enum JSONCoding {
     static let compact: JSONEncoder = make([.sortedKeys, .withoutEscapingSlashes])
+
+    /// Prints `value` as the one JSON document a `--json` command writes on stdout.
+    static func printDocument<Value: Encodable>(_ value: Value) throws {
+        print(String(decoding: try compact.encode(value), as: UTF8.self))
+    }
     static let pretty: JSONEncoder = make([.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
 
     private static func make(_ formatting: JSONEncoder.OutputFormatting) -> JSONEncoder {

@@ -32,7 +32,7 @@ struct TokenizeCommand: ParsableCommand {
         // With the tokenizer's own special tokens, as the reference libraries add them by default.
         let ids = tokenizer.encode(String(decoding: input, as: UTF8.self))
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(["ids": ids]), as: UTF8.self))
+            try JSONCoding.printDocument(["ids": ids])
         } else {
             print(ids.map(String.init).joined(separator: " "))
         }

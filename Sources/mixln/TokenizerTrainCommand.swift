@@ -58,7 +58,7 @@ struct TokenizerTrainCommand: ParsableCommand {
             vocabSize: model.vocabularySize, merges: model.merges.count, documents: documents, textBytes: bytes,
             words: trainer.wordCounts.count, seconds: seconds, out: out)
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(summary), as: UTF8.self))
+            try JSONCoding.printDocument(summary)
         } else {
             print("\(out): \(model.vocabularySize) ids (\(model.merges.count) merges) from \(documents) documents, "
                   + "\(fixed(Double(bytes) / 1e6, 1)) MB, in \(fixed(seconds, 1)) s")

@@ -49,7 +49,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let (summary, scheme) = try train(command: CommandLine.arguments)
         if json {
-            print(String(decoding: try JSONCoding.compact.encode(summary), as: UTF8.self))
+            try JSONCoding.printDocument(summary)
         } else if summary.status == .stopped {
             print("\(scheme): stopped after \(summary.steps) of \(steps) steps; continue with: mixln train --resume \(resume ?? out ?? "<run>")")
         } else if let eval = summary.finalEval {

@@ -6,26 +6,6 @@ import MixLNTensor
 @testable import MixLNAnalysis
 
 final class AnalysisTests: XCTestCase {
-    let config = ModelConfig(hiddenSize: 16, intermediateSize: 24, numAttentionHeads: 2, numHiddenLayers: 4,
-                             vocabSize: 40, maxSequenceLength: 16, padTokenId: nil)
-
-    func model(_ scheme: String) throws -> Transformer<Float> {
-        let model = try Transformer<Float>(config: config, plan: NormScheme.plan(scheme, layers: 4))
-        model.initializeWeights(seed: 4)
-        return model
-    }
-
-    /// Two sequences of 10 tokens; the second has only 6 real positions (padding ignored).
-    func batches() -> [TokenBatch] {
-        var tokens: [Int32] = [], targets: [Int32] = []
-        for (s, length) in [10, 6].enumerated() {
-            let ids = (0..<10).map { Int32(($0 * 7 + s * 3) % 40) }
-            tokens += ids
-            targets += (0..<10).map { $0 + 1 < length ? ids[$0 + 1] : CrossEntropy.ignoreIndex }
-        }
-        return [TokenBatch(batchSize: 2, seqLen: 10, tokens: tokens, targets: targets, predictedTokenCount: 9 + 5)]
-    }
-
     func testAngularDistanceOfKnownAngles() {
         let cases: [([Double], [Double], Double)] = [
             ([1, 0], [1, 0], 0), ([1, 0], [0, 1], 0.5), ([1, 0], [-1, 0], 1), ([1, 0], [1, 1], 0.25),
@@ -37,8 +17,8 @@ final class AnalysisTests: XCTestCase {
     }
 
     func testAngularTableCountsRealTokensAndMatchesHandComputation() throws {
-        let model = try model("mix:1")
-        let report = try AngularDistance.run(model, batches: batches())
+        let model = try AnalysisFixture.model("mix:1")
+        let report = try AngularDistance.run(model, batches: AnalysisFixture.batches())
         XCTAssertEqual(report.tokens, 10 + 6)
         XCTAssertEqual(report.distances.count, 4 + 3 + 2 + 1)
         // Recompute (ℓ=1, n=2) by hand from the layer inputs of the same forward.
@@ -50,18 +30,18 @@ final class AnalysisTests: XCTestCase {
             }
         }
         XCTAssertEqual(try XCTUnwrap(report.distance(layer: 1, n: 2)), sum / 16, accuracy: 1e-12)
-        let last = try AngularDistance.run(model, batches: batches(), lastTokenOnly: true)
+        let last = try AngularDistance.run(model, batches: AnalysisFixture.batches(), lastTokenOnly: true)
         XCTAssertEqual(last.tokens, 2)
         for entry in report.distances { XCTAssertTrue((0...1).contains(entry.distance)) }
     }
 
     func testRemovingALayerWhoseSublayersOutputZeroChangesNothing() throws {
-        let model = try model("pre")
+        let model = try AnalysisFixture.model("pre")
         // Pre-LN layer 2 with zero o_proj and down_proj adds nothing to the stream: it is the identity.
         let o = model.layout.tensor(named: "model.layers.2.self_attn.o_proj.weight")!
         let down = model.layout.tensor(named: "model.layers.2.mlp.down_proj.weight")!
         for t in [o, down] { (model.parameters.pointer + t.offset).update(repeating: 0, count: t.count) }
-        let report = try LayerRemoval.run(model, batches: batches())
+        let report = try LayerRemoval.run(model, batches: AnalysisFixture.batches())
         XCTAssertEqual(report.layers[2].deltaPerplexity, 0, accuracy: 1e-9)
         XCTAssertEqual(report.layers[2].loss, report.baseline.loss, accuracy: 1e-9)
         XCTAssertNotEqual(report.layers[1].deltaPerplexity, 0, "removing a working layer changes the loss")
@@ -70,8 +50,8 @@ final class AnalysisTests: XCTestCase {
     }
 
     func testGradNormTotalsAreTheRootOfSummedSquares() throws {
-        let model = try model("sandwich")
-        let report = try GradientNormAnalysis.run(model, batches: batches())
+        let model = try AnalysisFixture.model("sandwich")
+        let report = try GradientNormAnalysis.run(model, batches: AnalysisFixture.batches())
         let all = model.gradients.array.reduce(0.0) { $0 + Double($1) * Double($1) }
         XCTAssertEqual(report.norms.total, all.squareRoot(), accuracy: 1e-6 * all.squareRoot())
         let perTensor = report.norms.parameters.values.reduce(0.0) { $0 + $1 * $1 }
@@ -84,7 +64,7 @@ final class AnalysisTests: XCTestCase {
     }
 
     func testEmptyDataIsAnError() throws {
-        let model = try model("pre")
+        let model = try AnalysisFixture.model("pre")
         let empty = TokenBatch(batchSize: 1, seqLen: 4, tokens: [1, 2, 3, 4], targets: Array(repeating: CrossEntropy.ignoreIndex, count: 4),
                                predictedTokenCount: 0)
         XCTAssertThrowsError(try Evaluation.evaluate(model, batches: [empty])) { XCTAssertEqual($0 as? AnalysisError, .noTokens) }

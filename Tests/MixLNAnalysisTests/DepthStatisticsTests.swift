@@ -6,28 +6,6 @@ import MixLNTensor
 @testable import MixLNAnalysis
 
 final class DepthStatisticsTests: XCTestCase {
-    let config = ModelConfig(hiddenSize: 16, intermediateSize: 24, numAttentionHeads: 2, numHiddenLayers: 4,
-                             vocabSize: 40, maxSequenceLength: 16, padTokenId: nil)
-
-    func model(_ scheme: String, eps: Double = 1e-6) throws -> Transformer<Float> {
-        var config = config
-        config.rmsNormEps = eps
-        let model = try Transformer<Float>(config: config, plan: NormScheme.plan(scheme, layers: 4))
-        model.initializeWeights(seed: 4)
-        return model
-    }
-
-    /// Two sequences of 10 tokens; the second has 6 real positions, the last 4 are padding.
-    func batches() -> [TokenBatch] {
-        var tokens: [Int32] = [], targets: [Int32] = []
-        for (s, length) in [10, 6].enumerated() {
-            let ids = (0..<10).map { Int32(($0 * 7 + s * 3) % 40) }
-            tokens += ids
-            targets += (0..<10).map { $0 + 1 < length ? ids[$0 + 1] : CrossEntropy.ignoreIndex }
-        }
-        return [TokenBatch(batchSize: 2, seqLen: 10, tokens: tokens, targets: targets, predictedTokenCount: 9 + 5)]
-    }
-
     func testRowRMS() {
         let cases: [([Float], Double)] = [([3, 4], (12.5).squareRoot()), ([1, -1, 1, -1], 1), ([0, 0, 0], 0), ([2], 2)]
         for (x, expected) in cases {
@@ -36,8 +14,8 @@ final class DepthStatisticsTests: XCTestCase {
     }
 
     func testStreamRMSIsTheMeanOverRealTokensOfEachTokensRMS() throws {
-        let model = try model("pre")
-        let report = try DepthStatistics.run(model, batches: batches())
+        let model = try AnalysisFixture.model("pre")
+        let report = try DepthStatistics.run(model, batches: AnalysisFixture.batches())
         XCTAssertEqual(report.tokens, 10 + 6, "padding positions are left out")
         XCTAssertEqual(report.layers.count, 4)
         // Recompute layer 2's input by hand from the same forward.
@@ -59,12 +37,12 @@ final class DepthStatisticsTests: XCTestCase {
     }
 
     func testZeroProjectionsMakeALayerAddNothing() throws {
-        let model = try model("pre")
+        let model = try AnalysisFixture.model("pre")
         for name in ["model.layers.1.self_attn.o_proj.weight", "model.layers.1.mlp.down_proj.weight"] {
             let t = try XCTUnwrap(model.layout.tensor(named: name))
             (model.parameters.pointer + t.offset).update(repeating: 0, count: t.count)
         }
-        let report = try DepthStatistics.run(model, batches: batches())
+        let report = try DepthStatistics.run(model, batches: AnalysisFixture.batches())
         XCTAssertEqual(report.layers[1].attentionOutputRMS, 0)
         XCTAssertEqual(report.layers[1].mlpUpdateRMS, 0)
         XCTAssertEqual(report.layers[1].inputRMS, report.layers[1].mlpInputRMS, accuracy: 1e-12)
@@ -75,12 +53,12 @@ final class DepthStatisticsTests: XCTestCase {
         // Unit-weight RMSNorm output has RMS √(m/(m+ε)), m the input's mean square: 1 up to ε. Post-LN's
         // stream after every sublayer and Sandwich's updates (output norm) are normalized. At init a
         // sublayer's f is tiny (m ≈ 1e-6 for the MLP), so Sandwich is checked with ε = 1e-12.
-        let post = try DepthStatistics.run(try model("post"), batches: batches())
+        let post = try DepthStatistics.run(try AnalysisFixture.model("post"), batches: AnalysisFixture.batches())
         for layer in post.layers {
             XCTAssertEqual(layer.mlpInputRMS, 1, accuracy: 1e-3)
         }
         XCTAssertEqual(post.outputRMS, 1, accuracy: 1e-3)
-        let sandwich = try DepthStatistics.run(try model("sandwich", eps: 1e-12), batches: batches())
+        let sandwich = try DepthStatistics.run(try AnalysisFixture.model("sandwich", eps: 1e-12), batches: AnalysisFixture.batches())
         for layer in sandwich.layers {
             XCTAssertEqual(layer.attentionUpdateRMS, 1, accuracy: 1e-3)
             XCTAssertEqual(layer.mlpUpdateRMS, 1, accuracy: 1e-3)
