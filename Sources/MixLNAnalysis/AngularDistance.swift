@@ -32,15 +32,6 @@ public enum AngularDistance {
         return acos(min(1, max(-1, xy / (xx * yy).squareRoot()))) / Double.pi
     }
 
-    /// Real (non-padding) positions of each sequence of a batch: up to one past the last counted target.
-    static func lengths(of batch: TokenBatch) -> [Int] {
-        (0..<batch.batchSize).map { b in
-            let row = batch.targets[(b * batch.seqLen)..<((b + 1) * batch.seqLen)]
-            guard let last = row.lastIndex(where: { $0 != CrossEntropy.ignoreIndex }) else { return 1 }
-            return min(batch.seqLen, last - b * batch.seqLen + 2)
-        }
-    }
-
     /// The full (ℓ, n) table over every real token of `batches`, or only each sequence's last real
     /// token with `lastTokenOnly` (as the paper's released code does).
     public static func run(_ model: Transformer<Float>, batches: [TokenBatch], lastTokenOnly: Bool = false,
@@ -51,7 +42,7 @@ public enum AngularDistance {
         for (i, batch) in batches.enumerated() {
             let ignored = Array(repeating: CrossEntropy.ignoreIndex, count: batch.tokens.count)
             try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen)
-            let lengths = lengths(of: batch)
+            let lengths = batch.realLengths(ignoreIndex: CrossEntropy.ignoreIndex)
             for b in 0..<batch.batchSize {
                 let positions = lastTokenOnly ? [lengths[b] - 1] : Array(0..<lengths[b])
                 for t in positions {

@@ -60,7 +60,7 @@ public enum DepthStatistics {
         for (i, batch) in batches.enumerated() {
             let ignored = Array(repeating: CrossEntropy.ignoreIndex, count: batch.tokens.count)
             try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen)
-            let lengths = AngularDistance.lengths(of: batch)
+            let lengths = batch.realLengths(ignoreIndex: CrossEntropy.ignoreIndex)
             for l in 0..<L {
                 let buffers = [model.layerInput(l), model.mlpInput(l),
                                model.sublayerBody(l, .attention), model.sublayerUpdate(l, .attention),

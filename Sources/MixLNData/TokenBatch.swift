@@ -19,6 +19,11 @@ public struct TokenBatch: Equatable, Sendable {
         self.predictedTokenCount = predictedTokenCount
     }
 
+    /// `TokenSequence.realLength` of each of the B sequences.
+    public func realLengths(ignoreIndex: Int32 = -100) -> [Int] {
+        (0..<batchSize).map { TokenSequence.realLength(targets[($0 * seqLen)..<(($0 + 1) * seqLen)], ignoreIndex: ignoreIndex) }
+    }
+
     /// The batch of `sequences`, which must all have length `seqLen`.
     public init<S: Collection>(_ sequences: S, seqLen: Int, ignoreIndex: Int32 = -100) where S.Element == TokenSequence {
         var tokens: [Int32] = [], targets: [Int32] = []

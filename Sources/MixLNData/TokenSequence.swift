@@ -11,6 +11,18 @@ public struct TokenSequence: Codable, Equatable, Sendable {
         self.targets = targets
     }
 
+    /// Positions holding real tokens: up to one past the last counted target (1 when none is
+    /// counted). Padding lies beyond; the positions in between are real even if ignored.
+    public func realLength(ignoreIndex: Int32 = -100) -> Int {
+        Self.realLength(targets[...], ignoreIndex: ignoreIndex)
+    }
+
+    /// `realLength` of one row of targets.
+    static func realLength(_ targets: ArraySlice<Int32>, ignoreIndex: Int32) -> Int {
+        guard let last = targets.lastIndex(where: { $0 != ignoreIndex }) else { return 1 }
+        return min(targets.count, last - targets.startIndex + 2)
+    }
+
     /// Number of positions whose target is not `ignoreIndex`.
     public func predictedTokenCount(ignoreIndex: Int32 = -100) -> Int {
         targets.reduce(0) { $0 + ($1 == ignoreIndex ? 0 : 1) }

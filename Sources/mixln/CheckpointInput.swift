@@ -97,7 +97,7 @@ struct CheckpointInput: ParsableArguments {
         // lies outside the model's vocabulary (pre-tokenized data for a small model) they take id 0.
         if Int(padId) >= model.config.vocabSize {
             for i in sequences.indices {
-                let real = sequences[i].targets.lastIndex { $0 != CrossEntropy.ignoreIndex }.map { $0 + 2 } ?? 1
+                let real = sequences[i].realLength(ignoreIndex: CrossEntropy.ignoreIndex)
                 for t in min(real, length)..<length { sequences[i].tokens[t] = 0 }
             }
         }

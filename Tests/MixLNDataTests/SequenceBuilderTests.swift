@@ -95,3 +95,21 @@ final class SequenceBuilderTests: XCTestCase {
         XCTAssertEqual(split.validation.count, 2)
     }
 }
+
+final class RealLengthTests: XCTestCase {
+    func testRealLengthIsOnePastTheLastCountedTarget() {
+        let x: Int32 = -100
+        let table: [([Int32], Int)] = [
+            ([5, 6, 7, x], 4),      // full sequence: the last position has no target but is real
+            ([5, 6, x, x, x], 3),   // two predictions, then padding
+            ([5, x, 7, x, x], 4),   // an ignored target in the middle stays inside
+            ([x, x, x], 1),         // nothing predicted: one real token
+        ]
+        for (targets, expected) in table {
+            XCTAssertEqual(TokenSequence(tokens: Array(repeating: 1, count: targets.count), targets: targets).realLength(), expected, "\(targets)")
+        }
+        let batch = TokenBatch(table.map { TokenSequence(tokens: Array(repeating: 1, count: 5), targets: ($0.0 + Array(repeating: x, count: 5)).prefix(5).map { $0 }) },
+                               seqLen: 5)
+        XCTAssertEqual(batch.realLengths(), [4, 3, 4, 1])
+    }
+}
