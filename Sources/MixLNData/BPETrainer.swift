@@ -61,14 +61,14 @@ public struct BPETrainer {
                 if pairWords[pair]?.last != w { pairWords[pair, default: []].append(w) }
             }
         }
-        var heap = PairHeap()
-        for (pair, count) in pairCounts { heap.push(count: count, pair: pair) }
+        var heap = MinHeap<PairCandidate>()
+        for (pair, count) in pairCounts { heap.push(PairCandidate(count: count, pair: pair)) }
 
         let target = vocabularySize - 1 // room for <|endoftext|>
         while tokens.count < target, let top = heap.pop() {
             let current = pairCounts[top.pair] ?? 0
             if current != top.count {
-                if current > 0 && current < top.count { heap.push(count: current, pair: top.pair) }
+                if current > 0 && current < top.count { heap.push(PairCandidate(count: current, pair: top.pair)) }
                 continue // a stale entry; a current one is (or now is) in the heap
             }
             guard current >= minFrequency else { break }
@@ -111,7 +111,7 @@ public struct BPETrainer {
             for (pair, change) in delta where change != 0 && pair != top.pair {
                 let count = (pairCounts[pair] ?? 0) + change
                 pairCounts[pair] = count > 0 ? count : nil
-                if change > 0 { heap.push(count: count, pair: pair) }
+                if change > 0 { heap.push(PairCandidate(count: count, pair: pair)) }
             }
         }
         return ByteLevelBPE(tokens: tokens, merges: merges)
@@ -121,41 +121,15 @@ public struct BPETrainer {
     static func key(_ a: Int32, _ b: Int32) -> UInt64 { UInt64(UInt32(bitPattern: a)) << 32 | UInt64(UInt32(bitPattern: b)) }
 }
 
-/// A max-heap of (count, pair): larger count first, then smaller pair key (smaller left id, then
+/// A merge candidate in the trainer's heap. `MinHeap` pops the smallest, so "smaller" is the
+/// better candidate: the larger count first, then the smaller pair key (smaller left id, then
 /// smaller right id) — the deterministic tie-break.
-struct PairHeap {
-    private var items: [(count: Int, pair: UInt64)] = []
+struct PairCandidate: Comparable {
+    let count: Int
+    let pair: UInt64
 
-    private static func before(_ x: (count: Int, pair: UInt64), _ y: (count: Int, pair: UInt64)) -> Bool {
+    static func < (x: PairCandidate, y: PairCandidate) -> Bool {
         x.count != y.count ? x.count > y.count : x.pair < y.pair
-    }
-
-    mutating func push(count: Int, pair: UInt64) {
-        items.append((count, pair))
-        var i = items.count - 1
-        while i > 0 {
-            let parent = (i - 1) / 2
-            guard Self.before(items[i], items[parent]) else { break }
-            items.swapAt(i, parent)
-            i = parent
-        }
-    }
-
-    mutating func pop() -> (count: Int, pair: UInt64)? {
-        guard !items.isEmpty else { return nil }
-        items.swapAt(0, items.count - 1)
-        let top = items.removeLast()
-        var i = 0
-        while true {
-            let l = 2 * i + 1, r = l + 1
-            var best = i
-            if l < items.count && Self.before(items[l], items[best]) { best = l }
-            if r < items.count && Self.before(items[r], items[best]) { best = r }
-            if best == i { break }
-            items.swapAt(i, best)
-            i = best
-        }
-        return top
     }
 }
 
