@@ -89,12 +89,7 @@ enum HFModels {
             fuseUnknown = try json["fuse_unk"].bool(default: false)
             byteFallback = try json["byte_fallback"].bool(default: false)
             ignoreMerges = try json["ignore_merges"].bool(default: false)
-            if byteFallback {
-                let ids = (0..<256).map { vocabulary[Array(bytePieceName(UInt8($0)).utf8)] ?? -1 }
-                byteIds = ids.contains(-1) ? nil : ids
-            } else {
-                byteIds = nil
-            }
+            byteIds = byteFallback ? byteFallbackIds(vocabulary) : nil
         }
 
         var vocabularySize: Int { tokens.count }
@@ -211,12 +206,7 @@ enum HFModels {
             let minScore = scores.compactMap { $0 }.min() ?? 0
             let trie = PieceTrie(tokens.enumerated().map { (Array($1.utf8), Int32($0)) })
             lattice = UnigramLattice(trie: trie, scores: scores, unkId: unkId ?? -1, unkScore: minScore - 10)
-            if try json["byte_fallback"].bool(default: false) {
-                let ids = (0..<256).map { vocabulary[Array(bytePieceName(UInt8($0)).utf8)] ?? -1 }
-                byteIds = ids.contains(-1) ? nil : ids
-            } else {
-                byteIds = nil
-            }
+            byteIds = try json["byte_fallback"].bool(default: false) ? byteFallbackIds(vocabulary) : nil
         }
 
         var vocabularySize: Int { tokens.count }
@@ -274,4 +264,10 @@ final class WordCache: @unchecked Sendable {
             if entries.count < capacity { entries[key] = newValue }
         }
     }
+}
+
+/// The id of each byte's `<0xXX>` piece (256 entries), or nil unless the vocabulary has all 256.
+func byteFallbackIds(_ vocabulary: [[UInt8]: Int32]) -> [Int32]? {
+    let ids = (0..<256).map { vocabulary[Array(bytePieceName(UInt8($0)).utf8)] ?? -1 }
+    return ids.contains(-1) ? nil : ids
 }
