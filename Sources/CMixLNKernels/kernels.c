@@ -96,16 +96,3 @@ void mixln_bf16_to_f32(float *out, const uint16_t *bits, size_t n) {
     uint32_t *o = (uint32_t *)out;
     for (size_t i = 0; i < n; i++) o[i] = (uint32_t)bits[i] << 16;
 }
-
-void mixln_adam_f32(float *p, const float *g, float *m, float *v, size_t n,
-                    float beta1, float beta2, float eps, float step_size, float correction2_root,
-                    float l2, float decay) {
-    for (size_t i = 0; i < n; i++) {
-        float grad = g[i] + l2 * p[i];
-        float mi = beta1 * m[i] + (1 - beta1) * grad;
-        float vi = beta2 * v[i] + (1 - beta2) * grad * grad;
-        m[i] = mi;
-        v[i] = vi;
-        p[i] = p[i] * decay - step_size * mi / (sqrtf(vi) / correction2_root + eps);
-    }
-}

@@ -27,9 +27,5 @@ void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, s
 float mixln_softmax_f32(float *x, size_t n);
 /// out[i] = the float whose top 16 bits are bits[i] and low 16 bits zero (bfloat16 widening; exact).
 void mixln_bf16_to_f32(float *out, const uint16_t *bits, size_t n);
-/// One Adam update over n parameters (PyTorch's formula, with optional L2 term and decoupled decay factor).
-void mixln_adam_f32(float *p, const float *g, float *m, float *v, size_t n,
-                    float beta1, float beta2, float eps, float step_size, float correction2_root,
-                    float l2, float decay);
 
 #endif
