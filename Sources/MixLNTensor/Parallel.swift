@@ -5,25 +5,64 @@ import COpenBLAS
 #endif
 
 /// Splits loops over the machine's cores.
+///
+/// Every parallel loop partitions its items with `range(ofWorker:workers:count:)`: contiguous,
+/// near-equal ranges that stay inside `0..<count` for any number of workers, so a 64-thread
+/// setting on a 3-row batch gives three one-row workers, never an out-of-bounds range.
 public enum Parallel {
-    /// Number of workers `forEachChunk` uses; `setThreadCount` also sets BLAS's.
-    public nonisolated(unsafe) static var threadCount: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
+    /// The environment variable that sets the default thread count (for example to force many
+    /// workers on a small machine in tests); `--threads` overrides it.
+    public static let threadsVariable = "MIXLN_THREADS"
+
+    /// Number of workers our loops use; `setThreadCount` also sets BLAS's.
+    /// Defaults to `MIXLN_THREADS` when it holds a positive integer, else to all cores.
+    public nonisolated(unsafe) static var threadCount: Int = defaultThreadCount()
+
+    /// `MIXLN_THREADS` when set to a positive integer, else the number of active cores.
+    public static func defaultThreadCount(environment: [String: String] = ProcessInfo.processInfo.environment) -> Int {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        guard let text = environment[threadsVariable] else { return cores }
+        guard let n = Int(text.trimmingCharacters(in: .whitespaces)), n > 0 else {
+            FileHandle.standardError.write(Data("warning: \(threadsVariable)='\(text)' is not a positive integer; using \(cores) threads\n".utf8))
+            return cores
+        }
+        return n
+    }
+
+    /// How many workers a loop over `count` items uses: at most `threadCount`, at most one per
+    /// `minimumPerThread` items, at least 1.
+    @inlinable
+    public static func workerCount(_ count: Int, minimumPerThread: Int = 1) -> Int {
+        min(threadCount, max(1, count / max(1, minimumPerThread)))
+    }
+
+    /// The items worker `worker` of `workers` handles: `count·w/workers ..< count·(w+1)/workers`.
+    /// The ranges are disjoint, cover `0..<count`, and are empty only when `workers > count`.
+    @inlinable
+    public static func range(ofWorker worker: Int, workers: Int, count: Int) -> Range<Int> {
+        precondition(workers > 0 && (0..<workers).contains(worker), "worker \(worker) of \(workers)")
+        return (count * worker / workers)..<(count * (worker + 1) / workers)
+    }
+
+    /// Calls `body(worker, range)` concurrently for `worker` in `0..<workers`, each with its
+    /// `range(ofWorker:)` of `0..<count`; workers with an empty range are not called. For loops
+    /// that reduce into per-worker partials sized by `workers` (summed afterwards in worker order,
+    /// so results are reproducible for a given thread count).
+    @inlinable
+    public static func forEachWorker(_ count: Int, workers: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
+        guard count > 0 else { return }
+        if workers <= 1 { return body(0, 0..<count) }
+        DispatchQueue.concurrentPerform(iterations: workers) { w in
+            let range = range(ofWorker: w, workers: workers, count: count)
+            if !range.isEmpty { body(w, range) }
+        }
+    }
 
     /// Calls `body(range)` on disjoint ranges covering `0..<count`, one per worker, concurrently.
     /// Loops with fewer than `minimumPerThread` items per worker use fewer workers.
     @inlinable
     public static func forEachChunk(_ count: Int, minimumPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
-        let workers = min(threadCount, max(1, count / max(1, minimumPerThread)))
-        if workers <= 1 {
-            if count > 0 { body(0..<count) }
-            return
-        }
-        let chunk = (count + workers - 1) / workers
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
-            let start = w * chunk
-            let end = min(count, start + chunk)
-            if start < end { body(start..<end) }
-        }
+        forEachWorker(count, workers: workerCount(count, minimumPerThread: minimumPerThread)) { _, range in body(range) }
     }
 
     /// Sets the number of threads for our kernels and for BLAS.

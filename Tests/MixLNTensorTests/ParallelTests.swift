@@ -17,9 +17,9 @@ final class ParallelTests: XCTestCase {
     func testCoversEveryIndexExactlyOnce() {
         let saved = Parallel.threadCount
         defer { Parallel.threadCount = saved }
-        for threads in [1, 2, 3, 4, 7] {
+        for threads in [1, 2, 3, 4, 7, 16, 64] {
             Parallel.threadCount = threads
-            for count in [0, 1, 2, 3, 1000] {
+            for count in [0, 1, 2, 3, 5, 15, 17, 1000] {
                 for minimum in [1, 2, 3, 64, 1 << 16] {
                     let label = "threads \(threads), count \(count), minimumPerThread \(minimum)"
                     let ranges = chunks(count, minimumPerThread: minimum)
@@ -45,5 +45,38 @@ final class ParallelTests: XCTestCase {
         Parallel.threadCount = 8
         XCTAssertEqual(chunks(100, minimumPerThread: 64), [0..<100], "100 items with at least 64 per worker: one worker")
         XCTAssertEqual(chunks(128, minimumPerThread: 64).count, 2)
+    }
+
+    /// Worker ranges stay inside 0..<count, are contiguous and balanced, for more workers than items too.
+    func testWorkerRangesPartitionTheItems() {
+        for workers in [1, 2, 3, 16, 64] {
+            for count in [0, 1, 3, 5, 16, 100] {
+                let ranges = (0..<workers).map { Parallel.range(ofWorker: $0, workers: workers, count: count) }
+                XCTAssertEqual(ranges.first?.lowerBound, 0)
+                XCTAssertEqual(ranges.last?.upperBound, count)
+                for (a, b) in zip(ranges, ranges.dropFirst()) { XCTAssertEqual(a.upperBound, b.lowerBound) }
+                let sizes = ranges.map(\.count)
+                XCTAssertLessThanOrEqual(sizes.max()! - sizes.min()!, 1, "\(workers) workers, \(count) items: \(sizes)")
+            }
+        }
+    }
+
+    /// `forEachWorker` hands each non-empty worker its own index and range.
+    func testForEachWorkerWithMoreWorkersThanItems() {
+        let lock = NSLock()
+        var seen: [Int: Range<Int>] = [:]
+        Parallel.forEachWorker(3, workers: 64) { worker, range in
+            lock.lock(); seen[worker] = range; lock.unlock()
+        }
+        XCTAssertEqual(seen.values.map(\.count).reduce(0, +), 3)
+        for (worker, range) in seen { XCTAssertEqual(range, Parallel.range(ofWorker: worker, workers: 64, count: 3)) }
+    }
+
+    func testThreadCountFromTheEnvironment() {
+        let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        XCTAssertEqual(Parallel.defaultThreadCount(environment: [:]), cores)
+        XCTAssertEqual(Parallel.defaultThreadCount(environment: ["MIXLN_THREADS": "16"]), 16)
+        XCTAssertEqual(Parallel.defaultThreadCount(environment: ["MIXLN_THREADS": "0"]), cores, "not positive: all cores")
+        XCTAssertEqual(Parallel.defaultThreadCount(environment: ["MIXLN_THREADS": "many"]), cores)
     }
 }

@@ -13,23 +13,20 @@ public enum CrossEntropy {
     public static func forward<T: TensorScalar>(
         logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int
     ) -> (lossSum: Double, count: Int) {
-        let workers = Parallel.threadCount
-        var partialLoss = [Double](repeating: 0, count: workers)
-        var partialCount = [Int](repeating: 0, count: workers)
-        let chunk = (rows + workers - 1) / workers
+        let workers = Parallel.workerCount(rows, minimumPerThread: 4)
+        var partialLoss = [Double](repeating: 0, count: workers)  // (workers)
+        var partialCount = [Int](repeating: 0, count: workers)    // (workers)
         partialLoss.withUnsafeMutableBufferPointer { lossOut in
             partialCount.withUnsafeMutableBufferPointer { countOut in
-                Parallel.forEachChunk(workers) { workerRange in
-                    for w in workerRange {
-                        for n in (w * chunk)..<min(rows, (w + 1) * chunk) {
-                            let target = targets[n]
-                            if target == ignoreIndex { continue }
-                            let row = logits + n * vocab
-                            let targetLogit = row[Int(target)]
-                            let logSumExp = VectorMath.softmax(row, vocab)
-                            lossOut[w] += Double(logSumExp - targetLogit)
-                            countOut[w] += 1
-                        }
+                Parallel.forEachWorker(rows, workers: workers) { w, range in
+                    for n in range {
+                        let target = targets[n]
+                        if target == ignoreIndex { continue }
+                        let row = logits + n * vocab
+                        let targetLogit = row[Int(target)]
+                        let logSumExp = VectorMath.softmax(row, vocab)
+                        lossOut[w] += Double(logSumExp - targetLogit)
+                        countOut[w] += 1
                     }
                 }
             }

@@ -32,26 +32,23 @@ public enum RMSNorm {
         inp: UnsafePointer<T>, weight: UnsafePointer<T>, rstd: UnsafePointer<T>,
         rows: Int, channels: Int, scale: T = 1
     ) {
-        // dInp rows are independent; dWeight is reduced per worker, then summed.
-        let workers = Parallel.threadCount
-        let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * channels)
+        // dInp rows are independent; dWeight is reduced per worker, then summed in worker order.
+        let workers = Parallel.workerCount(rows, minimumPerThread: 16)
+        let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * channels)  // (workers, C)
         partial.initialize(repeating: 0, count: workers * channels)
         defer { partial.deallocate() }
-        let chunk = (rows + workers - 1) / workers
-        Parallel.forEachChunk(workers) { workerRange in
-            for w in workerRange {
-                let dw = partial + w * channels
-                for n in (w * chunk)..<min(rows, (w + 1) * chunk) {
-                    let x = inp + n * channels, dy = dOut + n * channels, dx = dInp + n * channels
-                    let r = rstd[n]
-                    var gx: T = 0
-                    for c in 0..<channels {
-                        gx += scale * weight[c] * dy[c] * x[c]
-                        dw[c] += scale * dy[c] * x[c] * r
-                    }
-                    let k = r * r * r * gx / T(channels)
-                    for c in 0..<channels { dx[c] += r * scale * weight[c] * dy[c] - k * x[c] }
+        Parallel.forEachWorker(rows, workers: workers) { w, range in
+            let dw = partial + w * channels
+            for n in range {
+                let x = inp + n * channels, dy = dOut + n * channels, dx = dInp + n * channels
+                let r = rstd[n]
+                var gx: T = 0
+                for c in 0..<channels {
+                    gx += scale * weight[c] * dy[c] * x[c]
+                    dw[c] += scale * dy[c] * x[c] * r
                 }
+                let k = r * r * r * gx / T(channels)
+                for c in 0..<channels { dx[c] += r * scale * weight[c] * dy[c] - k * x[c] }
             }
         }
         for w in 0..<workers { VectorMath.axpy(1, partial + w * channels, dWeight, channels) }

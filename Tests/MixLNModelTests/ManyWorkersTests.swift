@@ -1,0 +1,91 @@
+import XCTest
+import MixLNTensor
+import MixLNTestSupport
+@testable import MixLNModel
+
+/// Every parallel kernel with more workers than rows (16 and 64 threads on 1–5 rows) gives the
+/// single-thread result: a 16-core machine runs small batches with far more workers than items.
+///
+/// Elementwise kernels must agree exactly; reductions (RMSNorm's weight gradient, the loss sum)
+/// add per-worker partials in another order, so they agree to 1e-12 relative in Double.
+final class ManyWorkersTests: XCTestCase {
+    static let threadCounts = [2, 3, 16, 64]
+
+    private var savedThreadCount = 1
+    override func setUp() { savedThreadCount = Parallel.threadCount }
+    override func tearDown() { Parallel.threadCount = savedThreadCount }
+
+    /// `body` run with one thread, then with each of `threadCounts`.
+    func withEachThreadCount<R>(_ body: () throws -> R) rethrows -> (single: R, many: [(threads: Int, result: R)]) {
+        Parallel.threadCount = 1
+        let single = try body()
+        var many: [(Int, R)] = []
+        for threads in Self.threadCounts {
+            Parallel.threadCount = threads
+            many.append((threads, try body()))
+        }
+        return (single, many)
+    }
+
+    func testRMSNormWithMoreWorkersThanRows() {
+        for rows in [1, 3, 5] {
+            let C = 7
+            let x = FiniteDifference.randomVector(rows * C, seed: 1, scale: 2)
+            let w = FiniteDifference.randomVector(C, seed: 2)
+            let dy = FiniteDifference.randomVector(rows * C, seed: 3)
+            let runs = withEachThreadCount { () -> [Double] in
+                var out = [Double](repeating: 0, count: rows * C), rstd = [Double](repeating: 0, count: rows)
+                RMSNorm.forward(out: &out, rstd: &rstd, inp: x, weight: w, rows: rows, channels: C, eps: 1e-6, scale: 0.5)
+                var dx = [Double](repeating: 0, count: rows * C), dw = [Double](repeating: 0, count: C)
+                RMSNorm.backward(dInp: &dx, dWeight: &dw, dOut: dy, inp: x, weight: w, rstd: rstd, rows: rows, channels: C, scale: 0.5)
+                return out + rstd + dx + dw
+            }
+            for (threads, result) in runs.many {
+                assertClose(result, runs.single, relative: 1e-12, absolute: 0, "rows \(rows), \(threads) threads")
+            }
+        }
+    }
+
+    func testCrossEntropyWithMoreWorkersThanRows() {
+        for rows in [1, 3, 5] {
+            let V = 11
+            let logits = FiniteDifference.randomVector(rows * V, seed: 4, scale: 3)
+            var targets: [Int32] = (0..<rows).map { i in Int32((i * 7) % V) }
+            if rows > 1 { targets[1] = CrossEntropy.ignoreIndex }
+            let runs = withEachThreadCount { () -> [Double] in
+                var probs = logits
+                let (lossSum, count) = CrossEntropy.forward(logits: &probs, targets: targets, rows: rows, vocab: V)
+                CrossEntropy.backward(probs: &probs, targets: targets, rows: rows, vocab: V, dLoss: 0.25)
+                return [lossSum, Double(count)] + probs
+            }
+            for (threads, result) in runs.many {
+                assertClose(result, runs.single, relative: 1e-12, absolute: 0, "rows \(rows), \(threads) threads")
+            }
+        }
+    }
+
+    /// Embedding, RoPE, attention, SwiGLU, RMSNorm and cross-entropy forward and backward, through
+    /// a whole model with every placement kind (post, pre, sandwich with embedding norm).
+    func testWholeModelWithMoreWorkersThanRows() throws {
+        let config = ModelConfig(hiddenSize: 8, intermediateSize: 12, numAttentionHeads: 2, numHiddenLayers: 2,
+                                 vocabSize: 13, maxSequenceLength: 8, padTokenId: nil)
+        for scheme in ["mix:1", "peri"] {
+            for (B, T) in [(1, 2), (1, 3), (2, 5)] {
+                let tokens: [Int32] = (0..<(B * T)).map { i in Int32((i * 5 + 1) % 13) }
+                var targets: [Int32] = (0..<(B * T)).map { i in Int32((i * 3 + 2) % 13) }
+                targets[0] = CrossEntropy.ignoreIndex
+                let runs = try withEachThreadCount { () -> [Double] in
+                    let model = try Transformer<Double>(config: config, plan: NormScheme.plan(scheme, layers: 2))
+                    model.initializeWeights(seed: 3)
+                    model.zeroGradients()
+                    let loss = try model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T)
+                    model.backward()
+                    return [loss] + model.gradients.array
+                }
+                for (threads, result) in runs.many {
+                    assertClose(result, runs.single, relative: 1e-12, absolute: 1e-15, "\(scheme), \(B)×\(T), \(threads) threads")
+                }
+            }
+        }
+    }
+}
