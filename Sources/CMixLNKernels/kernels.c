@@ -64,6 +64,21 @@ float mixln_dot_f32(const float *x, const float *y, size_t n) {
     return s;
 }
 
+double mixln_dot_f32_f64(const float *x, const float *y, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)x[i] * (double)y[i];
+    return s;
+}
+
+double mixln_scaled_difference_sq_f32_f64(const float *x, double a, const float *y, double b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a * (double)x[i] - b * (double)y[i];
+        s += d * d;
+    }
+    return s;
+}
+
 void mixln_scale_f32(float *x, float a, size_t n) {
     for (size_t i = 0; i < n; i++) x[i] *= a;
 }

@@ -26,10 +26,15 @@ public struct AngularDistanceReport: Codable, Sendable {
 public enum AngularDistance {
     /// arccos(cos(x, y))/π for two vectors. A zero vector has cosine 0 with anything (distance ½),
     /// as PyTorch's `cosine_similarity` — which the paper's code uses — computes it.
+    ///
+    /// Computed in `Double` as 2·asin(‖x̂ − ŷ‖/2) from the unit vectors, not as acos of a cosine:
+    /// near cos = 1, where deep Pre-LN layers sit, acos turns a rounding error ε of the cosine into
+    /// an angle error √(2ε), while the chord keeps full relative precision.
     public static func between<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, count: Int) -> Double {
-        let xy = Double(VectorMath.dot(x, y, count)), xx = Double(VectorMath.dot(x, x, count)), yy = Double(VectorMath.dot(y, y, count))
+        let xx = VectorMath.dotInDouble(x, x, count), yy = VectorMath.dotInDouble(y, y, count)
         guard xx > 0, yy > 0 else { return 0.5 }
-        return acos(min(1, max(-1, xy / (xx * yy).squareRoot()))) / Double.pi
+        let chordSquared = VectorMath.scaledDifferenceSquaredInDouble(x, 1 / xx.squareRoot(), y, 1 / yy.squareRoot(), count)
+        return 2 * asin(min(1, chordSquared.squareRoot() / 2)) / Double.pi
     }
 
     /// The full (ℓ, n) table over every real token of `batches`, or only each sequence's last real

@@ -44,7 +44,7 @@ public struct DepthStatisticsReport: Codable, Sendable {
 public enum DepthStatistics {
     /// RMS of one row of `count` values.
     public static func rms<T: TensorScalar>(_ x: UnsafePointer<T>, count: Int) -> Double {
-        (Double(VectorMath.dot(x, x, count)) / Double(count)).squareRoot()
+        (VectorMath.dotInDouble(x, x, count) / Double(count)).squareRoot()
     }
 
     /// Runs the whole model (no layer skipped) over `batches` and averages each quantity over every real token.

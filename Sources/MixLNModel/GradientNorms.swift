@@ -40,7 +40,7 @@ extension Transformer {
         var total = 0.0  // summed in layout order so the result is the same in every run
         for tensor in layout.tensors {
             let p = UnsafePointer(gradients.pointer + tensor.offset)
-            let sumSquares = Double(VectorMath.dot(p, p, tensor.count))
+            let sumSquares = VectorMath.dotInDouble(p, p, tensor.count)  // in Double: no overflow above 1.8e19, no loss over millions of entries
             squares[tensor.name] = sumSquares
             total += sumSquares
             if let l = tensor.layer {

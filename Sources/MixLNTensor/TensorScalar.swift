@@ -29,6 +29,10 @@ where Self.RawSignificand: FixedWidthInteger {
     static func sum(_ x: UnsafePointer<Self>, count: Int) -> Self
     /// Σ x[i]·y[i]
     static func dot(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int) -> Self
+    /// Σ x[i]·y[i] with every product and the sum in `Double` (gradient norms, cosines).
+    static func dotInDouble(_ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int) -> Double
+    /// Σ (a·x[i] − b·y[i])² in `Double`.
+    static func scaledDifferenceSquaredInDouble(_ x: UnsafePointer<Self>, _ a: Double, _ y: UnsafePointer<Self>, _ b: Double, count: Int) -> Double
     /// x[i] *= a
     static func scale(_ x: UnsafeMutablePointer<Self>, by a: Self, count: Int)
     /// y[i] += a·x[i]
@@ -63,6 +67,13 @@ extension Float: TensorScalar {
     @inlinable public static func sum(_ x: UnsafePointer<Float>, count: Int) -> Float { mixln_sum_f32(x, count) }
     @inlinable public static func dot(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Float {
         mixln_dot_f32(x, y, count)
+    }
+    @inlinable public static func dotInDouble(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, count: Int) -> Double {
+        mixln_dot_f32_f64(x, y, count)
+    }
+    @inlinable public static func scaledDifferenceSquaredInDouble(_ x: UnsafePointer<Float>, _ a: Double, _ y: UnsafePointer<Float>,
+                                                                  _ b: Double, count: Int) -> Double {
+        mixln_scaled_difference_sq_f32_f64(x, a, y, b, count)
     }
     @inlinable public static func scale(_ x: UnsafeMutablePointer<Float>, by a: Float, count: Int) { mixln_scale_f32(x, a, count) }
     @inlinable public static func axpy(_ a: Float, _ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, count: Int) {
@@ -103,6 +114,16 @@ extension Double: TensorScalar {
     public static func sum(_ x: UnsafePointer<Double>, count: Int) -> Double { (0..<count).reduce(0) { $0 + x[$1] } }
     public static func dot(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, count: Int) -> Double {
         (0..<count).reduce(0) { $0 + x[$1] * y[$1] }
+    }
+    public static func dotInDouble(_ x: UnsafePointer<Double>, _ y: UnsafePointer<Double>, count: Int) -> Double {
+        dot(x, y, count: count)
+    }
+    public static func scaledDifferenceSquaredInDouble(_ x: UnsafePointer<Double>, _ a: Double, _ y: UnsafePointer<Double>,
+                                                       _ b: Double, count: Int) -> Double {
+        (0..<count).reduce(0) { s, i in
+            let d = a * x[i] - b * y[i]
+            return s + d * d
+        }
     }
     public static func scale(_ x: UnsafeMutablePointer<Double>, by a: Double, count: Int) {
         for i in 0..<count { x[i] *= a }

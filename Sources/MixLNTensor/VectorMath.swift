@@ -5,6 +5,16 @@ public enum VectorMath {
     @inlinable public static func dot<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) -> T {
         T.dot(x, y, count: n)
     }
+    /// Σ x[i]·y[i] accumulated in `Double` whatever `T` is.
+    @inlinable public static func dotInDouble<T: TensorScalar>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ n: Int) -> Double {
+        T.dotInDouble(x, y, count: n)
+    }
+    /// Σ (a·x[i] − b·y[i])² accumulated in `Double`.
+    @inlinable public static func scaledDifferenceSquaredInDouble<T: TensorScalar>(
+        _ x: UnsafePointer<T>, _ a: Double, _ y: UnsafePointer<T>, _ b: Double, _ n: Int
+    ) -> Double {
+        T.scaledDifferenceSquaredInDouble(x, a, y, b, count: n)
+    }
     /// Σ x[i]
     @inlinable public static func sum<T: TensorScalar>(_ x: UnsafePointer<T>, _ n: Int) -> T { T.sum(x, count: n) }
     /// max x[i]  (−∞ for n = 0)

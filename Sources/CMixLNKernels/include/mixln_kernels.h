@@ -15,6 +15,10 @@ float mixln_max_f32(const float *x, size_t n);
 float mixln_sum_f32(const float *x, size_t n);
 /// sum of x[i] * y[i].
 float mixln_dot_f32(const float *x, const float *y, size_t n);
+/// sum of x[i] * y[i], each product and the sum in double (no fp32 overflow or cancellation).
+double mixln_dot_f32_f64(const float *x, const float *y, size_t n);
+/// sum of (a * x[i] - b * y[i])^2 in double: with a = 1/|x|, b = 1/|y| the squared distance of the unit vectors.
+double mixln_scaled_difference_sq_f32_f64(const float *x, double a, const float *y, double b, size_t n);
 /// x[i] *= a.
 void mixln_scale_f32(float *x, float a, size_t n);
 /// y[i] += a * x[i].
