@@ -1,9 +1,19 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-/// Vectorized kernels use FMA and AVX2; without a target CPU, `SIMD.addingProduct` compiles to a slow call.
-let fastMath: [SwiftSetting] = [
-    .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux])),
+/// On x86-64 the vectorized kernels use FMA and AVX2: without a target CPU, `SIMD.addingProduct`
+/// compiles to a slow call. Other architectures (aarch64 Linux, Apple silicon) build the portable
+/// code with the compiler's default target. The manifest is compiled for the machine that builds,
+/// so `arch(x86_64)` is that machine's architecture.
+#if arch(x86_64)
+let x86TargetCPU: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux]))]
+let x86VectorC: [String] = ["-mavx2", "-mfma"]
+#else
+let x86TargetCPU: [SwiftSetting] = []
+let x86VectorC: [String] = []
+#endif
+
+let fastMath: [SwiftSetting] = x86TargetCPU + [
     .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
 ]
 
@@ -33,8 +43,8 @@ let package = Package(
         .target(
             name: "CMixLNKernels",
             cSettings: [
-                .unsafeFlags(["-O3", "-mavx2", "-mfma", "-fno-math-errno", "-fassociative-math",
-                              "-fno-signed-zeros", "-fno-trapping-math"], .when(platforms: [.linux])),
+                .unsafeFlags(["-O3"] + x86VectorC + ["-fno-math-errno", "-fassociative-math",
+                                                       "-fno-signed-zeros", "-fno-trapping-math"], .when(platforms: [.linux])),
             ]
         ),
         .target(
