@@ -32,6 +32,14 @@ final class ResumeTests: CLITestCase {
         try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: workDirectory.appendingPathComponent("\(run)/run.json"))) as? [String: Any])
     }
 
+    /// The dtype of every tensor in a safetensors file, read from its header.
+    func tensorDTypes(_ path: String) throws -> Set<String> {
+        let data = try Data(contentsOf: workDirectory.appendingPathComponent(path))
+        let length = data.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: data.subdata(in: 8..<(8 + length))) as? [String: Any])
+        return Set(header.filter { $0.key != "__metadata__" }.compactMap { ($0.value as? [String: Any])?["dtype"] as? String })
+    }
+
     func finalWeights(_ run: String) throws -> Data {
         try Data(contentsOf: workDirectory.appendingPathComponent("\(run)/checkpoints/step-000008/model.safetensors"))
     }
@@ -155,6 +163,22 @@ final class ResumeTests: CLITestCase {
         XCTAssertEqual(try stepLosses("old"), try stepLosses("straight"))
         XCTAssertEqual(try runRecord("old")["record_version"] as? Int, 2, "rewritten as a structured record")
         XCTAssertEqual(try runRecord("old")["data"] as? String, workDirectory.appendingPathComponent("corpus.txt").path)
+    }
+
+    func testBFloat16CheckpointsStoreWeightsAndMomentsInBF16AndResume() throws {
+        XCTAssertEqual(try mixln(try arguments(out: "straight")).status, 0)
+        XCTAssertEqual(try mixln(try arguments(out: "half") + ["--save-dtype", "bf16", "--stop-after", "3"]).status, 0)
+        for file in ["model.safetensors", "optimizer.safetensors"] {
+            XCTAssertEqual(try tensorDTypes("half/checkpoints/step-000003/\(file)"), ["BF16"], file)
+        }
+        let resumed = try mixln(["train", "--resume", "half"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try runRecord("half")["save_dtype"] as? String, "bf16")
+        XCTAssertEqual(try tensorDTypes("half/checkpoints/step-000008/optimizer.safetensors"), ["BF16"])
+        let half = try stepLosses("half"), straight = try stepLosses("straight")
+        XCTAssertEqual(half.count, 8)
+        XCTAssertEqual(Array(half.prefix(3)), Array(straight.prefix(3)), "saving in bf16 does not touch the fp32 training state")
+        XCTAssertNotEqual(half[3], straight[3], "resuming from rounded weights and moments is not bit-identical (README says so)")
     }
 
     func testResumeRefusesAnotherModelOrAnEmptyRun() throws {
