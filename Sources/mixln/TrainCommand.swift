@@ -10,7 +10,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Pre-train a model with a chosen norm placement.",
-        discussion: "Writes <out>/run.json (resolved config and norm plan), <out>/metrics.jsonl (one JSON object per update and per evaluation) and <out>/summary.json.")
+        discussion: "Writes <out>/run.json (the run's record: resolved config, norm plan, every option, absolute paths; --resume rebuilds the run from it), <out>/metrics.jsonl (one JSON object per update and per evaluation) and <out>/summary.json.")
 
     @OptionGroup var modelOptions: ModelOptions
 
