@@ -3,8 +3,8 @@ import MixLNModel
 import MixLNTensor
 
 /// A resumable checkpoint folder: the model folder (`config.json`, `model.safetensors`) plus
-/// `optimizer.safetensors` (Adam's `exp_avg.<name>` and `exp_avg_sq.<name>` per tensor) and
-/// `training_state.json`, plus the run's tokenizer file when it has one.
+/// `optimizer.safetensors` (Adam's `exp_avg.<name>` and `exp_avg_sq.<name>` per tensor, in the
+/// weights' storage type) and `training_state.json`, plus the run's tokenizer file when it has one.
 ///
 /// Written into a temporary folder that is renamed into place only when complete, so a run killed
 /// mid-write leaves the previous checkpoint as it was.
@@ -13,6 +13,11 @@ public enum TrainingCheckpoint {
     public static let stateFile = "training_state.json"
 
     /// Writes the trainer's state to `directory` (replacing an older checkpoint of the same name).
+    ///
+    /// `dtype` is the storage type of the weights and of Adam's moments alike: `.bfloat16` halves
+    /// both files (rounded to nearest even). Training itself stays in fp32, and `restore` widens
+    /// what it reads, so a run resumed from a bf16 checkpoint continues from rounded weights and
+    /// moments and is not bit-identical to one that never stopped.
     public static func save(_ trainer: Trainer, to directory: String, dtype: SafeTensorsDType = .float32) throws {
         let fm = FileManager.default
         let url = URL(fileURLWithPath: directory)
@@ -28,8 +33,8 @@ public enum TrainingCheckpoint {
         var moments = SafeTensorsWriter(metadata: ["optimizer": trainer.optimizer.settings.kind.rawValue,
                                                    "step": String(trainer.optimizer.stepCount)])
         for tensor in model.layout.tensors {
-            moments.add("exp_avg.\(tensor.name)", shape: tensor.shape, values: trainer.optimizer.firstMoment.pointer + tensor.offset)
-            moments.add("exp_avg_sq.\(tensor.name)", shape: tensor.shape, values: trainer.optimizer.secondMoment.pointer + tensor.offset)
+            moments.add("exp_avg.\(tensor.name)", shape: tensor.shape, values: trainer.optimizer.firstMoment.pointer + tensor.offset, dtype: dtype)
+            moments.add("exp_avg_sq.\(tensor.name)", shape: tensor.shape, values: trainer.optimizer.secondMoment.pointer + tensor.offset, dtype: dtype)
         }
         try moments.write(to: temporary.appendingPathComponent(optimizerFile).path)
         let encoder = JSONEncoder()

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import MixLNData
-import MixLNModel
 import MixLNTrain
 
 /// Trains every scheme × seed into `<out>/<scheme>-seed<k>/` with otherwise identical options (same
@@ -61,13 +60,7 @@ struct Comparison {
         guard !schemes.isEmpty else { throw CLIError("give at least one scheme") }
         guard Set(schemes).count == schemes.count else { throw CLIError("a scheme is listed twice: \(schemes.joined(separator: ","))") }
         for scheme in schemes {
-            let command = try parseTrain(trainArguments(scheme: scheme, seed: options.seed))
-            let tokenizer = try TokenizerLoader.load(path: command.tokenizer)
-            let config = try command.modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
-            _ = try command.modelOptions.resolvePlan(layers: config.numHiddenLayers)
-            guard command.seqLen <= config.maxSequenceLength else {
-                throw ModelError.sequenceTooLong(requested: command.seqLen, maximum: config.maxSequenceLength)
-            }
+            _ = try parseTrain(trainArguments(scheme: scheme, seed: options.seed)).newRecord(command: [])
         }
         // Read the data once up front so an empty or unreadable set fails before any training.
         let first = try parseTrain(trainArguments(scheme: schemes[0], seed: options.seed))

@@ -9,7 +9,7 @@ import MixLNTrain
 /// `layer_drop.json`, `depth.json`, and `source.json` saying which checkpoint and data they are of.
 ///
 /// The data is `evalData` cut like the run's training data (same tokenizer, `--seq-len`, packing),
-/// or by default the run's own validation split, rebuilt from its `run.json` with the same seed.
+/// or by default the run's own validation split, rebuilt from its `run.json` record with the same seed.
 struct RunAnalysis {
     static let files = ["grad_norms.json", "angular.json", "layer_drop.json", "depth.json"]
 
@@ -37,9 +37,9 @@ struct RunAnalysis {
             throw CLIError("\(runPath): no checkpoint to analyze")
         }
         let folder = try RunDirectory(path: (runPath as NSString).appendingPathComponent("analysis"))
-        let train = try Self.trainCommand(of: runPath)
+        let record = try RunRecord.load(runDirectory: runPath)
         let source = Source(checkpoint: (checkpoint as NSString).lastPathComponent,
-                            data: evalData ?? "validation split of \(train.data ?? "?")", maxTokens: maxTokens, batchSize: batchSize)
+                            data: evalData ?? "validation split of \(record.data)", maxTokens: maxTokens, batchSize: batchSize)
         let done = Self.files.allSatisfy { FileManager.default.fileExists(atPath: folder.url.appendingPathComponent($0).path) }
         if done, let data = FileManager.default.contents(atPath: folder.url.appendingPathComponent("source.json").path),
            (try? JSONDecoder().decode(Source.self, from: data)) == source {
@@ -47,7 +47,7 @@ struct RunAnalysis {
             return false
         }
         let model = try ModelDirectory.load(checkpoint)
-        let batches = try analysisBatches(for: model, train: train)
+        let batches = try analysisBatches(for: model, record: record)
         let tokens = batches.reduce(0) { $0 + $1.predictedTokenCount }
         progressLine("\(label): analyzing \(source.checkpoint) on \(tokens) tokens of \(source.data)")
         try step("grad-norms") { try folder.writeJSON(GradientNormAnalysis.run(model, batches: batches), to: "grad_norms.json") }
@@ -58,33 +58,20 @@ struct RunAnalysis {
         return true
     }
 
-    /// The `train` command a run directory was made by, re-parsed from its `run.json`.
-    static func trainCommand(of runPath: String) throws -> TrainCommand {
-        let file = (runPath as NSString).appendingPathComponent("run.json")
-        guard let data = FileManager.default.contents(atPath: file),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let command = object["command"] as? [String], command.count >= 2 else {
-            throw CLIError("\(runPath) is not a run directory (no readable run.json)")
-        }
-        return try TrainCommand.parse(Array(command.dropFirst(2)))
-    }
-
-    private func analysisBatches(for model: Transformer<Float>, train: TrainCommand) throws -> [TokenBatch] {
-        let tokenizer = try TokenizerLoader.load(path: train.tokenizer)
-        let options = SequenceOptions(seqLen: train.seqLen, packing: train.packing)
+    private func analysisBatches(for model: Transformer<Float>, record: RunRecord) throws -> [TokenBatch] {
+        let tokenizer = try TokenizerLoader.load(path: record.tokenizer)
         let sequences: [TokenSequence]
         if let evalData {
-            sequences = try SequenceBuilder.build(try CorpusReader.readDocuments(at: evalData), tokenizer: tokenizer, options: options)
+            sequences = try SequenceBuilder.build(try CorpusReader.readDocuments(at: evalData), tokenizer: tokenizer, options: record.sequenceOptions)
         } else {
-            guard let data = train.data else { throw CLIError("\(runPath): run.json records no --data") }
-            let split = try train.loadSplit(data: data, tokenizer: tokenizer, modelVocabulary: model.config.vocabSize, options: options)
+            let split = try record.loadSplit(using: tokenizer)
             guard !split.validation.isEmpty else {
                 throw CLIError("\(runPath) has no validation split (--val-fraction 0); pass --eval-data")
             }
             sequences = split.validation
         }
         return try CheckpointInput.batches(sequences, for: model, padId: tokenizer.padId, batchSize: batchSize,
-                                           maxTokens: maxTokens, source: evalData ?? train.data ?? runPath)
+                                           maxTokens: maxTokens, source: evalData ?? record.data)
     }
 
     private func step(_ name: String, _ body: () throws -> Void) throws {

@@ -109,6 +109,13 @@ enum JSONCoding {
     }
     static let pretty: JSONEncoder = make([.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])
 
+    /// Reads what the encoders write (non-finite numbers as strings).
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
+        return d
+    }()
+
     private static func make(_ formatting: JSONEncoder.OutputFormatting) -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = formatting

@@ -10,48 +10,72 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Pre-train a model with a chosen norm placement.",
-        discussion: "Writes <out>/run.json (resolved config and norm plan), <out>/metrics.jsonl (one JSON object per update and per evaluation) and <out>/summary.json.")
+        discussion: "Writes <out>/run.json (the run's record: resolved config, norm plan, every option, absolute paths; --resume rebuilds the run from it), <out>/metrics.jsonl (one JSON object per update and per evaluation) and <out>/summary.json.")
 
     @OptionGroup var modelOptions: ModelOptions
 
     @Option(help: "Text file, folder, JSONL with a 'text' or 'input_ids' field, C4-layout .json.gz (file or folder), or a `mixln prepare` shard directory.")
     var data: String?
 
-    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one).")
-    var tokenizer: String = "byte"
+    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one). Default: \(Defaults.tokenizer).")
+    var tokenizer: String?
 
-    @Option(help: "Number of optimizer updates.") var steps: Int = 100
-    @Option(help: "Sequences per forward/backward (micro-batch).") var batchSize: Int = 8
-    @Option(help: "Sequences per update (gradient accumulation when above --batch-size).") var totalBatchSize: Int?
-    @Option(help: "Tokens per sequence.") var seqLen: Int = 256
-    @Option(help: "Peak learning rate.") var lr: Double = 1e-3
-    @Option(help: "Warmup updates (linear from 0).") var warmup: Int?
-    @Option(help: "Schedule after warmup: cosine, linear, constant.") var schedule: String = "cosine"
-    @Option(help: "Floor of the schedule as a fraction of --lr.") var minLrRatio: Double = 0.1
-    @Option(help: "adam (official) or adamw.") var optimizer: String = "adam"
-    @Option(help: "Weight decay (L2 for adam, decoupled for adamw).") var weightDecay: Double = 0
+    // Options a run records are optional here, so `--resume` can tell what was given (and must
+    // match the run) from what was not (and is taken from the run); `newRecord` applies `Defaults`.
+    @Option(help: "Number of optimizer updates (default: \(Defaults.steps)); with --resume, a larger number extends the run.") var steps: Int?
+    @Option(help: "Sequences per forward/backward (micro-batch; default: \(Defaults.batchSize)).") var batchSize: Int?
+    @Option(help: "Sequences per update (gradient accumulation when above --batch-size; default: --batch-size).") var totalBatchSize: Int?
+    @Option(help: "Tokens per sequence (default: \(Defaults.seqLen)).") var seqLen: Int?
+    @Option(help: "Peak learning rate (default: \(Defaults.lr)).") var lr: Double?
+    @Option(help: "Warmup updates (linear from 0; default: --steps / 10).") var warmup: Int?
+    @Option(help: "Schedule after warmup: cosine, linear, constant (default: \(Defaults.schedule)).") var schedule: String?
+    @Option(help: "Floor of the schedule as a fraction of --lr (default: \(Defaults.minLrRatio)).") var minLrRatio: Double?
+    @Option(help: "adam (official) or adamw (default: \(Defaults.optimizer)).") var optimizer: String?
+    @Option(help: "Weight decay (L2 for adam, decoupled for adamw; default: 0).") var weightDecay: Double?
     @Option(help: "Clip the global gradient norm to this value (off by default).") var clip: Double?
-    @Option(help: "Seed for init, data split and data order.") var seed: UInt64 = 0
-    @Option(help: "Evaluate every N updates (0: only at the end).") var evalEvery: Int = 0
-    @Option(help: "At most this many validation batches per evaluation.") var evalBatches: Int?
-    @Option(help: "Fraction of documents held out for validation.") var valFraction: Double = 0.05
+    @Option(help: "Seed for init, data split and data order (default: \(Defaults.seed)).") var seed: UInt64?
+    @Option(help: "Evaluate every N updates (0, the default: only at the end).") var evalEvery: Int?
+    @Option(help: "At most this many validation batches per evaluation (default: all).") var evalBatches: Int?
+    @Option(help: "Fraction of documents held out for validation (default: \(Defaults.valFraction)).") var valFraction: Double?
     @Flag(help: "Concatenate documents with eos instead of one padded document per sequence.") var packing = false
-    @Option(help: "Threads (default: all cores). Results are bit-identical only for the same thread count.") var threads: Int?
+    @Option(help: "Threads (default: all cores; with --resume, the run's). Results are bit-identical only for the same thread count.") var threads: Int?
     @Option(help: "Run directory to write.") var out: String?
-    @Option(help: "Save a checkpoint to <out>/checkpoints/step-N every N updates (0: only at the end).") var saveEvery: Int = 0
-    @Option(help: "Storage type of checkpointed weights and moments: f32 or bf16.") var saveDtype: String = "f32"
-    @Option(help: "Continue the run in this directory from its last checkpoint, with the options it was started with.")
+    @Option(help: "Save a checkpoint to <out>/checkpoints/step-N every N updates (0, the default: only at the end).") var saveEvery: Int?
+    @Option(help: "Storage type of checkpoints, weights and Adam moments alike: f32 or bf16 (half the size; resuming from bf16 is not bit-identical). Default: \(Defaults.saveDtype).")
+    var saveDtype: String?
+    @Option(help: "Continue the run in this directory from its last checkpoint, with the options run.json records. Options given with it must match the run, except --steps (a larger number extends it), --threads (with a warning), --save-every, --save-dtype, --stop-after and --json.")
     var resume: String?
     @Option(help: "Stop after this many updates in this invocation, saving a checkpoint (continue later with --resume).")
     var stopAfter: Int?
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
+    /// The defaults of the options a run records, in one place (applied by `newRecord`).
+    enum Defaults {
+        static let tokenizer = "byte"
+        static let steps = 100
+        static let batchSize = 8
+        static let seqLen = 256
+        static let lr = 1e-3
+        static let schedule = "cosine"
+        static let minLrRatio = 0.1
+        static let optimizer = "adam"
+        static let weightDecay = 0.0
+        static let seed: UInt64 = 0
+        static let evalEvery = 0
+        static let valFraction = 0.05
+        static let saveEvery = 0
+        static let saveDtype = "f32"
+        /// Warmup updates when `--warmup` is not given: a tenth of the run.
+        static func warmup(steps: Int) -> Int { steps / 10 }
+    }
+
     func run() throws {
-        let (summary, scheme) = try train(command: CommandLine.arguments)
+        let (summary, record) = try train(command: CommandLine.arguments)
+        let scheme = record.normPlan.scheme
         if json {
             try JSONCoding.printDocument(summary)
         } else if summary.status == .stopped {
-            print("\(scheme): stopped after \(summary.steps) of \(steps) steps; continue with: mixln train --resume \(resume ?? out ?? "<run>")")
+            print("\(scheme): stopped after \(summary.steps) of \(record.training.steps) steps; continue with: mixln train --resume \(resume ?? out ?? "<run>")")
         } else if let eval = summary.finalEval {
             print("\(scheme): \(summary.status.rawValue) after \(summary.steps) steps; validation loss \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
         } else {
@@ -60,51 +84,63 @@ struct TrainCommand: ParsableCommand {
     }
 
     /// Trains (or, with `--resume`, continues) the run this command describes and returns its summary
-    /// and the plan's scheme name, printing nothing on stdout — `compare` calls it in-process.
-    /// - Parameter command: the command line recorded in `run.json` (what `--resume` re-parses).
-    func train(command: [String]) throws -> (summary: TrainingSummary, scheme: String) {
-        if let resume {
-            return try resumeRun(resume)
-        } else {
-            return try execute(resumingFrom: nil, command: command)
-        }
-    }
-
-    /// Rebuilds the original command from `run.json`, checks that nothing given here contradicts
-    /// it, and continues from the newest complete checkpoint.
-    private func resumeRun(_ runPath: String) throws -> (summary: TrainingSummary, scheme: String) {
-        let runFile = (runPath as NSString).appendingPathComponent("run.json")
-        guard let data = FileManager.default.contents(atPath: runFile),
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-              let command = object["command"] as? [String], command.count >= 2 else {
-            throw CLIError("\(runPath) is not a run directory (no readable run.json)")
-        }
-        var original = try TrainCommand.parse(Array(command.dropFirst(2)))
-        if let model = modelOptions.model, model != original.modelOptions.model {
-            throw CLIError("\(runPath) was trained with --model \(original.modelOptions.model ?? "?"), not \(model)")
-        }
-        if let norm = modelOptions.norm, norm != (original.modelOptions.norm ?? "pre") {
-            throw CLIError("\(runPath) was trained with --norm \(original.modelOptions.norm ?? "pre"), not \(norm)")
-        }
-        if let data = self.data, data != original.data {
-            throw CLIError("\(runPath) was trained on --data \(original.data ?? "?"), not \(data)")
-        }
-        guard let checkpoint = TrainingCheckpoint.checkpoints(in: runPath).last else {
-            throw CLIError("\(runPath) has no complete checkpoint to resume from")
-        }
-        original.out = runPath
-        original.stopAfter = stopAfter
-        original.json = json
-        original.resume = nil
-        return try original.execute(resumingFrom: checkpoint, command: command)
-    }
-
-    private func execute(resumingFrom checkpoint: String?, command: [String]) throws -> (summary: TrainingSummary, scheme: String) {
-        guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
+    /// and its record, printing nothing on stdout — `compare` calls it in-process.
+    /// - Parameter command: the command line to record in a new run's `run.json` (for people; a
+    ///   resumed run keeps the one it was started with).
+    func train(command: [String]) throws -> (summary: TrainingSummary, record: RunRecord) {
+        if let stopAfter, stopAfter < 1 { throw CLIError("--stop-after must be positive, got \(stopAfter)") }
+        if let resume { return try resumeRun(resume) }
+        let record = try newRecord(command: command)
         guard let out else { throw CLIError("--out is required (the run directory to write)") }
-        if let threads { Parallel.setThreadCount(threads) }
-        let tokenizer = try TokenizerLoader.load(path: self.tokenizer)
-        var config = try modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
+        return try execute(record, in: out, resumingFrom: nil)
+    }
+
+    /// The record of a new run from these options, `Defaults` filled in, paths made absolute, the
+    /// model resolved, every option checked. Reads no data and writes nothing.
+    func newRecord(command: [String]) throws -> RunRecord {
+        guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
+        let tokenizerSpec = tokenizerSpec(self.tokenizer ?? Defaults.tokenizer)
+        let tokenizer = try TokenizerLoader.load(path: tokenizerSpec)
+        let config = try Self.trainingConfig(modelOptions, tokenizer: tokenizer)
+        let plan = try modelOptions.resolvePlan(layers: config.numHiddenLayers)
+        let steps = self.steps ?? Defaults.steps, seqLen = self.seqLen ?? Defaults.seqLen
+        guard seqLen <= config.maxSequenceLength else {
+            throw ModelError.sequenceTooLong(requested: seqLen, maximum: config.maxSequenceLength)
+        }
+        let schedule = self.schedule ?? Defaults.schedule, optimizer = self.optimizer ?? Defaults.optimizer
+        guard let scheduleKind = LearningRateSchedule.Kind(rawValue: schedule) else {
+            throw CLIError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        guard let optimizerKind = OptimizerSettings.Kind(rawValue: optimizer) else {
+            throw CLIError("--optimizer must be adam or adamw, got '\(optimizer)'")
+        }
+        let valFraction = self.valFraction ?? Defaults.valFraction
+        guard (0..<1).contains(valFraction) else { throw CLIError("--val-fraction must be in [0, 1), got \(valFraction)") }
+        if let threads, threads < 1 { throw CLIError("--threads must be positive, got \(threads)") }
+        let options = TrainingOptions(
+            steps: steps, microBatchSize: batchSize ?? Defaults.batchSize, totalBatchSize: totalBatchSize, seqLen: seqLen,
+            schedule: LearningRateSchedule(kind: scheduleKind, peak: lr ?? Defaults.lr, warmupSteps: warmup ?? Defaults.warmup(steps: steps),
+                                           totalSteps: steps, minRatio: minLrRatio ?? Defaults.minLrRatio),
+            optimizer: OptimizerSettings(kind: optimizerKind, weightDecay: weightDecay ?? Defaults.weightDecay),
+            clipGradNorm: clip, evalEvery: evalEvery ?? Defaults.evalEvery, evalBatches: evalBatches,
+            saveEvery: saveEvery ?? Defaults.saveEvery, seed: seed ?? Defaults.seed)
+        try options.validate()
+        let record = RunRecord(
+            version: RunRecord.currentVersion, command: command,
+            modelOptions: .init(model: modelSpec(modelOptions.model ?? ""),
+                                norm: modelOptions.norm, postNum: modelOptions.postNum, layers: modelOptions.layers,
+                                vocabSize: modelOptions.vocabSize),
+            config: config, normPlan: plan, training: options, data: absolutePath(data), tokenizer: tokenizerSpec,
+            tokenizerName: tokenizer.name, packing: packing, validationFraction: valFraction,
+            threads: threads ?? Parallel.threadCount, saveDType: saveDtype ?? Defaults.saveDtype,
+            parameters: 0, resumes: [])
+        _ = try record.checkpointDType
+        return record
+    }
+
+    /// The model config `train` builds for `options` and `tokenizer`: overrides applied, the pad row fixed.
+    static func trainingConfig(_ options: ModelOptions, tokenizer: any Tokenizer) throws -> ModelConfig {
+        var config = try options.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
         // The official pad_token_id = -1 freezes row V−1 at zero. When the tokenizer's ids reach that
         // row (a vocabulary sized to the tokenizer), it would freeze a real token — an all-zero
         // stream that Post-LN's 1/√ε amplifies in every layer's backward — so the tokenizer's own
@@ -112,65 +148,53 @@ struct TrainCommand: ParsableCommand {
         if let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize, row != Int(tokenizer.padId) {
             config.padTokenId = Int(tokenizer.padId)
         }
-        let plan = try modelOptions.resolvePlan(layers: config.numHiddenLayers)
         guard tokenizer.vocabularySize <= config.vocabSize else {
             throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); use --vocab-size \(tokenizer.vocabularySize) or a larger model vocabulary")
         }
-        guard seqLen <= config.maxSequenceLength else {
-            throw ModelError.sequenceTooLong(requested: seqLen, maximum: config.maxSequenceLength)
-        }
-        guard let scheduleKind = LearningRateSchedule.Kind(rawValue: schedule) else {
-            throw CLIError("--schedule must be one of \(LearningRateSchedule.Kind.allCases.map(\.rawValue).joined(separator: ", "))")
-        }
-        guard let optimizerKind = OptimizerSettings.Kind(rawValue: optimizer) else {
-            throw CLIError("--optimizer must be adam or adamw, got '\(optimizer)'")
-        }
-        guard (0..<1).contains(valFraction) else { throw CLIError("--val-fraction must be in [0, 1), got \(valFraction)") }
-        guard let checkpointDType = ["f32": SafeTensorsDType.float32, "bf16": .bfloat16][saveDtype] else {
-            throw CLIError("--save-dtype must be f32 or bf16, got '\(saveDtype)'")
-        }
-        if let stopAfter, stopAfter < 1 { throw CLIError("--stop-after must be positive, got \(stopAfter)") }
-        let options = TrainingOptions(
-            steps: steps, microBatchSize: batchSize, totalBatchSize: totalBatchSize, seqLen: seqLen,
-            schedule: LearningRateSchedule(kind: scheduleKind, peak: lr, warmupSteps: warmup ?? steps / 10,
-                                           totalSteps: steps, minRatio: minLrRatio),
-            optimizer: OptimizerSettings(kind: optimizerKind, weightDecay: weightDecay),
-            clipGradNorm: clip, evalEvery: evalEvery, evalBatches: evalBatches, saveEvery: saveEvery, seed: seed)
-        try options.validate()
+        return config
+    }
+
+    /// Builds the run `record` describes in the run directory `out` — from the record alone, for a
+    /// new run and a resumed one alike — and trains it, from `checkpoint` when given. Writes the
+    /// record to `run.json` (a resumed run's once its checkpoint is restored, with the resume listed).
+    func execute(_ record: RunRecord, in out: String, resumingFrom checkpoint: String?) throws -> (summary: TrainingSummary, record: RunRecord) {
+        var record = record
+        Parallel.setThreadCount(record.threads)
+        let tokenizer = try TokenizerLoader.load(path: record.tokenizer)
+        let checkpointDType = try record.checkpointDType
         let runDirectory = try RunDirectory(path: out)
 
-        let split = try loadSplit(data: data, tokenizer: tokenizer, modelVocabulary: config.vocabSize,
-                                  options: SequenceOptions(seqLen: seqLen, packing: packing))
+        let split = try record.loadSplit(using: tokenizer)
         guard !split.train.isEmpty else {
-            throw CLIError("\(data): no training sequences (every document is shorter than 2 tokens)")
+            throw CLIError("\(record.data): no training sequences (every document is shorter than 2 tokens)")
         }
-        let model = try Transformer<Float>(config: config, plan: plan)
-        model.initializeWeights(seed: seed)
-        let trainer = try Trainer(model: model, options: options, train: split.train, validation: split.validation)
+        let model = try Transformer<Float>(config: record.config, plan: record.normPlan)
+        model.initializeWeights(seed: record.training.seed)
+        record.parameters = model.parameterCount
+        let trainer = try Trainer(model: model, options: record.training, train: split.train, validation: split.validation)
         trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
         trainer.checkpointDType = checkpointDType
-        if self.tokenizer != "byte" {
+        if record.tokenizer != "byte" {
             // tokenizer.json under its Hugging Face name; a SentencePiece file keeps its own (spiece.model, tokenizer.model).
             var isDirectory: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: self.tokenizer, isDirectory: &isDirectory)
-            let source = isDirectory.boolValue ? (self.tokenizer as NSString).appendingPathComponent("tokenizer.json") : self.tokenizer
+            _ = FileManager.default.fileExists(atPath: record.tokenizer, isDirectory: &isDirectory)
+            let source = isDirectory.boolValue ? (record.tokenizer as NSString).appendingPathComponent("tokenizer.json") : record.tokenizer
             let name = source.hasSuffix(".json") ? "tokenizer.json" : (source as NSString).lastPathComponent
             trainer.checkpointAttachments = [(source, name)]
         }
 
         if let checkpoint {
             try TrainingCheckpoint.restore(trainer, from: checkpoint)
+            record.version = RunRecord.currentVersion
+            record.resumes.append(.init(atStep: trainer.step, steps: record.training.steps, threads: record.threads))
+            try runDirectory.writeJSON(record, to: "run.json")
             try runDirectory.resumeMetrics(afterStep: trainer.step)
         } else {
-            try runDirectory.writeJSON(RunRecord(
-                command: command, model: modelOptions.model ?? "", config: config, normPlan: plan,
-                training: options, data: data, tokenizer: tokenizer.name, packing: packing,
-                validationFraction: valFraction, threads: Parallel.threadCount,
-                parameters: model.parameterCount), to: "run.json")
+            try runDirectory.writeJSON(record, to: "run.json")
             try runDirectory.startMetrics()
         }
         Interrupt.install()
-        var progress = ProgressRenderer(label: plan.scheme)
+        var progress = ProgressRenderer(label: record.normPlan.scheme)
         var writeError: Error?
         let summary = try trainer.run(stopAfter: stopAfter, shouldStop: { Interrupt.requested }) { event in
             progress.show(event)
@@ -187,7 +211,7 @@ struct TrainCommand: ParsableCommand {
         }
         if let writeError { throw CLIError("writing metrics failed: \(writeError)") }
         try runDirectory.writeJSON(summary, to: "summary.json")
-        return (summary, plan.scheme)
+        return (summary, record)
     }
 }
 
@@ -200,25 +224,5 @@ enum Interrupt {
             Interrupt.requested = true
             signal(SIGINT, SIG_DFL)
         }
-    }
-}
-
-/// What `run.json` records: enough to rerun or to rebuild the model exactly.
-struct RunRecord: Encodable {
-    let command: [String]
-    let model: String
-    let config: ModelConfig
-    let normPlan: NormPlan
-    let training: TrainingOptions
-    let data: String
-    let tokenizer: String
-    let packing: Bool
-    let validationFraction: Double
-    let threads: Int
-    let parameters: Int
-
-    enum CodingKeys: String, CodingKey {
-        case command, model, config, normPlan = "norm_plan", training, data, tokenizer, packing
-        case validationFraction = "validation_fraction", threads, parameters
     }
 }

@@ -15,17 +15,17 @@ func openShards(_ data: String, tokenizer: any Tokenizer, tokenizerSpec: String,
     return try ShardDataset(directory: data)
 }
 
-extension TrainCommand {
-    /// Training and validation sequences from `--data`: a prepared shard directory (its own
+extension RunRecord {
+    /// Training and validation sequences of the run's data: a prepared shard directory (its own
     /// train/validation split, memory-mapped) or a corpus read and split here.
-    func loadSplit(data: String, tokenizer: any Tokenizer, modelVocabulary: Int, options: SequenceOptions) throws -> DatasetSplit {
+    func loadSplit(using tokenizer: any Tokenizer) throws -> DatasetSplit {
         guard ShardManifest.isShardDirectory(data) else {
             let documents = try CorpusReader.readDocuments(at: data)
-            return try DatasetSplit(documents: documents, tokenizer: tokenizer, options: options,
-                                    validationFraction: valFraction, seed: seed)
+            return try DatasetSplit(documents: documents, tokenizer: tokenizer, options: sequenceOptions,
+                                    validationFraction: validationFraction, seed: training.seed)
         }
-        return try openShards(data, tokenizer: tokenizer, tokenizerSpec: self.tokenizer, modelVocabulary: modelVocabulary)
-            .split(tokenizer: tokenizer, options: options)
+        return try openShards(data, tokenizer: tokenizer, tokenizerSpec: self.tokenizer, modelVocabulary: config.vocabSize)
+            .split(tokenizer: tokenizer, options: sequenceOptions)
     }
 }
 

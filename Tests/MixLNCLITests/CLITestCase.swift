@@ -27,13 +27,14 @@ class CLITestCase: XCTestCase {
         return directory.appendingPathComponent("mixln")
     }
 
-    /// Runs `mixln` with `arguments`, optionally with a file as its standard input.
+    /// Runs `mixln` with `arguments` in `directory` (default: the work directory), optionally with a
+    /// file as its standard input.
     @discardableResult
-    func mixln(_ arguments: [String], stdin: URL? = nil) throws -> Result {
+    func mixln(_ arguments: [String], stdin: URL? = nil, in directory: URL? = nil) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        process.currentDirectoryURL = workDirectory
+        process.currentDirectoryURL = directory ?? workDirectory
         if let stdin { process.standardInput = try FileHandle(forReadingFrom: stdin) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
