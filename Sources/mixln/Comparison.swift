@@ -62,7 +62,7 @@ struct Comparison {
         guard Set(schemes).count == schemes.count else { throw CLIError("a scheme is listed twice: \(schemes.joined(separator: ","))") }
         for scheme in schemes {
             let command = try parseTrain(trainArguments(scheme: scheme, seed: options.seed))
-            let tokenizer = try TokenizerLoader.load(path: command.tokenizer)
+            let tokenizer = try TokenizerLoader.load(path: command.tokenizerSpec())
             let config = try command.modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
             _ = try command.modelOptions.resolvePlan(layers: config.numHiddenLayers)
             guard command.seqLen <= config.maxSequenceLength else {

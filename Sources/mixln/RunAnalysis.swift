@@ -70,8 +70,8 @@ struct RunAnalysis {
     }
 
     private func analysisBatches(for model: Transformer<Float>, train: TrainCommand) throws -> [TokenBatch] {
-        let tokenizer = try TokenizerLoader.load(path: train.tokenizer)
-        let options = SequenceOptions(seqLen: train.seqLen, packing: train.packing)
+        let tokenizer = try TokenizerLoader.load(path: train.tokenizerSpec())
+        let options = SequenceOptions(seqLen: train.seqLen, packing: train.packing, vocabularySize: model.config.vocabSize)
         let sequences: [TokenSequence]
         if let evalData {
             sequences = try SequenceBuilder.build(try CorpusReader.readDocuments(at: evalData), tokenizer: tokenizer, options: options)
@@ -83,7 +83,7 @@ struct RunAnalysis {
             }
             sequences = split.validation
         }
-        return try CheckpointInput.batches(sequences, for: model, padId: tokenizer.padId, batchSize: batchSize,
+        return try CheckpointInput.batches(sequences, for: model, batchSize: batchSize,
                                            maxTokens: maxTokens, source: evalData ?? train.data ?? runPath)
     }
 

@@ -17,8 +17,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Text file, folder, JSONL with a 'text' or 'input_ids' field, C4-layout .json.gz (file or folder), or a `mixln prepare` shard directory.")
     var data: String?
 
-    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one).")
-    var tokenizer: String = "byte"
+    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one). Default: the tokenizer a `mixln prepare` shard directory carries, else byte.")
+    var tokenizer: String?
 
     @Option(help: "Number of optimizer updates.") var steps: Int = 100
     @Option(help: "Sequences per forward/backward (micro-batch).") var batchSize: Int = 8
@@ -103,19 +103,18 @@ struct TrainCommand: ParsableCommand {
         guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
         guard let out else { throw CLIError("--out is required (the run directory to write)") }
         if let threads { Parallel.setThreadCount(threads) }
-        let tokenizer = try TokenizerLoader.load(path: self.tokenizer)
+        let tokenizerSpec = try self.tokenizerSpec()
+        let tokenizer = try TokenizerLoader.load(path: tokenizerSpec)
         var config = try modelOptions.resolveConfig(tokenizerVocabulary: tokenizer.vocabularySize)
         // The official pad_token_id = -1 freezes row V−1 at zero. When the tokenizer's ids reach that
         // row (a vocabulary sized to the tokenizer), it would freeze a real token — an all-zero
         // stream that Post-LN's 1/√ε amplifies in every layer's backward — so the tokenizer's own
-        // pad id is frozen instead.
-        if let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize, row != Int(tokenizer.padId) {
+        // pad id is frozen instead (when it is a row of the model at all).
+        if let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize, row != Int(tokenizer.padId),
+           Int(tokenizer.padId) < config.vocabSize {
             config.padTokenId = Int(tokenizer.padId)
         }
         let plan = try modelOptions.resolvePlan(layers: config.numHiddenLayers)
-        guard tokenizer.vocabularySize <= config.vocabSize else {
-            throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); use --vocab-size \(tokenizer.vocabularySize) or a larger model vocabulary")
-        }
         guard seqLen <= config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: seqLen, maximum: config.maxSequenceLength)
         }
@@ -149,13 +148,9 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(model: model, options: options, train: split.train, validation: split.validation)
         trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
         trainer.checkpointDType = checkpointDType
-        if self.tokenizer != "byte" {
+        if let file = TokenizerFile(spec: tokenizerSpec) {
             // tokenizer.json under its Hugging Face name; a SentencePiece file keeps its own (spiece.model, tokenizer.model).
-            var isDirectory: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: self.tokenizer, isDirectory: &isDirectory)
-            let source = isDirectory.boolValue ? (self.tokenizer as NSString).appendingPathComponent("tokenizer.json") : self.tokenizer
-            let name = source.hasSuffix(".json") ? "tokenizer.json" : (source as NSString).lastPathComponent
-            trainer.checkpointAttachments = [(source, name)]
+            trainer.checkpointAttachments = [(file.source, file.name)]
         }
 
         if let checkpoint {
