@@ -13,7 +13,7 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     case invalidRecord(path: String, line: Int, expected: String)
     /// The corpus was read but holds no non-empty document.
     case emptyCorpus(String)
-    /// An already-tokenized document holds an id the tokenizer's vocabulary does not have.
+    /// An already-tokenized document holds an id outside the vocabulary (the model's or the tokenizer's).
     case tokenOutOfVocabulary(document: Int, position: Int, id: Int32, vocabularySize: Int)
     /// A builder or loader option is out of range.
     case invalidOption(name: String, value: String, expected: String)
@@ -39,7 +39,7 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
             return "\(path) contains no documents"
         case .tokenOutOfVocabulary(let document, let position, let id, let vocabularySize):
             return "document \(document), token \(position): id \(id) is outside the vocabulary "
-                + "(expected 0..<\(vocabularySize)); the tokenizer does not match the data"
+                + "(expected 0..<\(vocabularySize)); the data was tokenized for another vocabulary"
         case .invalidOption(let name, let value, let expected):
             return "\(name) = \(value): expected \(expected)"
         case .truncatedGzip(let path, let offset, let line):

@@ -16,14 +16,16 @@
 public enum SequenceBuilder {
     /// The sequences of `documents`, in document order.
     /// - Throws: `DataError.tokenOutOfVocabulary` when a `.tokens` document holds an id outside
-    ///   `0..<tokenizer.vocabularySize`; `.invalidOption` when `seqLen < 2`.
+    ///   `0..<options.vocabularySize` (by default the tokenizer's vocabulary); `.invalidOption`
+    ///   when `seqLen < 2`.
     public static func build(_ documents: [Document], tokenizer: any Tokenizer,
                              options: SequenceOptions) throws -> [TokenSequence] {
         guard options.seqLen >= 2 else {
             throw DataError.invalidOption(name: "seq_len", value: "\(options.seqLen)", expected: "at least 2")
         }
         let ids = try documents.enumerated().map { index, document in
-            try tokenIds(of: document, index: index, tokenizer: tokenizer, packing: options.packing)
+            try tokenIds(of: document, index: index, tokenizer: tokenizer, packing: options.packing,
+                         idLimit: options.idLimit(for: tokenizer))
         }
         return options.packing
             ? packed(ids, tokenizer: tokenizer, options: options)
@@ -31,20 +33,21 @@ public enum SequenceBuilder {
     }
 
     /// The ids of one document: `encode(text, addSpecialTokens: true)` (in packing mode ending
-    /// with EOS when the tokenizer has one), or validated `input_ids` as they are.
+    /// with EOS when the tokenizer has one), or `input_ids` as they are, each checked to lie in
+    /// `0..<idLimit` (default: the tokenizer's vocabulary).
     static func tokenIds(of document: Document, index: Int, tokenizer: any Tokenizer,
-                         packing: Bool) throws -> [Int32] {
+                         packing: Bool, idLimit: Int? = nil) throws -> [Int32] {
         switch document {
         case .text(let text):
             var ids = tokenizer.encode(text, addSpecialTokens: true)
             if packing, let eos = tokenizer.eosId, ids.last != eos { ids.append(eos) }
             return ids
         case .tokens(let ids):
-            let vocabulary = Int32(clamping: tokenizer.vocabularySize)
+            let limit = idLimit ?? tokenizer.vocabularySize
+            let vocabulary = Int32(clamping: limit)
             if let position = ids.firstIndex(where: { $0 < 0 || $0 >= vocabulary }) {
                 throw DataError.tokenOutOfVocabulary(
-                    document: index, position: position, id: ids[position],
-                    vocabularySize: tokenizer.vocabularySize)
+                    document: index, position: position, id: ids[position], vocabularySize: limit)
             }
             return ids
         }
@@ -65,7 +68,7 @@ public enum SequenceBuilder {
                          options: SequenceOptions) -> TokenSequence? {
         guard real.count >= 2 else { return nil }
         let padding = options.seqLen - real.count
-        let tokens = real + Array(repeating: tokenizer.padId, count: padding)
+        let tokens = real + Array(repeating: options.padId(for: tokenizer), count: padding)
         let targets = real.dropFirst() + [next ?? options.ignoreIndex]
             + Array(repeating: options.ignoreIndex, count: padding)
         return TokenSequence(tokens: tokens, targets: targets)

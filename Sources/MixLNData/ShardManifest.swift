@@ -46,10 +46,14 @@ public struct ShardManifest: Codable, Equatable, Sendable {
     public var seed: UInt64
     public var validationFraction: Double
     public var shuffleBuffer: Int
+    /// The tokenizer file `prepare` stored beside the manifest (a plain file name: `tokenizer.json`,
+    /// or a SentencePiece `.model` under its own name), so the folder is self-contained. Nil for the
+    /// byte tokenizer, which needs no file, and in folders prepared before shards kept their tokenizer.
+    public var tokenizerFile: String?
 
     public init(tokenizer: String, tokenizerFingerprint: String, vocabSize: Int, documents: Int, tokens: Int,
                 textBytes: Int, skippedLines: Int, splits: Splits, source: String, seed: UInt64,
-                validationFraction: Double, shuffleBuffer: Int) {
+                validationFraction: Double, shuffleBuffer: Int, tokenizerFile: String? = nil) {
         formatVersion = Self.currentVersion
         self.tokenizer = tokenizer
         self.tokenizerFingerprint = tokenizerFingerprint
@@ -64,13 +68,24 @@ public struct ShardManifest: Codable, Equatable, Sendable {
         self.seed = seed
         self.validationFraction = validationFraction
         self.shuffleBuffer = shuffleBuffer
+        self.tokenizerFile = tokenizerFile
+    }
+
+    /// The path of the stored tokenizer file in `directory`, nil when the manifest names none.
+    public func tokenizerPath(in directory: String) -> String? {
+        tokenizerFile.map { URL(fileURLWithPath: directory).appendingPathComponent($0).path }
     }
 
     enum CodingKeys: String, CodingKey {
         case formatVersion = "format_version", tokenizer, tokenizerFingerprint = "tokenizer_fingerprint"
         case vocabSize = "vocab_size", dtype, documents, tokens, textBytes = "text_bytes"
         case skippedLines = "skipped_lines", splits, source, seed, validationFraction = "validation_fraction"
-        case shuffleBuffer = "shuffle_buffer"
+        case shuffleBuffer = "shuffle_buffer", tokenizerFile = "tokenizer_file"
+    }
+
+    /// Whether `name` is a file name of its own (no folder, not hidden), as shard and tokenizer entries must be.
+    static func isPlainFileName(_ name: String) -> Bool {
+        !name.isEmpty && !name.contains("/") && !name.hasPrefix(".")
     }
 
     /// Whether `directory` holds a manifest (is a prepared shard directory).
@@ -102,6 +117,9 @@ public struct ShardManifest: Codable, Equatable, Sendable {
         guard manifest.vocabSize > 0 else {
             throw DataError.invalidShard(path: path, field: "vocab_size", problem: "expected a positive number")
         }
+        if let file = manifest.tokenizerFile, !isPlainFileName(file) {
+            throw DataError.invalidShard(path: path, field: "tokenizer_file", problem: "'\(file)' is not a plain file name")
+        }
         return manifest
     }
 }
@@ -120,7 +138,7 @@ public struct ShardDataset {
         self.manifest = manifest
         func openShards(_ entries: [ShardManifest.Shard]) throws -> [TokenShard] {
             try entries.map { entry in
-                guard !entry.file.contains("/"), !entry.file.hasPrefix(".") else {
+                guard ShardManifest.isPlainFileName(entry.file) else {
                     throw DataError.invalidShard(path: directory, field: "splits", problem: "shard name '\(entry.file)' is not a plain file name")
                 }
                 let shard = try TokenShard(path: URL(fileURLWithPath: directory).appendingPathComponent(entry.file).path)

@@ -21,10 +21,13 @@ public struct PrepareOptions: Sendable {
     public var shuffleBuffer: Int
     /// Replace an existing non-empty output directory.
     public var overwrite: Bool
+    /// The tokenizer's file, copied beside the manifest (and named in it) so the directory is
+    /// self-contained; nil for the byte tokenizer.
+    public var tokenizerFile: TokenizerFile?
 
     public init(outputDirectory: String, validationFraction: Double = 0.005, seed: UInt64 = 0,
                 shardTokens: Int = 100_000_000, threads: Int = ProcessInfo.processInfo.activeProcessorCount,
-                shuffleBuffer: Int = 0, overwrite: Bool = false) {
+                shuffleBuffer: Int = 0, overwrite: Bool = false, tokenizerFile: TokenizerFile? = nil) {
         self.outputDirectory = outputDirectory
         self.validationFraction = validationFraction
         self.seed = seed
@@ -32,6 +35,7 @@ public struct PrepareOptions: Sendable {
         self.threads = threads
         self.shuffleBuffer = shuffleBuffer
         self.overwrite = overwrite
+        self.tokenizerFile = tokenizerFile
     }
 }
 
@@ -56,7 +60,8 @@ public struct PrepareProgress: Sendable {
 /// (`DispatchQueue.concurrentPerform` over slices of the batch); results are written in input
 /// order, so the output is identical for any thread count. Everything is written into a
 /// temporary sibling directory that is renamed to `outputDirectory` only when complete: a failed
-/// or interrupted run leaves no half-written shard directory behind.
+/// or interrupted run leaves no half-written shard directory behind. The tokenizer's file
+/// (`PrepareOptions.tokenizerFile`) goes into the same temporary directory, so it arrives with the shards.
 ///
 /// The tokenizer's `encode` is called from several threads at once, so it must not mutate shared
 /// state (true of `ByteTokenizer`; tokenizers with caches need them thread-safe).
@@ -86,7 +91,11 @@ public enum ShardPreparer {
             throw DataError.unreadable(path: temporary.path, reason: "cannot create the output directory: \(error.localizedDescription)")
         }
         do {
-            let manifest = try write(stream, tokenizer: tokenizer, options: options, into: temporary, progress: progress)
+            var manifest = try write(stream, tokenizer: tokenizer, options: options, into: temporary, progress: progress)
+            if let file = options.tokenizerFile {
+                try file.copy(into: temporary)
+                manifest.tokenizerFile = file.name
+            }
             let data = try JSONEncoder.manifest.encode(manifest)
             try data.write(to: temporary.appendingPathComponent(ShardManifest.fileName))
             if replace { try FileManager.default.removeItem(at: output) }

@@ -37,6 +37,15 @@ extension Tokenizer {
     public func encode(_ text: String) -> [Int32] {
         encode(text, addSpecialTokens: true)
     }
+
+    /// The text `continuation` adds after `prefix`: `decode(prefix + continuation)` past
+    /// `decode(prefix)`. Decoding the continuation alone would lose what depends on what comes
+    /// before, such as the space a SentencePiece word piece (`▁or`) stands for at its start.
+    public func decode(_ continuation: [Int32], after prefix: [Int32]) -> String {
+        let head = decode(prefix).unicodeScalars, whole = decode(prefix + continuation).unicodeScalars
+        guard whole.starts(with: head) else { return decode(continuation) }
+        return String(String.UnicodeScalarView(whole.dropFirst(head.count)))
+    }
 }
 
 /// FNV-1a 64-bit hash of `bytes` as 16 lowercase hex digits; the tokenizers' `fingerprint`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import MixLNData
 import MixLNModel
 import MixLNTensor
 import MixLNTrain
@@ -18,6 +19,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Timed steps.") var steps: Int = 5
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 2
     @Option(help: "Threads (default: all cores).") var threads: Int?
+    @Option(help: "With --vocab-size tokenizer: the tokenizer whose size the vocabulary takes, as in train ('byte' by default, a SentencePiece .model, or a tokenizer.json). Bench runs on random ids; nothing is tokenized.")
+    var tokenizer: String?
     @Flag(help: "Print one JSON document on stdout.") var json = false
 
     func run() throws {
@@ -28,7 +31,7 @@ struct BenchCommand: ParsableCommand {
             throw CLIError("--batch-size and --steps must be positive, --seq-len at least 2, --warmup not negative")
         }
         if let threads { Parallel.setThreadCount(threads) }
-        let config = try modelOptions.resolveConfig()
+        let config = try modelOptions.resolveConfig(tokenizerVocabulary: try tokenizerVocabulary())
         guard seqLen <= config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: seqLen, maximum: config.maxSequenceLength)
         }
@@ -72,6 +75,15 @@ struct BenchCommand: ParsableCommand {
         } else {
             print("train: \(Int(result.trainTokensPerSecond)) tokens/s (\(fixed(result.trainStepSeconds, 3)) s/step)   eval: \(Int(result.evalTokensPerSecond)) tokens/s")
         }
+    }
+
+    /// The vocabulary `--vocab-size tokenizer` means: `--tokenizer`'s size (byte's 258 by default, as in train).
+    private func tokenizerVocabulary() throws -> Int? {
+        guard modelOptions.vocabSize == "tokenizer" else {
+            if let tokenizer { throw CLIError("--tokenizer \(tokenizer) sets the vocabulary only with --vocab-size tokenizer (bench runs on random ids)") }
+            return nil
+        }
+        return try TokenizerLoader.load(path: tokenizer ?? "byte").vocabularySize
     }
 
     private func median(_ xs: [Double]) -> Double {

@@ -17,13 +17,16 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Official POST_NUM for --norm post_pre / mix.")
     var postNum: Int?
 
-    @Option(help: "Text file, folder, JSONL with 'text' or 'input_ids' (each record one sequence), C4-layout .json.gz, or a `mixln prepare` shard directory (its validation split).")
+    @Option(help: "Text file, folder, JSONL with 'text' or 'input_ids' (each record one sequence), C4-layout .json.gz, or a `mixln prepare` shard directory.")
     var data: String
 
-    @Option(help: "Tokenizer for text data: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own tokenizer file, else byte).")
+    @Option(help: "Which documents of --data: all, validation or train. Default: the validation split of a shard directory, or of the run's own training data when --checkpoint is a run (the documents train held out); else all.")
+    var split: DataSplit?
+
+    @Option(help: "Tokenizer for text data: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own tokenizer file, else a shard directory's, else byte). Data of input_ids needs none: its ids are checked against the model's vocab_size.")
     var tokenizer: String?
 
-    @Option(help: "Tokens per sequence (default: 256, at most the model's max_sequence_length).")
+    @Option(help: "Tokens per sequence (default: the run's --seq-len on its own training data, else 256; at most the model's max_sequence_length).")
     var seqLen: Int?
 
     @Option(help: "Sequences per forward pass.")
@@ -32,8 +35,8 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Stop after at least this many predicted tokens (whole batches).")
     var maxTokens: Int?
 
-    @Flag(help: "Concatenate documents with eos instead of one padded document per sequence.")
-    var packing = false
+    @Flag(inversion: .prefixedNo, help: "Concatenate documents with eos instead of one padded document per sequence (default: as the run did on its own training data, else off).")
+    var packing: Bool?
 
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
@@ -51,11 +54,15 @@ struct CheckpointInput: ParsableArguments {
 
     /// The tokenizer file a checkpoint carries (`tokenizer.json`, or a SentencePiece `.model`), else `byte`.
     static func defaultTokenizer(in folder: String) -> String {
+        carriedTokenizer(in: folder) ?? "byte"
+    }
+
+    /// The tokenizer file a checkpoint carries (`tokenizer.json`, or a SentencePiece `.model`), if any.
+    static func carriedTokenizer(in folder: String) -> String? {
         let json = (folder as NSString).appendingPathComponent("tokenizer.json")
         if FileManager.default.fileExists(atPath: json) { return json }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
-        if let model = files.sorted().first(where: { $0.hasSuffix(".model") }) { return (folder as NSString).appendingPathComponent(model) }
-        return "byte"
+        return files.sorted().first(where: { $0.hasSuffix(".model") }).map { (folder as NSString).appendingPathComponent($0) }
     }
 
     /// The model, its weights held as `--weights` says; `needsGradients` (a backward pass) forces fp32.
@@ -66,40 +73,40 @@ struct CheckpointInput: ParsableArguments {
                                        weights: weights.precision(for: folder, needsGradients: needsGradients))
     }
 
-    /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`.
+    /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`: the documents
+    /// `--split` selects (by default a held-out split where there is one, said on stderr).
     func batches(for model: Transformer<Float>) throws -> [TokenBatch] {
         if let maxTokens, maxTokens <= 0 { throw CLIError("--max-tokens must be positive, got \(maxTokens)") }
         guard batchSize > 0 else { throw CLIError("--batch-size must be positive, got \(batchSize)") }
-        let length = seqLen ?? min(256, model.config.maxSequenceLength)
+        let folder = try Self.modelFolder(checkpoint)
+        // The run's own training data is cut as train cut it, unless told otherwise.
+        let run = try TrainedRun.containing(checkpoint: checkpoint).flatMap { $0.trainedOn(data) ? $0 : nil }
+        let length = seqLen ?? run.map { min($0.seqLen, model.config.maxSequenceLength) } ?? min(256, model.config.maxSequenceLength)
         guard length >= 2 else { throw CLIError("--seq-len must be at least 2, got \(length)") }
         guard length <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: length, maximum: model.config.maxSequenceLength)
         }
-        let tokenizer = try TokenizerLoader.load(path: tokenizer ?? Self.defaultTokenizer(in: try Self.modelFolder(checkpoint)))
-        let documents = try evaluationDocuments(tokenizer: tokenizer, modelVocabulary: model.config.vocabSize)
-        let hasText = documents.contains { if case .text = $0 { return true } else { return false } }
-        guard !hasText || tokenizer.vocabularySize <= model.config.vocabSize else {
-            throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(model.config.vocabSize)")
+        let isShards = ShardManifest.isShardDirectory(data)
+        let spec = try tokenizer ?? Self.carriedTokenizer(in: folder) ?? (isShards ? shardTokenizer(data) : "byte")
+        let tokenizer = try TokenizerLoader.load(path: spec)
+        let selected = try EvaluationDocuments.select(split, of: data, run: run) {
+            try openShards(data, tokenizer: tokenizer, given: self.tokenizer, source: "the checkpoint's tokenizer",
+                           modelVocabulary: model.config.vocabSize)
         }
-        let sequences = try SequenceBuilder.build(documents, tokenizer: tokenizer,
-                                                  options: SequenceOptions(seqLen: length, packing: packing))
-        return try Self.batches(sequences, for: model, padId: tokenizer.padId, batchSize: batchSize, maxTokens: maxTokens, source: data)
+        try checkTokenizerFits(tokenizer, documents: selected.documents, modelVocabulary: model.config.vocabSize)
+        let options = SequenceOptions(seqLen: length, packing: packing ?? run?.packing ?? false, vocabularySize: model.config.vocabSize)
+        let sequences = try SequenceBuilder.build(selected.documents, tokenizer: tokenizer, options: options)
+        let batches = try Self.batches(sequences, for: model, batchSize: batchSize, maxTokens: maxTokens, source: data)
+        if let note = selected.note { progressLine(note) }
+        return batches
     }
 
     /// Built sequences as batches for `model`, in order, cut at `maxTokens`; `source` names the data in errors.
-    static func batches(_ sequences: [TokenSequence], for model: Transformer<Float>, padId: Int32,
+    /// Sequences built for the model's vocabulary (`SequenceOptions.vocabularySize`) pad with an id it has.
+    static func batches(_ sequences: [TokenSequence], for model: Transformer<Float>,
                         batchSize: Int, maxTokens: Int?, source data: String) throws -> [TokenBatch] {
-        guard let length = sequences.first?.tokens.count else {
+        guard !sequences.isEmpty else {
             throw CLIError("\(data): no sequences to analyze (the data set is empty)")
-        }
-        var sequences = sequences
-        // Padding positions are never attended to (causal) nor predicted; when the tokenizer's pad id
-        // lies outside the model's vocabulary (pre-tokenized data for a small model) they take id 0.
-        if Int(padId) >= model.config.vocabSize {
-            for i in sequences.indices {
-                let real = sequences[i].realLength(ignoreIndex: CrossEntropy.ignoreIndex)
-                for t in min(real, length)..<length { sequences[i].tokens[t] = 0 }
-            }
         }
         for sequence in sequences {
             if let bad = sequence.tokens.first(where: { Int($0) >= model.config.vocabSize }) {

@@ -46,7 +46,8 @@ struct GenerateCommand: ParsableCommand {
         let ids = try generator.generate(prompt: promptIds, maxNewTokens: maxNewTokens,
                                          options: SamplingOptions(temperature: temperature, topK: topK, seed: seed),
                                          stop: tokenizer.eosId)
-        let text = tokenizer.decode(ids)
+        // Decoded after the prompt, not alone: a SentencePiece continuation starting with "▁or" means " or".
+        let text = tokenizer.decode(ids, after: promptIds)
         if json {
             try JSONCoding.printDocument(GenerationRecord(promptIds: promptIds, ids: ids, text: text))
         } else {

@@ -27,7 +27,8 @@ struct ModelOptions: ParsableArguments {
             config.numHiddenLayers = layers
         }
         if let vocabSize {
-            if vocabSize == "tokenizer", let tokenizerVocabulary {
+            if vocabSize == "tokenizer" {
+                guard let tokenizerVocabulary else { throw CLIError("--vocab-size tokenizer needs a tokenizer; pass --tokenizer, or give the size as a number") }
                 config.vocabSize = tokenizerVocabulary
             } else if let n = Int(vocabSize), n > 1 {
                 config.vocabSize = n

@@ -10,11 +10,13 @@ struct PrepareCommand: ParsableCommand {
         discussion: """
             Streams the corpus (text files or folders, JSONL, C4-layout .json.gz files or folders of them) \
             and writes <out>/train-*.bin, <out>/validation-*.bin and <out>/manifest.json. The directory \
-            appears only when complete. Progress goes to stderr; one summary line (or --json) to stdout.
+            appears only when complete, with a copy of the tokenizer file beside the manifest (tokenizer.json, \
+            or the .model under its own name; none for byte), which train, eval and analyze then use by default. \
+            Progress goes to stderr; one summary line (or --json) to stdout.
             """)
 
     @Option(help: "Text file, folder, JSONL, .json.gz, or a folder of .json.gz/.jsonl shards.") var data: String
-    @Option(help: "Tokenizer: 'byte' (or a tokenizer file once supported).") var tokenizer: String
+    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json (or a folder holding one); stored with the shards.") var tokenizer: String
     @Option(help: "Shard directory to create.") var out: String
     @Option(help: "Expected fraction of documents held out for validation.") var valFraction: Double = 0.005
     @Option(help: "Seed for the validation split and the shuffle.") var seed: UInt64 = 0
@@ -36,7 +38,7 @@ struct PrepareCommand: ParsableCommand {
         let options = PrepareOptions(
             outputDirectory: out, validationFraction: valFraction, seed: seed, shardTokens: shardTokens,
             threads: threads ?? ProcessInfo.processInfo.activeProcessorCount, shuffleBuffer: shuffleBuffer,
-            overwrite: overwrite)
+            overwrite: overwrite, tokenizerFile: TokenizerFile(spec: self.tokenizer))
         let isTerminal = isatty(STDERR_FILENO) != 0
         var last: PrepareProgress?
         let manifest = try ShardPreparer.prepare(stream, tokenizer: tokenizer, options: options) { p in

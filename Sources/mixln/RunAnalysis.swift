@@ -70,7 +70,7 @@ struct RunAnalysis {
             }
             sequences = split.validation
         }
-        return try CheckpointInput.batches(sequences, for: model, padId: tokenizer.padId, batchSize: batchSize,
+        return try CheckpointInput.batches(sequences, for: model, batchSize: batchSize,
                                            maxTokens: maxTokens, source: evalData ?? record.data)
     }
 

@@ -82,8 +82,10 @@ struct RunRecord: Codable {
         }
     }
 
-    /// How the run cuts its data into sequences.
-    var sequenceOptions: SequenceOptions { SequenceOptions(seqLen: training.seqLen, packing: packing) }
+    /// How the run cuts its data into sequences; pre-tokenized ids are bounded by the model's vocabulary.
+    var sequenceOptions: SequenceOptions {
+        SequenceOptions(seqLen: training.seqLen, packing: packing, vocabularySize: config.vocabSize)
+    }
 
     /// Reads `<runDirectory>/run.json`. A record written before structured records (version 1) is
     /// rebuilt by parsing its command line as that version did — relative paths in it are read from

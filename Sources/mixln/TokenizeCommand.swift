@@ -8,12 +8,16 @@ struct TokenizeCommand: ParsableCommand {
         commandName: "tokenize",
         abstract: "Encode stdin with a tokenizer (ids on stdout), or decode ids with --decode.",
         discussion: """
-            The whole of stdin is encoded as one text. Without --json the ids are printed on one line, \
-            separated by spaces; --json prints {"ids": [...]}. --decode reads ids separated by whitespace \
-            or commas, a JSON array, or {"ids": [...]}, and prints the text exactly (no newline added).
+            The whole of stdin is encoded as one text, with the tokenizer's own special tokens as the \
+            reference libraries add them by default (T5 appends </s>, LLaMA prepends <s>, byte appends its eos); \
+            --no-special-tokens encodes exactly as Hugging Face's encode(text, add_special_tokens=False) or \
+            sentencepiece's encode. Without --json the ids are printed on one line, separated by spaces; \
+            --json prints {"ids": [...]}. --decode reads ids separated by whitespace or commas, a JSON array, \
+            or {"ids": [...]}, and prints the text exactly (no newline added).
             """)
 
-    @Option(help: "Tokenizer: 'byte' (or a tokenizer file once supported).") var tokenizer: String
+    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json (or a folder holding one).") var tokenizer: String
+    @Flag(help: "Encode without the tokenizer's special tokens (no bos/eos added).") var noSpecialTokens = false
     @Flag(help: "Print {\"ids\": [...]} as one JSON document.") var json = false
     @Flag(help: "Read ids on stdin and print their text.") var decode = false
 
@@ -29,8 +33,7 @@ struct TokenizeCommand: ParsableCommand {
             FileHandle.standardOutput.write(Data(tokenizer.decode(ids).utf8))
             return
         }
-        // With the tokenizer's own special tokens, as the reference libraries add them by default.
-        let ids = tokenizer.encode(String(decoding: input, as: UTF8.self))
+        let ids = tokenizer.encode(String(decoding: input, as: UTF8.self), addSpecialTokens: !noSpecialTokens)
         if json {
             try JSONCoding.printDocument(["ids": ids])
         } else {

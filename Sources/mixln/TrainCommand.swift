@@ -17,7 +17,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Text file, folder, JSONL with a 'text' or 'input_ids' field, C4-layout .json.gz (file or folder), or a `mixln prepare` shard directory.")
     var data: String?
 
-    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one). Default: \(Defaults.tokenizer).")
+    @Option(help: "Tokenizer: 'byte' (256 byte ids + pad + eos), a SentencePiece .model file, or a tokenizer.json (or a folder holding one). Default: the tokenizer a `mixln prepare` shard directory carries, else byte.")
     var tokenizer: String?
 
     // Options a run records are optional here, so `--resume` can tell what was given (and must
@@ -99,7 +99,7 @@ struct TrainCommand: ParsableCommand {
     /// model resolved, every option checked. Reads no data and writes nothing.
     func newRecord(command: [String]) throws -> RunRecord {
         guard let data else { throw CLIError("--data is required (a text file, a folder of .txt files, or JSONL)") }
-        let tokenizerSpec = tokenizerSpec(self.tokenizer ?? Defaults.tokenizer)
+        let tokenizerSpec = tokenizerSpec(try resolvedTokenizer())
         let tokenizer = try TokenizerLoader.load(path: tokenizerSpec)
         let config = try Self.trainingConfig(modelOptions, tokenizer: tokenizer)
         let plan = try modelOptions.resolvePlan(layers: config.numHiddenLayers)
@@ -144,12 +144,10 @@ struct TrainCommand: ParsableCommand {
         // The official pad_token_id = -1 freezes row V−1 at zero. When the tokenizer's ids reach that
         // row (a vocabulary sized to the tokenizer), it would freeze a real token — an all-zero
         // stream that Post-LN's 1/√ε amplifies in every layer's backward — so the tokenizer's own
-        // pad id is frozen instead.
-        if let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize, row != Int(tokenizer.padId) {
+        // pad id is frozen instead (when it is a row of the model at all).
+        if let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize, row != Int(tokenizer.padId),
+           Int(tokenizer.padId) < config.vocabSize {
             config.padTokenId = Int(tokenizer.padId)
-        }
-        guard tokenizer.vocabularySize <= config.vocabSize else {
-            throw CLIError("the tokenizer has \(tokenizer.vocabularySize) ids but the model's vocab_size is \(config.vocabSize); use --vocab-size \(tokenizer.vocabularySize) or a larger model vocabulary")
         }
         return config
     }
@@ -174,13 +172,9 @@ struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(model: model, options: record.training, train: split.train, validation: split.validation)
         trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
         trainer.checkpointDType = checkpointDType
-        if record.tokenizer != "byte" {
+        if let file = TokenizerFile(spec: record.tokenizer) {
             // tokenizer.json under its Hugging Face name; a SentencePiece file keeps its own (spiece.model, tokenizer.model).
-            var isDirectory: ObjCBool = false
-            _ = FileManager.default.fileExists(atPath: record.tokenizer, isDirectory: &isDirectory)
-            let source = isDirectory.boolValue ? (record.tokenizer as NSString).appendingPathComponent("tokenizer.json") : record.tokenizer
-            let name = source.hasSuffix(".json") ? "tokenizer.json" : (source as NSString).lastPathComponent
-            trainer.checkpointAttachments = [(source, name)]
+            trainer.checkpointAttachments = [(file.source, file.name)]
         }
 
         if let checkpoint {

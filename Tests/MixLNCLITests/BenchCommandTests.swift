@@ -14,6 +14,19 @@ final class BenchCommandTests: CLITestCase {
         XCTAssertEqual(object["precision"] as? String, "fp32")
     }
 
+    /// `--vocab-size tokenizer` means what it means in train: the size of --tokenizer, byte's 258 by default.
+    func testBenchVocabularySizedToATokenizer() throws {
+        func parameters(_ extra: [String]) throws -> Int? {
+            let result = try mixln(["bench", "--model", try tinyConfig(), "--batch-size", "1", "--seq-len", "8",
+                                    "--steps", "1", "--warmup", "0", "--json"] + extra)
+            return try jsonObject(result)["parameters"] as? Int
+        }
+        XCTAssertEqual(try parameters(["--vocab-size", "tokenizer"]), try parameters(["--vocab-size", "258"]))
+        XCTAssertEqual(try parameters(["--vocab-size", "tokenizer", "--tokenizer", tokenizerFixture("llama_bpe.model")]),
+                       try parameters(["--vocab-size", "2000"]))
+        assertCleanFailure(try mixln(["bench", "--model", try tinyConfig(), "--tokenizer", "byte"]), mentioning: "only with --vocab-size tokenizer")
+    }
+
     func testBenchRejectsUnknownPrecision() throws {
         assertCleanFailure(try mixln(["bench", "--model", try tinyConfig(), "--precision", "fp8"]), mentioning: "fp8")
     }

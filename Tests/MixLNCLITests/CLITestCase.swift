@@ -74,6 +74,19 @@ class CLITestCase: XCTestCase {
         return try write(String(decoding: data, as: UTF8.self), to: "tiny-\(layers)-\(key ?? "full").json")
     }
 
+    /// A tokenizer fixture of the data tests (`Tests/MixLNDataTests/Fixtures/tokenizers/<name>`),
+    /// made by `scripts/fixtures/make_tokenizer_fixtures.py` with the reference libraries.
+    func tokenizerFixture(_ name: String) -> String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("MixLNDataTests/Fixtures/tokenizers").appendingPathComponent(name).path
+    }
+
+    /// Parses a command's stdout as one JSON object.
+    func jsonObject(_ result: Result, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+        XCTAssertEqual(result.status, 0, result.stderr, file: file, line: line)
+        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], file: file, line: line)
+    }
+
     /// A small corpus of blank-line separated paragraphs.
     func tinyCorpus() throws -> String {
         let paragraphs = (0..<60).map { i in

@@ -19,11 +19,11 @@ final class CheckpointCommandTests: CLITestCase {
 
     func testEvalReportsLossPerplexityAndTokens() throws {
         let corpus = try tinyCorpus()
-        let all = try json(try mixln(["eval", "--checkpoint", run, "--data", corpus, "--seq-len", "32", "--json"]))
+        let all = try json(try mixln(["eval", "--checkpoint", run, "--data", corpus, "--split", "all", "--seq-len", "32", "--json"]))
         let loss = try XCTUnwrap(all["loss"] as? Double)
         XCTAssertEqual(try XCTUnwrap(all["perplexity"] as? Double), exp(loss), accuracy: 1e-9 * exp(loss))
         let tokens = try XCTUnwrap(all["tokens"] as? Int)
-        let limited = try json(try mixln(["eval", "--checkpoint", run + "/checkpoints/step-000003", "--data", corpus,
+        let limited = try json(try mixln(["eval", "--checkpoint", run + "/checkpoints/step-000003", "--data", corpus, "--split", "all",
                                           "--seq-len", "32", "--batch-size", "2", "--max-tokens", "100", "--json"]))
         XCTAssertLessThan(try XCTUnwrap(limited["tokens"] as? Int), tokens)
         XCTAssertGreaterThanOrEqual(try XCTUnwrap(limited["tokens"] as? Int), 100)

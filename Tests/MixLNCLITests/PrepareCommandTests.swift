@@ -93,7 +93,9 @@ final class PrepareCommandTests: CLITestCase {
         try editManifest("vocab_size", 32_000)
         assertCleanFailure(try train("shards", out: "r1"), mentioning: "32000-id vocabulary but the model's vocab_size is 258")
         try editManifest("tokenizer_fingerprint", "spiece-32000-0123456789abcdef")
-        assertCleanFailure(try train("shards", out: "r2"), mentioning: "fingerprint spiece-32000-0123456789abcdef")
+        assertCleanFailure(try train("shards", out: "r2", extra: ["--tokenizer", "byte"]), mentioning: "fingerprint spiece-32000-0123456789abcdef")
+        // Without --tokenizer, shards of another tokenizer that carry no copy of it (an older folder) ask for it.
+        assertCleanFailure(try train("shards", out: "r2"), mentioning: "pass that tokenizer with --tokenizer")
         try original.write(to: manifestURL)
 
         // A corrupted header: one line naming the file and the field.
@@ -102,6 +104,67 @@ final class PrepareCommandTests: CLITestCase {
         bytes.replaceSubrange(0..<8, with: Array("NOTASHRD".utf8))
         try bytes.write(to: shardURL)
         assertCleanFailure(try train("shards", out: "r3"), mentioning: "train-00000.bin: invalid token shard: magic")
+    }
+
+    /// A shard folder is self-contained: it stores its tokenizer, which train, eval and analyze use
+    /// when no --tokenizer is given, and checkpoints of a run on it carry.
+    func testShardsCarryTheirTokenizer() throws {
+        let input = try c4Folder()
+        let tokenizer = tokenizerFixture("gpt2_bytelevel.json")
+        let prepared = try mixln(["prepare", "--data", input, "--tokenizer", tokenizer, "--out", "shards", "--val-fraction", "0.1"])
+        XCTAssertEqual(prepared.status, 0, prepared.stderr)
+        XCTAssertEqual(try manifest("shards")["tokenizer_file"] as? String, "tokenizer.json")
+        let stored = workDirectory.appendingPathComponent("shards/tokenizer.json")
+        XCTAssertEqual(try Data(contentsOf: stored), try Data(contentsOf: URL(fileURLWithPath: tokenizer)))
+
+        let trained = try train("shards", out: "run", extra: ["--vocab-size", "tokenizer"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let run = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: workDirectory.appendingPathComponent("run/run.json"))) as? [String: Any])
+        XCTAssertEqual((run["config"] as? [String: Any])?["vocab_size"] as? Int, 2000, "--vocab-size tokenizer is the stored tokenizer's")
+        let checkpoint = workDirectory.appendingPathComponent("run/checkpoints/step-000002/tokenizer.json")
+        XCTAssertEqual(try Data(contentsOf: checkpoint), try Data(contentsOf: stored), "the checkpoint carries the shards' tokenizer")
+
+        let eval = try mixln(["eval", "--checkpoint", "run", "--data", "shards", "--seq-len", "32", "--json"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertEqual(try mixln(["eval", "--checkpoint", "run", "--data", "shards", "--seq-len", "32", "--json", "--tokenizer", tokenizer]).stdout,
+                       eval.stdout)
+        // A model folder without a tokenizer file evaluates the shards with theirs.
+        let bare = workDirectory.appendingPathComponent("bare").path
+        try FileManager.default.copyItem(atPath: workDirectory.appendingPathComponent("run/checkpoints/step-000002").path, toPath: bare)
+        try FileManager.default.removeItem(atPath: bare + "/tokenizer.json")
+        XCTAssertEqual(try mixln(["analyze", "grad-norms", "--checkpoint", bare, "--data", "shards", "--seq-len", "32", "--json"]).status, 0)
+
+        // Another tokenizer is still refused by fingerprint, pointing at the stored one.
+        for command in [["train", "--model", try tinyConfig(), "--vocab-size", "2000", "--out", "r2", "--seq-len", "32"], ["eval", "--checkpoint", bare]] {
+            let refused = try mixln(command + ["--data", "shards", "--tokenizer", "byte"])
+            assertCleanFailure(refused, mentioning: "the shards carry their own tokenizer")
+            XCTAssertTrue(refused.stderr.contains("drop --tokenizer, or pass that one") && !refused.stderr.contains("prepare them again"), refused.stderr)
+        }
+    }
+
+    func testSentencePieceShardsKeepTheModelNameAndOlderFoldersNeedTheTokenizer() throws {
+        let input = try c4Folder()
+        let tokenizer = tokenizerFixture("llama_bpe.model")
+        XCTAssertEqual(try mixln(["prepare", "--data", input, "--tokenizer", tokenizer, "--out", "spm", "--val-fraction", "0.1"]).status, 0)
+        XCTAssertEqual(try manifest("spm")["tokenizer_file"] as? String, "llama_bpe.model")
+        let trained = try train("spm", out: "run", extra: ["--vocab-size", "tokenizer"])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("run/checkpoints/step-000002/llama_bpe.model").path))
+
+        // A folder from before shards kept their tokenizer: an explicit --tokenizer still works, none is refused clearly.
+        try FileManager.default.removeItem(at: workDirectory.appendingPathComponent("spm/llama_bpe.model"))
+        var object = try manifest("spm")
+        object.removeValue(forKey: "tokenizer_file")
+        try JSONSerialization.data(withJSONObject: object).write(to: workDirectory.appendingPathComponent("spm/manifest.json"))
+        assertCleanFailure(try train("spm", out: "old", extra: ["--vocab-size", "2000"]), mentioning: "pass that tokenizer with --tokenizer")
+        let explicit = try train("spm", out: "old", extra: ["--vocab-size", "tokenizer", "--tokenizer", tokenizer])
+        XCTAssertEqual(explicit.status, 0, explicit.stderr)
+        // Byte shards need no file.
+        XCTAssertEqual(try mixln(["prepare", "--data", input, "--tokenizer", "byte", "--out", "bytes"]).status, 0)
+        XCTAssertNil(try manifest("bytes")["tokenizer_file"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: workDirectory.appendingPathComponent("bytes").path).filter { !$0.hasSuffix(".bin") },
+                       ["manifest.json"])
     }
 
     func testTokenizerTrainWritesADeterministicTokenizerJSON() throws {

@@ -83,6 +83,23 @@ final class SequenceBuilderTests: XCTestCase {
         assertDataError(try build([.tokens([-1, 2])], seqLen: 8, packing: true), equals: .tokenOutOfVocabulary(document: 0, position: 0, id: -1, vocabularySize: 258))
     }
 
+    /// Pre-tokenized ids are bounded by `vocabularySize` (the model's) when given, not the tokenizer's;
+    /// a pad id outside that range pads with 0.
+    func testModelVocabularyBoundsPreTokenizedIdsAndPadding() throws {
+        func build(_ ids: [Int32], vocabulary: Int, packing: Bool = false) throws -> [TokenSequence] {
+            try SequenceBuilder.build([.tokens(ids)], tokenizer: byte,
+                                      options: SequenceOptions(seqLen: 5, packing: packing, vocabularySize: vocabulary))
+        }
+        XCTAssertEqual(try build([1, 265, 319], vocabulary: 320), [TokenSequence(tokens: [1, 265, 319, pad, pad], targets: [265, 319, ignore, ignore, ignore])])
+        XCTAssertEqual(try build([1, 2, 99], vocabulary: 100), [TokenSequence(tokens: [1, 2, 99, 0, 0], targets: [2, 99, ignore, ignore, ignore])])
+        XCTAssertEqual(try build([1, 2, 99], vocabulary: 100, packing: true), [TokenSequence(tokens: [1, 2, 99, 0, 0], targets: [2, 99, ignore, ignore, ignore])])
+        assertDataError(try build([1, 320], vocabulary: 320), equals: .tokenOutOfVocabulary(document: 0, position: 1, id: 320, vocabularySize: 320))
+        assertDataError(try build([1, 100], vocabulary: 100, packing: true), equals: .tokenOutOfVocabulary(document: 0, position: 1, id: 100, vocabularySize: 100))
+        // Text is the tokenizer's business: its pad id stays when the model has that row.
+        XCTAssertEqual(try SequenceBuilder.build([.text("a")], tokenizer: byte, options: SequenceOptions(seqLen: 3, vocabularySize: 300)),
+                       [TokenSequence(tokens: [97, eos, pad], targets: [eos, ignore, ignore])])
+    }
+
     func testSeqLenMustBeAtLeastTwo() {
         assertDataError(try build([.text("abc")], seqLen: 1), equals: .invalidOption(name: "seq_len", value: "1", expected: "at least 2"))
     }

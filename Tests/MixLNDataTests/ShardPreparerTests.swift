@@ -27,6 +27,36 @@ final class ShardPreparerTests: XCTestCase {
         }
     }
 
+    /// The tokenizer's file travels with the shards (copied before the directory appears) and is named in the manifest.
+    func testTokenizerFileIsStoredBesideTheManifest() throws {
+        let dir = try TemporaryDirectory(self)
+        let input = try c4Folder(dir, documents: 20)
+        let source = TokenizerParityTests.fixture("llama_bpe.model")
+        let file = try XCTUnwrap(TokenizerFile(spec: source))
+        XCTAssertEqual(file, TokenizerFile(source: source, name: "llama_bpe.model"))
+        let tokenizer = try TokenizerLoader.load(path: source)
+        let out = dir.path + "/spm"
+        let manifest = try ShardPreparer.prepare(try DocumentStream(path: input), tokenizer: tokenizer,
+                                                 options: PrepareOptions(outputDirectory: out, threads: 2, tokenizerFile: file))
+        XCTAssertEqual(manifest.tokenizerFile, "llama_bpe.model")
+        XCTAssertEqual(try ShardManifest.read(directory: out), manifest)
+        let stored = try XCTUnwrap(manifest.tokenizerPath(in: out))
+        XCTAssertEqual(try TokenizerLoader.load(path: stored).fingerprint, tokenizer.fingerprint)
+
+        // tokenizer.json (or a folder holding one) is stored under that name; byte needs no file.
+        XCTAssertEqual(TokenizerFile(spec: TokenizerParityTests.fixture("gpt2_bytelevel.json"))?.name, "tokenizer.json")
+        XCTAssertEqual(TokenizerFile(spec: dir.path + "/c4")?.source, dir.path + "/c4/tokenizer.json")
+        XCTAssertNil(TokenizerFile(spec: "byte"))
+
+        // A manifest naming a file outside the folder is refused.
+        let url = URL(fileURLWithPath: out).appendingPathComponent(ShardManifest.fileName)
+        var edited = manifest
+        edited.tokenizerFile = "../elsewhere.model"
+        try JSONEncoder().encode(edited).write(to: url)
+        assertDataError(try ShardManifest.read(directory: out),
+                        equals: .invalidShard(path: url.path, field: "tokenizer_file", problem: "'../elsewhere.model' is not a plain file name"))
+    }
+
     func testPrepareIsIdenticalForAnyThreadCountAndReadsBack() throws {
         let dir = try TemporaryDirectory(self)
         let input = try c4Folder(dir)

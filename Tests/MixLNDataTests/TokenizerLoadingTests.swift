@@ -157,6 +157,24 @@ final class TokenizerLoadingTests: XCTestCase {
         XCTAssertEqual(tokenizer.decode([2, 4, 3]), "ab1")
     }
 
+    /// A continuation decoded after its prefix keeps what the prefix implies: SentencePiece's
+    /// `▁or` after "To be" is " or", where decoding it alone drops the space.
+    func testContinuationIsDecodedAfterItsPrefix() throws {
+        for tokenizer in [try SentencePieceTokenizer(path: fixture("llama_bpe.model")) as any Tokenizer,
+                          try HuggingFaceTokenizer(path: fixture("llama_bpe.json")), ByteTokenizer()] {
+            // As `generate` encodes a prompt: bos (if any), then the text without special tokens.
+            let bos = tokenizer.bosId.map { [$0] } ?? []
+            let prefix = bos + tokenizer.encode("To be", addSpecialTokens: false)
+            let ids = bos + tokenizer.encode("To be or not", addSpecialTokens: false)
+            XCTAssertEqual(Array(ids.prefix(prefix.count)), prefix, tokenizer.name)
+            let continuation = Array(ids.dropFirst(prefix.count))
+            XCTAssertEqual(tokenizer.decode(continuation, after: prefix), " or not", tokenizer.name)
+        }
+        let spm = try SentencePieceTokenizer(path: fixture("llama_bpe.model"))
+        let continuation = spm.encode("To be or not", addSpecialTokens: false).dropFirst(spm.encode("To be", addSpecialTokens: false).count)
+        XCTAssertEqual(spm.decode(Array(continuation)), "or not", "alone, the leading space is lost")
+    }
+
     /// Swift's `String ==` treats `ñ` and `n` + U+0303 as equal; vocabularies and caches must not.
     func testCanonicallyEquivalentStringsStayDistinct() throws {
         for tokenizer in [try HuggingFaceTokenizer(path: fixture("llama_bpe.json")) as any Tokenizer,
