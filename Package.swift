@@ -35,6 +35,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // oneDNN, the deep-learning kernel library PyTorch uses on CPUs: the bf16 GEMM (and the fp32 one) on Linux.
+        // Debian's libdnnl-dev ships no pkg-config file; the module map links dnnl and its OpenMP runtime.
+        .systemLibrary(
+            name: "CDNNL",
+            providers: [.apt(["libdnnl-dev"])]
+        ),
         .systemLibrary(
             name: "CZlib",
             pkgConfig: "zlib",
@@ -47,9 +53,23 @@ let package = Package(
                                                        "-fno-signed-zeros", "-fno-trapping-math"], .when(platforms: [.linux])),
             ]
         ),
+        // The GEMMs behind one C API: oneDNN where it is linked (Linux), BLAS (Accelerate, OpenBLAS) otherwise.
+        .target(
+            name: "CMixLNGemm",
+            dependencies: [
+                "CMixLNKernels",
+                .target(name: "CDNNL", condition: .when(platforms: [.linux])),
+                .target(name: "COpenBLAS", condition: .when(platforms: [.linux])),
+            ],
+            cSettings: [
+                .define("MIXLN_HAVE_DNNL", .when(platforms: [.linux])),
+                .unsafeFlags(["-O3"], .when(platforms: [.linux])),
+            ],
+            linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
+        ),
         .target(
             name: "MixLNTensor",
-            dependencies: ["CMixLNKernels", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
+            dependencies: ["CMixLNKernels", "CMixLNGemm", .target(name: "COpenBLAS", condition: .when(platforms: [.linux]))],
             swiftSettings: fastMath,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
         ),

@@ -2,7 +2,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#ifdef __AVX2__
+#if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
 
@@ -110,4 +110,59 @@ float mixln_softmax_f32(float *x, size_t n) {
 void mixln_bf16_to_f32(float *out, const uint16_t *bits, size_t n) {
     uint32_t *o = (uint32_t *)out;
     for (size_t i = 0; i < n; i++) o[i] = (uint32_t)bits[i] << 16;
+}
+
+// One float's bfloat16 bits, exactly as VCVTNEPS2BF16 computes them (see the header). Branch-free,
+// so the loops below vectorize.
+static inline uint16_t bf16_bits(float value) {
+    uint32_t x;
+    memcpy(&x, &value, sizeof x);
+    uint32_t magnitude = x & 0x7FFFFFFFu;
+    uint32_t rounded = (x + 0x7FFFu + ((x >> 16) & 1u)) >> 16;  // nearest even; carries into the exponent
+    uint32_t quietNaN = (x >> 16) | 0x40u;
+    uint32_t signedZero = (x >> 16) & 0x8000u;
+    uint32_t result = magnitude > 0x7F800000u ? quietNaN : rounded;
+    result = magnitude < 0x00800000u ? signedZero : result;
+    return (uint16_t)result;
+}
+
+void mixln_f32_to_bf16_portable(uint16_t *out, const float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) out[i] = bf16_bits(x[i]);
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f,avx512bf16")))
+static void f32_to_bf16_avx512(uint16_t *out, const float *x, size_t n) {
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m256bh r = _mm512_cvtneps_pbh(_mm512_loadu_ps(x + i));
+        _mm256_storeu_si256((__m256i *)(out + i), (__m256i)r);
+    }
+    for (; i < n; i++) out[i] = bf16_bits(x[i]);
+}
+
+int mixln_f32_to_bf16_uses_avx512bf16(void) {
+    static int supported = -1;  // a benign race: every thread computes the same value
+    if (supported < 0) supported = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
+    return supported;
+}
+#else
+int mixln_f32_to_bf16_uses_avx512bf16(void) { return 0; }
+#endif
+
+void mixln_f32_to_bf16(uint16_t *out, const float *x, size_t n) {
+#if defined(__x86_64__)
+    if (mixln_f32_to_bf16_uses_avx512bf16()) {
+        f32_to_bf16_avx512(out, x, n);
+        return;
+    }
+#endif
+    mixln_f32_to_bf16_portable(out, x, n);
+}
+
+void mixln_round_to_bf16_f32(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t widened = (uint32_t)bf16_bits(x[i]) << 16;
+        memcpy(x + i, &widened, sizeof widened);
+    }
 }

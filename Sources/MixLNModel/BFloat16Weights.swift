@@ -14,9 +14,11 @@ public enum WeightPrecision: String, CaseIterable, Sendable {
 /// A model's weights kept as bfloat16 and widened on demand, so a LLaMA-2-7B-shaped model needs
 /// about 13.5 GB instead of 27 GB (fp32 weights) + 27 GB (gradients).
 ///
-/// Matrices are widened into one scratch buffer the size of the largest one, so at most one
-/// widened matrix exists at a time; norm weights are tiny and are widened once at load.
-/// Widening is exact, so a forward gives bit for bit the logits of the fp32 model loaded from the same file.
+/// In fp32 matmul precision, matrices are widened into one scratch buffer the size of the largest
+/// one, so at most one widened matrix exists at a time; norm weights are tiny and are widened once
+/// at load. Widening is exact, so a forward gives bit for bit the logits of the fp32 model loaded
+/// from the same file. In bf16 matmul precision the GEMMs read the stored bits in place
+/// (`contiguousBits`): nothing is widened and the scratch is never allocated.
 final class BFloat16Weights<T: TensorScalar> {
     /// A run of consecutive layout positions and where its bfloat16 values are.
     struct Segment {
@@ -27,7 +29,11 @@ final class BFloat16Weights<T: TensorScalar> {
 
     private let segments: [Segment]        // sorted by offset, one per stored tensor
     private let vectors: [Int: Buffer<T>]  // norm weights by layout offset, widened at load
-    private let scratch: Buffer<T>         // (M) the one widened matrix
+    private let largestMatrix: Int
+    private lazy var scratch = Buffer<T>(count: largestMatrix)  // (M) the one widened matrix, allocated on first use
+    /// Ranges that span several stored tensors (a fused q|k|v or gate|up block), copied together
+    /// once, by layout offset (the tensors of a block need not be adjacent in the file).
+    private var joined: [Int: BFloat16Buffer] = [:]
     /// Keeps the memory-mapped files, and copies of tensors that could not be read in place, alive.
     private let owners: [AnyObject]
 
@@ -35,7 +41,7 @@ final class BFloat16Weights<T: TensorScalar> {
     init(segments: [Segment], vectors: [Int: Buffer<T>], largestMatrix: Int, owners: [AnyObject]) {
         self.segments = segments.sorted { $0.offset < $1.offset }
         self.vectors = vectors
-        scratch = Buffer(count: largestMatrix)
+        self.largestMatrix = largestMatrix
         self.owners = owners
     }
 
@@ -58,6 +64,28 @@ final class BFloat16Weights<T: TensorScalar> {
             first += 1
         }
         return UnsafePointer(scratch.pointer)
+    }
+
+    /// The layout range `offset..<offset+count` of a matrix as contiguous bfloat16 bits: the stored
+    /// tensor itself when one covers the range, else the tensors it spans copied side by side once
+    /// (kept for the model's lifetime).
+    func contiguousBits(_ offset: Int, count: Int) -> UnsafePointer<UInt16> {
+        let first = segments.partitioningIndex { $0.offset + $0.count > offset }
+        precondition(first < segments.count && segments[first].offset <= offset, "weight range \(offset)..<\(offset + count) is not stored")
+        let segment = segments[first]
+        if offset + count <= segment.offset + segment.count { return segment.bits + (offset - segment.offset) }
+        if let copy = joined[offset], copy.count == count { return UnsafePointer(copy.pointer) }
+        let copy = BFloat16Buffer(count: count)
+        var index = first, covered = offset
+        while covered < offset + count {
+            precondition(index < segments.count && segments[index].offset == covered, "weight range \(offset)..<\(offset + count) is not stored")
+            let n = min(segments[index].count, offset + count - covered)
+            (copy.pointer + (covered - offset)).update(from: segments[index].bits, count: n)
+            covered += n
+            index += 1
+        }
+        joined[offset] = copy
+        return UnsafePointer(copy.pointer)
     }
 
     /// The bfloat16 bits of the tensor stored at layout `offset` (e.g. the embedding table, read a row at a time).

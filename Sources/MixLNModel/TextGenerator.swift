@@ -20,7 +20,9 @@ public struct SamplingOptions: Sendable {
 /// Autoregressive decoding with a key/value cache: each new token costs one row through every
 /// layer, attending to the cached keys and values of the tokens before it.
 ///
-/// The norm plan is applied by the same `sublayerForward` as training, on one row at a time.
+/// The norm plan is applied by the same `sublayerForward` as training, on one row at a time. The
+/// projections run in the model's `matmulPrecision` as it was when the generator was made; the
+/// attention over the cache is a few dot products per head, in `T`.
 public final class TextGenerator<T: TensorScalar> {
     public let model: Transformer<T>
     let layers: [LayerActivations<T>]   // one-row scratch per layer
@@ -33,13 +35,17 @@ public final class TextGenerator<T: TensorScalar> {
     let finalRstd: Buffer<T>            // (1)
     let scores: Buffer<T>               // (maxPositions)
     public let logits: Buffer<T>        // (V) of the last token fed
+    let finalNormedCopy: BFloat16Buffer?  // (C) in bf16 precision
+    let precision: MatmulPrecision
     /// Tokens fed so far (the next position).
     public private(set) var position = 0
 
     public init(model: Transformer<T>) {
         self.model = model
         let config = model.config, C = config.hiddenSize, S = config.maxSequenceLength
-        layers = model.plan.layers.map { LayerActivations(norms: $0, batch: 1, seqLen: 1, config: config) }
+        let precision = model.matmulPrecision
+        self.precision = precision
+        layers = model.plan.layers.map { LayerActivations(norms: $0, batch: 1, seqLen: 1, config: config, precision: precision) }
         keys = (0..<config.numHiddenLayers).map { _ in Buffer(count: S * config.keyValueSize) }
         values = (0..<config.numHiddenLayers).map { _ in Buffer(count: S * config.keyValueSize) }
         streams = (0...(2 * config.numHiddenLayers)).map { _ in Buffer(count: C) }
@@ -49,6 +55,7 @@ public final class TextGenerator<T: TensorScalar> {
         finalRstd = Buffer(count: 1)
         scores = Buffer(count: S)
         logits = Buffer(count: config.vocabSize)
+        finalNormedCopy = bfloat16Copy(C, precision)
     }
 
     /// Forgets the cached tokens.
@@ -61,6 +68,8 @@ public final class TextGenerator<T: TensorScalar> {
         guard position < config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: position + 1, maximum: config.maxSequenceLength)
         }
+        precondition(model.matmulPrecision == precision, "the model's matmul precision changed after this generator was made")
+        model.prepareMatmulWeights()
         let layout = model.layout, eps = T(config.rmsNormEps)
         var id = token
         model.embed(out: (layout.embeddingNorm == nil ? streams[0] : embedded).pointer, tokens: &id, rows: 1)
@@ -88,19 +97,19 @@ public final class TextGenerator<T: TensorScalar> {
         }
         RMSNorm.forward(out: finalNormed.pointer, rstd: finalRstd.pointer, inp: streams[2 * config.numHiddenLayers].pointer,
                         weight: model.weights(layout.finalNorm, count: C), rows: 1, channels: C, eps: eps)
-        Linear.forward(out: logits.pointer, inp: finalNormed.pointer, weight: model.weights(layout.lmHead, count: V * C),
-                       rows: 1, inChannels: C, outChannels: V)
+        Linear.forward(out: logits.pointer, inp: GemmOperand(finalNormed.pointer, count: C, roundingInto: finalNormedCopy),
+                       weight: model.matmulWeight(layout.lmHead, count: V * C), rows: 1, inChannels: C, outChannels: V)
         position += 1
     }
 
     /// Attention of the token at `position` over the cached positions 0…position.
     /// - Parameters: u (C) sublayer input, f (C) output after o_proj
     private func cachedAttention(layer l: Int, _ acts: LayerActivations<T>, _ o: LayerOffsets,
-                                 u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
+                                 u: GemmOperand<T>, f: UnsafeMutablePointer<T>) {
         let config = model.config, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let G = config.numKeyValueHeads, K = config.keyValueSize, group = H / G
         let qkv = acts.qkv.pointer, context = acts.context.pointer
-        Linear.forward(out: qkv, inp: u, weight: model.weights(o.qkv, count: (C + 2 * K) * C), rows: 1, inChannels: C, outChannels: C + 2 * K)
+        Linear.forward(out: qkv, inp: u, weight: model.matmulWeight(o.qkv, count: (C + 2 * K) * C), rows: 1, inChannels: C, outChannels: C + 2 * K)
         model.rope.forward(qkv, position: position, heads: H)
         model.rope.forward(qkv + C, position: position, heads: G)
         (keys[l].pointer + position * K).update(from: qkv + C, count: K)
@@ -116,7 +125,8 @@ public final class TextGenerator<T: TensorScalar> {
             out.update(repeating: 0, count: D)
             for j in 0...position { VectorMath.axpy(p[j], values[l].pointer + j * K + kv, out, D) }
         }
-        Linear.forward(out: f, inp: context, weight: model.weights(o.attentionOutput, count: C * C), rows: 1, inChannels: C, outChannels: C)
+        Linear.forward(out: f, inp: GemmOperand(context, count: C, roundingInto: acts.contextCopy),
+                       weight: model.matmulWeight(o.attentionOutput, count: C * C), rows: 1, inChannels: C, outChannels: C)
     }
 
     /// The next token from `logits` under `options`, using `rng` when sampling.

@@ -11,6 +11,12 @@ import MixLNTensor
 /// A model loaded with `WeightPrecision.bf16` keeps its checkpoint's bfloat16 weights instead
 /// (`parameters` and `gradients` are then empty) and can only run forward. The forward reads every
 /// weight through `weights(_:count:)`, which hides the difference.
+///
+/// `matmulPrecision` decides how every matrix product is computed, forward and backward alike:
+/// fp32, or bf16 inputs with fp32 sums (mixed precision). In bf16 the GEMMs read a bf16 copy of
+/// the weight matrices, rebuilt from `parameters` at the first forward after `parametersDidChange()`
+/// (once per optimizer step), and bf16 copies of the activations, each made once; norms, softmax,
+/// the residual stream, the loss and all gradients stay in `T`.
 public final class Transformer<T: TensorScalar> {
     public let config: ModelConfig
     public let plan: NormPlan
@@ -25,6 +31,27 @@ public final class Transformer<T: TensorScalar> {
     public var skippedLayers: Set<Int> = []
     let rope: Rope<T>
     var activations: Activations<T>?
+
+    /// How the matrix products are computed. Changing it frees the activations and the weight copy.
+    public var matmulPrecision: MatmulPrecision = .fp32 {
+        didSet {
+            guard matmulPrecision != oldValue else { return }
+            activations = nil
+            weightCopy = nil
+            weightCopyIsCurrent = false
+        }
+    }
+    /// (P) the bf16 rounding of the matrices in `parameters`, at their layout offsets (in bf16
+    /// precision with fp32 weights; the other slots are never written). Valid while `weightCopyIsCurrent`.
+    private var weightCopy: BFloat16Buffer?
+    private var weightCopyIsCurrent = false
+    /// Debug builds: a fingerprint of `parameters` when the copy was made, to catch a change made without `parametersDidChange()`.
+    private var weightCopyFingerprint: [UInt64] = []
+    /// The layout ranges the GEMMs read as weights: the projections and the LM head (the embedding when tied).
+    private lazy var matmulRanges: [Range<Int>] = layout.tensors
+        .filter { Self.matmulRoles.contains($0.role) || $0.offset == layout.lmHead }
+        .map { $0.offset..<($0.offset + $0.count) }
+    private static var matmulRoles: Set<ParameterRole> { [.query, .key, .value, .attentionOutput, .gate, .up, .down, .lmHead] }
 
     /// A model with fp32 weights (all zero until `initializeWeights` or a load) and gradients.
     public convenience init(config: ModelConfig, plan: NormPlan) throws {
@@ -57,6 +84,46 @@ public final class Transformer<T: TensorScalar> {
     func weights(_ offset: Int, count: Int) -> UnsafePointer<T> {
         guard let bfloat16 else { return UnsafePointer(parameters.pointer + offset) }
         return bfloat16.weights(offset, count: count)
+    }
+
+    /// The weight matrix at layout positions `offset..<offset+count` as the GEMMs read it: fp32 values
+    /// (`weights`), or in bf16 the weight copy, or a bf16 checkpoint's own bits (never widened).
+    func matmulWeight(_ offset: Int, count: Int) -> GemmOperand<T> {
+        switch matmulPrecision {
+        case .fp32:
+            return .values(weights(offset, count: count))
+        case .bf16:
+            if let bfloat16 { return .bfloat16(bfloat16.contiguousBits(offset, count: count)) }
+            precondition(weightCopyIsCurrent, "the bf16 weight copy is built by prepareMatmulWeights() before a forward")
+            return .bfloat16(weightCopy!.pointer + offset)
+        }
+    }
+
+    /// Tells the model that `parameters` were written (an optimizer step, a restore): in bf16
+    /// precision the weight copy is rebuilt before the next forward. Every writer of `parameters`
+    /// calls it; debug builds check that none forgot.
+    public func parametersDidChange() { weightCopyIsCurrent = false }
+
+    /// Rebuilds the bf16 weight copy if `parameters` changed since it was made; a no-op in fp32 and
+    /// for bf16 checkpoint weights (read in place).
+    func prepareMatmulWeights() {
+        guard matmulPrecision == .bf16, bfloat16 == nil else { return }
+        if weightCopyIsCurrent {
+            assert(weightCopyFingerprint == parameterFingerprint(),
+                   "parameters changed without parametersDidChange(): the bf16 weight copy is stale")
+            return
+        }
+        let copy = weightCopy ?? BFloat16Buffer(count: layout.count)
+        weightCopy = copy
+        for range in matmulRanges { copy.round(parameters.pointer + range.lowerBound, count: range.count, at: range.lowerBound) }
+        weightCopyIsCurrent = true
+        assert({ weightCopyFingerprint = parameterFingerprint(); return true }())
+    }
+
+    /// Σ p² and Σ p over `parameters`, by bit pattern (NaN-safe): a cheap witness of a change.
+    private func parameterFingerprint() -> [UInt64] {
+        let p = parameters.pointer, n = parameters.count
+        return [T.dotInDouble(p, p, count: n).bitPattern, Double(T.sum(p, count: n)).bitPattern]
     }
 
     /// `out[n]` = the embedding of `tokens[n]`, read from whichever storage holds the table.
@@ -95,6 +162,7 @@ public final class Transformer<T: TensorScalar> {
             case .lmHead: rng.fillNormal(p, count: tensor.count, std: std)
             }
         }
+        parametersDidChange()
     }
 
     /// Clears the accumulated gradients.
@@ -103,7 +171,7 @@ public final class Transformer<T: TensorScalar> {
     func activations(batch: Int, seqLen: Int) -> Activations<T> {
         if let a = activations, a.batch == batch, a.seqLen == seqLen { return a }
         activations = nil  // free the old shape first
-        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen)
+        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, precision: matmulPrecision)
         activations = a
         return a
     }
@@ -127,6 +195,7 @@ public final class Transformer<T: TensorScalar> {
         for id in targets where id != CrossEntropy.ignoreIndex && (id < 0 || Int(id) >= V) {
             throw ModelError.tokenOutOfRange(token: Int(id), vocabSize: V)
         }
+        prepareMatmulWeights()
         let a = activations(batch: B, seqLen: T_)
         a.tokens = tokens
         a.targets = targets
@@ -159,8 +228,8 @@ public final class Transformer<T: TensorScalar> {
         }
         RMSNorm.forward(out: a.finalNormed.pointer, rstd: a.finalRstd.pointer, inp: a.streams[2 * config.numHiddenLayers].pointer,
                         weight: weights(layout.finalNorm, count: C), rows: N, channels: C, eps: eps)
-        Linear.forward(out: a.logits.pointer, inp: a.finalNormed.pointer, weight: weights(layout.lmHead, count: V * C),
-                       rows: N, inChannels: C, outChannels: V)
+        Linear.forward(out: a.logits.pointer, inp: GemmOperand(a.finalNormed.pointer, count: N * C, roundingInto: a.finalNormedCopy),
+                       weight: matmulWeight(layout.lmHead, count: V * C), rows: N, inChannels: C, outChannels: V)
         let (lossSum, count) = a.targets.withUnsafeBufferPointer { t in
             CrossEntropy.forward(logits: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V)
         }
@@ -174,11 +243,12 @@ public final class Transformer<T: TensorScalar> {
 
     /// One sublayer as the plan places its norms:
     /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `r = α·x + g`, `y = N_post(r) | r`.
+    /// The body reads `u` as a GEMM operand (its bf16 copy in bf16, made here once).
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
     func sublayerForward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
         inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
-        body: (_ u: UnsafeMutablePointer<T>, _ f: UnsafeMutablePointer<T>) -> Void
+        body: (_ u: GemmOperand<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
         let C = config.hiddenSize, eps = T(config.rmsNormEps)
         var u = x
@@ -187,7 +257,7 @@ public final class Transformer<T: TensorScalar> {
                             rows: N, channels: C, eps: eps, scale: T(norms.inputNormScale))
             u = normed.pointer
         }
-        body(u, acts.body.pointer)
+        body(GemmOperand(u, count: N * C, roundingInto: acts.bodyInputCopy), acts.body.pointer)
         var g = acts.body.pointer
         if let normed = acts.outputNormed, let rstd = acts.outputRstd, let weight = outputNorm {
             RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: g, weight: weights(weight, count: C),
@@ -204,27 +274,30 @@ public final class Transformer<T: TensorScalar> {
     /// Attention body: `f = o_proj(attention(rope(q), rope(k), v))` with `q, k, v = qkv_proj(u)`.
     /// - Parameters: u (N, C), f (N, C)
     private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
-                                  u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
+                                  u: GemmOperand<T>, f: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         let qkv = acts.qkv.pointer
-        Linear.forward(out: qkv, inp: u, weight: weights(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W)
+        Linear.forward(out: qkv, inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W)
         rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
-        CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer, qkv: qkv,
+        CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer,
+                                qkv: GemmOperand(qkv, count: N * W, roundingInto: acts.qkvCopy), probsCopy: acts.probsCopy,
                                 batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
-        Linear.forward(out: f, inp: acts.context.pointer, weight: weights(o.attentionOutput, count: C * C),
-                       rows: N, inChannels: C, outChannels: C)
+        Linear.forward(out: f, inp: GemmOperand(acts.context.pointer, count: N * C, roundingInto: acts.contextCopy),
+                       weight: matmulWeight(o.attentionOutput, count: C * C), rows: N, inChannels: C, outChannels: C)
     }
 
     /// MLP body: `f = down(silu(gate(u)) ⊙ up(u))`.
     /// - Parameters: u (N, C), f (N, C)
     func mlpForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, rows N: Int,
-                            u: UnsafeMutablePointer<T>, f: UnsafeMutablePointer<T>) {
+                    u: GemmOperand<T>, f: UnsafeMutablePointer<T>) {
         let C = config.hiddenSize, I = config.intermediateSize
-        Linear.forward(out: acts.gateUp.pointer, inp: u, weight: weights(o.gateUp, count: 2 * I * C), rows: N, inChannels: C, outChannels: 2 * I)
+        Linear.forward(out: acts.gateUp.pointer, inp: u, weight: matmulWeight(o.gateUp, count: 2 * I * C),
+                       rows: N, inChannels: C, outChannels: 2 * I)
         SwiGLU.forward(out: acts.hidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
-        Linear.forward(out: f, inp: acts.hidden.pointer, weight: weights(o.down, count: C * I), rows: N, inChannels: I, outChannels: C)
+        Linear.forward(out: f, inp: GemmOperand(acts.hidden.pointer, count: N * I, roundingInto: acts.hiddenCopy),
+                       weight: matmulWeight(o.down, count: C * I), rows: N, inChannels: I, outChannels: C)
     }
 
     // MARK: - Backward (the forward read bottom-up)
@@ -242,8 +315,9 @@ public final class Transformer<T: TensorScalar> {
             CrossEntropy.backward(probs: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V,
                                   dLoss: lossScale / T(a.predictedCount))
         }
-        Linear.backward(dInp: a.dBody.pointer, dWeight: g + layout.lmHead, dOut: a.logits.pointer,
-                        inp: a.finalNormed.pointer, weight: w + layout.lmHead,
+        Linear.backward(dInp: a.dBody.pointer, dWeight: g + layout.lmHead,
+                        dOut: GemmOperand(a.logits.pointer, count: N * V, roundingInto: a.dOutCopy),
+                        inp: GemmOperand(a.finalNormed.pointer, savedIn: a.finalNormedCopy), weight: matmulWeight(layout.lmHead, count: V * C),
                         rows: N, inChannels: C, outChannels: V, accumulateInput: false)
         var dOut = a.dStreamOut, dIn = a.dStreamIn
         dOut.zero()
@@ -286,7 +360,7 @@ public final class Transformer<T: TensorScalar> {
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>,
         dY: UnsafeMutablePointer<T>, dX: UnsafeMutablePointer<T>,
         inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
-        body: (_ u: UnsafeMutablePointer<T>, _ dF: UnsafeMutablePointer<T>, _ dU: UnsafeMutablePointer<T>) -> Void
+        body: (_ u: GemmOperand<T>, _ dF: UnsafeMutablePointer<T>, _ dU: UnsafeMutablePointer<T>) -> Void
     ) {
         let a = activations!, N = a.rows, C = config.hiddenSize, w = parameters.pointer, g = gradients.pointer
         // y = N_post(r)
@@ -310,7 +384,7 @@ public final class Transformer<T: TensorScalar> {
         }
         // f = F(u)
         let u = acts.inputNormed?.pointer ?? x
-        body(u, dF, a.dBodyInput.pointer)
+        body(GemmOperand(u, savedIn: acts.bodyInputCopy), dF, a.dBodyInput.pointer)
         // u = N_in(x)·s
         if let rstd = acts.inputRstd, let weight = inputNorm {
             RMSNorm.backward(dInp: dX, dWeight: g + weight, dOut: a.dBodyInput.pointer, inp: x, weight: w + weight,
@@ -321,31 +395,38 @@ public final class Transformer<T: TensorScalar> {
     }
 
     /// Backward of `attentionForward`: writes `dU` (N, C) from `dF` (N, C).
+    /// In bf16 each output gradient is rounded into `dOutCopy` once, for both products that read it.
     private func attentionBackward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
-                                   u: UnsafeMutablePointer<T>, dF: UnsafeMutablePointer<T>, dU: UnsafeMutablePointer<T>) {
+                                   u: GemmOperand<T>, dF: UnsafeMutablePointer<T>, dU: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
-        let w = parameters.pointer, g = gradients.pointer
-        Linear.backward(dInp: a.dContext.pointer, dWeight: g + o.attentionOutput, dOut: dF, inp: acts.context.pointer,
-                        weight: w + o.attentionOutput, rows: N, inChannels: C, outChannels: C, accumulateInput: false)
+        let g = gradients.pointer
+        Linear.backward(dInp: a.dContext.pointer, dWeight: g + o.attentionOutput,
+                        dOut: GemmOperand(dF, count: N * C, roundingInto: a.dOutCopy),
+                        inp: GemmOperand(acts.context.pointer, savedIn: acts.contextCopy),
+                        weight: matmulWeight(o.attentionOutput, count: C * C), rows: N, inChannels: C, outChannels: C, accumulateInput: false)
         let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
-        CausalAttention.backward(dqkv: a.dqkv.pointer, dProbs: a.dProbs.pointer, dOut: a.dContext.pointer,
-                                 qkv: acts.qkv.pointer, probs: acts.probs.pointer, batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
+        CausalAttention.backward(dqkv: a.dqkv.pointer, dProbs: a.dProbs.pointer,
+                                 dOut: GemmOperand(a.dContext.pointer, count: N * C, roundingInto: a.dOutCopy),
+                                 qkv: GemmOperand(acts.qkv.pointer, savedIn: acts.qkvCopy), probs: acts.probs.pointer,
+                                 probsOperand: GemmOperand(acts.probs.pointer, savedIn: acts.probsCopy), dProbsCopy: a.dProbsCopy,
+                                 batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
-        Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: a.dqkv.pointer, inp: u, weight: w + o.qkv,
-                        rows: N, inChannels: C, outChannels: W, accumulateInput: false)
+        Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: GemmOperand(a.dqkv.pointer, count: N * W, roundingInto: a.dOutCopy),
+                        inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W, accumulateInput: false)
     }
 
     /// Backward of `mlpForward`: writes `dU` (N, C) from `dF` (N, C).
     private func mlpBackward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
-                             u: UnsafeMutablePointer<T>, dF: UnsafeMutablePointer<T>, dU: UnsafeMutablePointer<T>) {
+                             u: GemmOperand<T>, dF: UnsafeMutablePointer<T>, dU: UnsafeMutablePointer<T>) {
         let N = a.rows, C = config.hiddenSize, I = config.intermediateSize
-        let w = parameters.pointer, g = gradients.pointer
-        Linear.backward(dInp: a.dHidden.pointer, dWeight: g + o.down, dOut: dF, inp: acts.hidden.pointer,
-                        weight: w + o.down, rows: N, inChannels: I, outChannels: C, accumulateInput: false)
+        let g = gradients.pointer
+        Linear.backward(dInp: a.dHidden.pointer, dWeight: g + o.down, dOut: GemmOperand(dF, count: N * C, roundingInto: a.dOutCopy),
+                        inp: GemmOperand(acts.hidden.pointer, savedIn: acts.hiddenCopy), weight: matmulWeight(o.down, count: C * I),
+                        rows: N, inChannels: I, outChannels: C, accumulateInput: false)
         SwiGLU.backward(dGateUp: a.dGateUp.pointer, dOut: a.dHidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
-        Linear.backward(dInp: dU, dWeight: g + o.gateUp, dOut: a.dGateUp.pointer, inp: u, weight: w + o.gateUp,
-                        rows: N, inChannels: C, outChannels: 2 * I, accumulateInput: false)
+        Linear.backward(dInp: dU, dWeight: g + o.gateUp, dOut: GemmOperand(a.dGateUp.pointer, count: N * 2 * I, roundingInto: a.dOutCopy),
+                        inp: u, weight: matmulWeight(o.gateUp, count: 2 * I * C), rows: N, inChannels: C, outChannels: 2 * I, accumulateInput: false)
     }
 }
 

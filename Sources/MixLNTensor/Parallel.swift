@@ -14,7 +14,8 @@ public enum Parallel {
     /// workers on a small machine in tests); `--threads` overrides it.
     public static let threadsVariable = "MIXLN_THREADS"
 
-    /// Number of workers our loops use; `setThreadCount` also sets BLAS's.
+    /// Number of workers our loops use, and of OpenMP threads each oneDNN GEMM call may use (read per
+    /// call); `setThreadCount` also sets BLAS's (the Double GEMM, and fp32 without oneDNN).
     /// Defaults to `MIXLN_THREADS` when it holds a positive integer, else to all cores.
     public nonisolated(unsafe) static var threadCount: Int = defaultThreadCount()
 

@@ -3,6 +3,7 @@ import Accelerate
 #else
 import COpenBLAS
 #endif
+import CMixLNGemm
 import CMixLNKernels
 import Foundation
 
@@ -11,6 +12,10 @@ import Foundation
 /// Kernels are generic over this protocol. The operations whose speed decides a training step
 /// (matrix multiply, exp, the row reductions of softmax) are requirements, so `Float` brings
 /// BLAS and vectorized C kernels while `Double` keeps plain, obviously-correct loops.
+///
+/// The bfloat16 requirements (`gemmBFloat16`, `roundToBFloat16`) are what a model in
+/// `MatmulPrecision.bf16` needs: for `Float` they are oneDNN's bf16 GEMM and a vectorized rounding;
+/// for `Double` the same results computed the plain way (widen, then the Double GEMM).
 public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 where Self.RawSignificand: FixedWidthInteger {
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` of shape (m, k) and `op(B)` of shape (k, n).
@@ -19,6 +24,18 @@ where Self.RawSignificand: FixedWidthInteger {
         alpha: Self, a: UnsafePointer<Self>, lda: Int,
         b: UnsafePointer<Self>, ldb: Int,
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// Row-major `C = alpha · op(A) · op(B) + beta · C` with bfloat16 `A` and `B`: every product
+    /// of two bfloat16 values is exact in fp32, and they are summed in fp32 (in `Double` for `Double`).
+    static func gemmBFloat16(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<UInt16>, lda: Int,
+        b: UnsafePointer<UInt16>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// bits[i] = x[i] rounded to the nearest bfloat16 (ties to even; zeros and values below 2⁻¹²⁶
+    /// become a zero of the same sign; NaN stays NaN): as the AVX-512 BF16 instruction does it.
+    static func roundToBFloat16(_ x: UnsafePointer<Self>, into bits: UnsafeMutablePointer<UInt16>, count: Int)
+    /// x[i] = x[i] rounded to bfloat16 as `roundToBFloat16` does (the value stays a `Self`).
+    static func roundInPlaceToBFloat16(_ x: UnsafeMutablePointer<Self>, count: Int)
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     /// `x[i] = exp(x[i])`
@@ -58,8 +75,25 @@ extension Float: TensorScalar {
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        cblas_sgemm(CblasRowMajor, blasTranspose(transposeA), blasTranspose(transposeB),
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        mixln_gemm_f32(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                       Int32(Parallel.threadCount))
+    }
+
+    public static func gemmBFloat16(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Float, a: UnsafePointer<UInt16>, lda: Int,
+        b: UnsafePointer<UInt16>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        mixln_gemm_bf16(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                        Int32(Parallel.threadCount))
+    }
+
+    @inlinable public static func roundToBFloat16(_ x: UnsafePointer<Float>, into bits: UnsafeMutablePointer<UInt16>, count: Int) {
+        mixln_f32_to_bf16(bits, x, count)
+    }
+    @inlinable public static func roundInPlaceToBFloat16(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        mixln_round_to_bf16_f32(x, count)
     }
 
     @inlinable public static func expInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) { mixln_exp_f32(x, count) }
@@ -103,6 +137,52 @@ extension Double: TensorScalar {
     ) {
         cblas_dgemm(CblasRowMajor, blasTranspose(transposeA), blasTranspose(transposeB),
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Widens the stored blocks of A and B to `Double` (exact) and runs the Double GEMM.
+    public static func gemmBFloat16(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Double, a: UnsafePointer<UInt16>, lda: Int,
+        b: UnsafePointer<UInt16>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        func widened(_ x: UnsafePointer<UInt16>, ld: Int, rows: Int, cols: Int) -> [Double] {
+            var out = [Double](repeating: 0, count: rows * cols)
+            for r in 0..<rows { for j in 0..<cols { out[r * cols + j] = Double(Float(bitPattern: UInt32(x[r * ld + j]) << 16)) } }
+            return out
+        }
+        let wa = widened(a, ld: lda, rows: transposeA ? k : m, cols: transposeA ? m : k)
+        let wb = widened(b, ld: ldb, rows: transposeB ? n : k, cols: transposeB ? k : n)
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: wa, lda: transposeA ? m : k,
+             b: wb, ldb: transposeB ? k : n, beta: beta, c: c, ldc: ldc)
+    }
+
+    /// Through `Float` without double rounding: `x` is first rounded to `Float` to odd (truncated,
+    /// with the last bit set when inexact), which keeps enough information for the bfloat16 rounding
+    /// of the result to equal that of `x` itself (24 ≥ 8 + 2 bits).
+    public static func roundToBFloat16(_ x: UnsafePointer<Double>, into bits: UnsafeMutablePointer<UInt16>, count: Int) {
+        for i in 0..<count {
+            var f = roundedToOdd(x[i])
+            mixln_f32_to_bf16_portable(bits + i, &f, 1)
+        }
+    }
+
+    public static func roundInPlaceToBFloat16(_ x: UnsafeMutablePointer<Double>, count: Int) {
+        var bits: UInt16 = 0
+        for i in 0..<count {
+            roundToBFloat16(x + i, into: &bits, count: 1)
+            x[i] = Double(Float(bitPattern: UInt32(bits) << 16))
+        }
+    }
+
+    /// `x` as a `Float` rounded to odd: the `Float` nearest `x` toward zero, with its last bit set if
+    /// that is not `x` itself. Values beyond the `Float` range give the largest `Float` (odd) of their sign.
+    static func roundedToOdd(_ x: Double) -> Float {
+        guard x.isFinite else { return Float(x) }
+        var f = Float(x)
+        guard Double(f) != x else { return f }
+        if abs(Double(f)) > abs(x) { f = Float(bitPattern: f.bitPattern - 1) }  // one step toward zero
+        return Float(bitPattern: f.bitPattern | 1)
     }
 
     public static func expInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) {

@@ -1,4 +1,5 @@
 import Foundation
+import MixLNModel
 import MixLNTensor
 
 /// Optimizer choice and hyper-parameters (defaults: the official Adam, no weight decay).
@@ -26,20 +27,35 @@ public struct OptimizerSettings: Codable, Equatable, Sendable {
 ///
 /// Adam adds `weightDecay·p` to the gradient (L2, the official runs use 0); AdamW decays the
 /// weights directly, `p ← p·(1 − lr·weightDecay)`, before the Adam step.
+///
+/// With `roundsToBFloat16` (`--precision bf16-pure`) the moments and the weights are rounded to
+/// bf16 as soon as each is updated, as when all three are stored in bf16: the new moments are
+/// rounded before the weight update reads them, and the weights after it.
 public final class AdamOptimizer<T: TensorScalar> {
     public let settings: OptimizerSettings
     public let firstMoment: Buffer<T>   // (P)
     public let secondMoment: Buffer<T>  // (P)
+    /// Whether weights and moments are kept bf16-representable (no fp32 master copy).
+    public let roundsToBFloat16: Bool
     /// Updates taken so far (for bias correction).
     public private(set) var stepCount = 0
 
-    public init(parameterCount: Int, settings: OptimizerSettings) {
+    public init(parameterCount: Int, settings: OptimizerSettings, roundsToBFloat16: Bool = false) {
         self.settings = settings
+        self.roundsToBFloat16 = roundsToBFloat16
         firstMoment = Buffer(count: parameterCount)
         secondMoment = Buffer(count: parameterCount)
     }
 
-    /// One update of `parameters` (P) from `gradients` (P) at learning rate `lr`.
+    /// One update of `model`'s parameters from its gradients, then `model.parametersDidChange()`
+    /// (its bf16 weight copy, if any, is rebuilt before the next forward).
+    public func step(_ model: Transformer<T>, lr: Double) {
+        step(parameters: model.parameters, gradients: model.gradients, lr: lr)
+        model.parametersDidChange()
+    }
+
+    /// One update of `parameters` (P) from `gradients` (P) at learning rate `lr`. A model's
+    /// parameters are updated through `step(_:lr:)`, which tells the model.
     public func step(parameters: Buffer<T>, gradients: Buffer<T>, lr: Double) {
         stepCount += 1
         let b1 = T(settings.beta1), b2 = T(settings.beta2), eps = T(settings.epsilon)
@@ -49,12 +65,33 @@ public final class AdamOptimizer<T: TensorScalar> {
         let l2 = settings.kind == .adam ? T(settings.weightDecay) : 0
         let decay = settings.kind == .adamw ? T(1 - lr * settings.weightDecay) : 1
         let p = parameters.pointer, g = gradients.pointer, m = firstMoment.pointer, v = secondMoment.pointer
+        guard roundsToBFloat16 else {
+            Parallel.forEachChunk(parameters.count, minimumPerThread: 1 << 16) { range in
+                for i in range {
+                    let grad = g[i] + l2 * p[i]
+                    m[i] = b1 * m[i] + (1 - b1) * grad
+                    v[i] = b2 * v[i] + (1 - b2) * grad * grad
+                    p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / correction2Root + eps)
+                }
+            }
+            return
+        }
+        // bf16-pure: the same update in cache-sized blocks, each value rounded once it is final.
+        let block = 4096
         Parallel.forEachChunk(parameters.count, minimumPerThread: 1 << 16) { range in
-            for i in range {
-                let grad = g[i] + l2 * p[i]
-                m[i] = b1 * m[i] + (1 - b1) * grad
-                v[i] = b2 * v[i] + (1 - b2) * grad * grad
-                p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / correction2Root + eps)
+            for first in stride(from: range.lowerBound, to: range.upperBound, by: block) {
+                let part = first..<min(first + block, range.upperBound)
+                for i in part {
+                    let grad = g[i] + l2 * p[i]
+                    m[i] = b1 * m[i] + (1 - b1) * grad
+                    v[i] = b2 * v[i] + (1 - b2) * grad * grad
+                }
+                T.roundInPlaceToBFloat16(m + first, count: part.count)
+                T.roundInPlaceToBFloat16(v + first, count: part.count)
+                for i in part {
+                    p[i] = p[i] * decay - stepSize * m[i] / (v[i].squareRoot() / correction2Root + eps)
+                }
+                T.roundInPlaceToBFloat16(p + first, count: part.count)
             }
         }
     }

@@ -6,7 +6,8 @@ import MixLNTensor
 /// Runs the training loop: gradient accumulation, clipping, Adam, schedule, evaluation, divergence.
 ///
 /// Deterministic for a seed and thread count: the same options and data give bit-identical losses.
-/// It never prints; everything it has to say goes to `onEvent`.
+/// It never prints; everything it has to say goes to `onEvent`. It sets the model's matmul
+/// precision from `options.precision` (and keeps the optimizer's state in bf16 for `bf16-pure`).
 public final class Trainer {
     public let model: Transformer<Float>
     public let options: TrainingOptions
@@ -32,7 +33,9 @@ public final class Trainer {
         }
         self.model = model
         self.options = options
-        optimizer = AdamOptimizer(parameterCount: model.parameterCount, settings: options.optimizer)
+        model.matmulPrecision = options.precision.matmul
+        optimizer = AdamOptimizer(parameterCount: model.parameterCount, settings: options.optimizer,
+                                  roundsToBFloat16: options.precision.storesStateInBFloat16)
         trainLoader = BatchLoader(sequences: train, batchSize: options.microBatchSize, seed: options.seed)
         if let validation, !validation.isEmpty {
             self.validation = BatchLoader(sequences: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false)
@@ -116,7 +119,7 @@ public final class Trainer {
             if let clip = options.clipGradNorm, norms.total > clip {
                 VectorMath.scale(model.gradients.pointer, Float(clip / norms.total), model.parameterCount)
             }
-            optimizer.step(parameters: model.parameters, gradients: model.gradients, lr: lr)
+            optimizer.step(model, lr: lr)
             step += 1
             tokensSeen += tokensPerStep
             lastLoss = loss

@@ -87,6 +87,7 @@ public enum TrainingCheckpoint {
             }
         }
         model.parameters.pointer.update(from: saved.parameters.pointer, count: model.parameterCount)
+        model.parametersDidChange()
         try trainer.restore(state)
     }
 

@@ -18,10 +18,13 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     /// Save a checkpoint every this many updates (0: only at the end).
     public var saveEvery: Int
     public var seed: UInt64
+    /// How the run computes and stores (`--precision`); runs recorded before it existed are fp32.
+    public var precision: TrainingPrecision
 
     public init(steps: Int, microBatchSize: Int, totalBatchSize: Int? = nil, seqLen: Int,
                 schedule: LearningRateSchedule, optimizer: OptimizerSettings = .init(),
-                clipGradNorm: Double? = nil, evalEvery: Int = 0, evalBatches: Int? = nil, saveEvery: Int = 0, seed: UInt64 = 0) {
+                clipGradNorm: Double? = nil, evalEvery: Int = 0, evalBatches: Int? = nil, saveEvery: Int = 0, seed: UInt64 = 0,
+                precision: TrainingPrecision = .fp32) {
         self.steps = steps
         self.microBatchSize = microBatchSize
         self.totalBatchSize = totalBatchSize ?? microBatchSize
@@ -33,6 +36,7 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
         self.evalBatches = evalBatches
         self.saveEvery = saveEvery
         self.seed = seed
+        self.precision = precision
     }
 
     /// Micro-batches per update.
@@ -58,7 +62,23 @@ public struct TrainingOptions: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case steps, microBatchSize = "batch_size", totalBatchSize = "total_batch_size", seqLen = "seq_len"
         case schedule, optimizer, clipGradNorm = "clip_grad_norm", evalEvery = "eval_every"
-        case evalBatches = "eval_batches", saveEvery = "save_every", seed
+        case evalBatches = "eval_batches", saveEvery = "save_every", seed, precision
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        steps = try c.decode(Int.self, forKey: .steps)
+        microBatchSize = try c.decode(Int.self, forKey: .microBatchSize)
+        totalBatchSize = try c.decode(Int.self, forKey: .totalBatchSize)
+        seqLen = try c.decode(Int.self, forKey: .seqLen)
+        schedule = try c.decode(LearningRateSchedule.self, forKey: .schedule)
+        optimizer = try c.decode(OptimizerSettings.self, forKey: .optimizer)
+        clipGradNorm = try c.decodeIfPresent(Double.self, forKey: .clipGradNorm)
+        evalEvery = try c.decode(Int.self, forKey: .evalEvery)
+        evalBatches = try c.decodeIfPresent(Int.self, forKey: .evalBatches)
+        saveEvery = try c.decode(Int.self, forKey: .saveEvery)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        precision = try c.decodeIfPresent(TrainingPrecision.self, forKey: .precision) ?? .fp32
     }
 }
 

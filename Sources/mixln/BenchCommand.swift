@@ -15,7 +15,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var modelOptions: ModelOptions
     @Option(help: "Sequences per step.") var batchSize: Int = 8
     @Option(help: "Tokens per sequence.") var seqLen: Int = 256
-    @Option(help: "fp32 (bf16 is not implemented yet).") var precision: String = "fp32"
+    @OptionGroup var precisionOptions: PrecisionOptions
     @Option(help: "Timed steps.") var steps: Int = 5
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 2
     @Option(help: "Threads (default: all cores).") var threads: Int?
@@ -24,9 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.") var json = false
 
     func run() throws {
-        guard precision == "fp32" else {
-            throw CLIError("--precision \(precision) is not implemented yet; only fp32 is available")
-        }
+        let precision = precisionOptions.resolved
         guard batchSize > 0, seqLen >= 2, steps > 0, warmup >= 0 else {
             throw CLIError("--batch-size and --steps must be positive, --seq-len at least 2, --warmup not negative")
         }
@@ -37,7 +35,9 @@ struct BenchCommand: ParsableCommand {
         }
         let model = try Transformer<Float>(config: config, plan: modelOptions.resolvePlan(layers: config.numHiddenLayers))
         model.initializeWeights(seed: 0)
-        let optimizer = AdamOptimizer<Float>(parameterCount: model.parameterCount, settings: OptimizerSettings())
+        model.matmulPrecision = precision.matmul
+        let optimizer = AdamOptimizer<Float>(parameterCount: model.parameterCount, settings: OptimizerSettings(),
+                                             roundsToBFloat16: precision.storesStateInBFloat16)
         var rng = RandomSource(seed: 1)
         let tokens = (0..<(batchSize * seqLen)).map { _ in Int32(rng.next() % UInt64(config.vocabSize)) }
         let targets = (0..<(batchSize * seqLen)).map { i in
@@ -51,13 +51,14 @@ struct BenchCommand: ParsableCommand {
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
         var trainTimes: [Double] = [], evalTimes: [Double] = []
-        FileHandle.standardError.write(Data("bench \(modelOptions.model ?? "") (\(formatCount(model.parameterCount)) parameters), batch \(batchSize) × \(seqLen), \(Parallel.threadCount) threads\n".utf8))
+        let gemm = precision.matmul == .bf16 ? GemmBackend.bf16 : GemmBackend.fp32
+        FileHandle.standardError.write(Data("bench \(modelOptions.model ?? "") (\(formatCount(model.parameterCount)) parameters), batch \(batchSize) × \(seqLen), \(Parallel.threadCount) threads, \(precision.rawValue) (GEMM: \(gemm), oneDNN ISA \(GemmBackend.isa))\n".utf8))
         for i in 0..<(warmup + steps) {
             let seconds = try timed {
                 model.zeroGradients()
                 try model.forward(tokens: tokens, targets: targets, batch: batchSize, seqLen: seqLen)
                 model.backward()
-                optimizer.step(parameters: model.parameters, gradients: model.gradients, lr: 1e-4)
+                optimizer.step(model, lr: 1e-4)
             }
             if i >= warmup { trainTimes.append(seconds) }
         }
@@ -68,7 +69,8 @@ struct BenchCommand: ParsableCommand {
         let result = BenchResult(
             trainTokensPerSecond: tokensPerStep / median(trainTimes), evalTokensPerSecond: tokensPerStep / median(evalTimes),
             model: modelOptions.model ?? "", norm: model.plan.scheme,
-            parameters: model.parameterCount, batchSize: batchSize, seqLen: seqLen, precision: precision,
+            parameters: model.parameterCount, batchSize: batchSize, seqLen: seqLen, precision: precision.rawValue,
+            gemm: gemm, isa: GemmBackend.isa,
             threads: Parallel.threadCount, steps: steps, trainStepSeconds: median(trainTimes))
         if json {
             try JSONCoding.printDocument(result)
@@ -101,13 +103,17 @@ struct BenchResult: Encodable {
     let batchSize: Int
     let seqLen: Int
     let precision: String
+    /// What computed the products: `onednn`, `blas`, or `widened` (bf16 on a CPU without oneDNN's bf16 GEMM).
+    let gemm: String
+    /// The instruction set oneDNN dispatched to (`none` without oneDNN).
+    let isa: String
     let threads: Int
     let steps: Int
     let trainStepSeconds: Double
 
     enum CodingKeys: String, CodingKey {
         case trainTokensPerSecond = "train_tokens_per_second", evalTokensPerSecond = "eval_tokens_per_second"
-        case model, norm, parameters, batchSize = "batch_size", seqLen = "seq_len", precision, threads, steps
+        case model, norm, parameters, batchSize = "batch_size", seqLen = "seq_len", precision, gemm, isa, threads, steps
         case trainStepSeconds = "train_step_seconds"
     }
 }

@@ -44,6 +44,8 @@ struct CheckpointInput: ParsableArguments {
     @Option(help: "Weights in memory: 'fp32', 'bf16' (kept as stored, forward only: about half the memory), or 'auto' (bf16 when the checkpoint stores BF16 and the command needs no gradients).")
     var weights: WeightsOption = .auto
 
+    @OptionGroup var precisionOptions: PrecisionOptions
+
     /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory.
     static func modelFolder(_ checkpoint: String) throws -> String {
         let config = (checkpoint as NSString).appendingPathComponent(ModelDirectory.configFile)
@@ -65,12 +67,15 @@ struct CheckpointInput: ParsableArguments {
         return files.sorted().first(where: { $0.hasSuffix(".model") }).map { (folder as NSString).appendingPathComponent($0) }
     }
 
-    /// The model, its weights held as `--weights` says; `needsGradients` (a backward pass) forces fp32.
+    /// The model, its weights held as `--weights` says (`needsGradients`, a backward pass, forces
+    /// fp32), its products computed as `--precision` says (bf16 weights are then read in place).
     func loadModel(needsGradients: Bool = false) throws -> Transformer<Float> {
         if let threads { Parallel.setThreadCount(threads) }
         let folder = try Self.modelFolder(checkpoint)
-        return try ModelDirectory.load(folder, norm: norm, postNum: postNum,
-                                       weights: weights.precision(for: folder, needsGradients: needsGradients))
+        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
+                                                                weights: weights.precision(for: folder, needsGradients: needsGradients))
+        model.matmulPrecision = precisionOptions.resolved.matmul
+        return model
     }
 
     /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`: the documents

@@ -22,6 +22,7 @@ struct GenerateCommand: ParsableCommand {
     @Option(help: "Threads (default: all cores).") var threads: Int?
     @Option(help: "Weights in memory: 'fp32', 'bf16' (kept as stored: about half the memory), or 'auto' (bf16 when the checkpoint stores BF16).")
     var weights: WeightsOption = .auto
+    @OptionGroup var precisionOptions: PrecisionOptions
     @Flag(help: "Print {\"prompt_ids\", \"ids\", \"text\"} as one JSON document.") var json = false
 
     func run() throws {
@@ -32,6 +33,7 @@ struct GenerateCommand: ParsableCommand {
         let folder = try CheckpointInput.modelFolder(checkpoint)
         let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
                                                                 weights: weights.precision(for: folder, needsGradients: false))
+        model.matmulPrecision = precisionOptions.resolved.matmul
         let tokenizer = try TokenizerLoader.load(path: self.tokenizer ?? CheckpointInput.defaultTokenizer(in: folder))
         // The prompt without the end-of-text a tokenizer may append, after its beginning-of-text if it has one.
         let promptIds = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt, addSpecialTokens: false)

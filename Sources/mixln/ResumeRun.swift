@@ -8,7 +8,7 @@ import MixLNTrain
 ///
 /// What may be given with `--resume`:
 /// - options that decide the run's result (model, norm, data, tokenizer, batch sizes, sequence
-///   length, schedule, optimizer, clipping, seed, packing, validation split, evaluation) only
+///   length, schedule, optimizer, clipping, seed, packing, validation split, evaluation, precision) only
 ///   with the run's own values — a different one is refused with a line naming the option and
 ///   both values;
 /// - `--steps N` with N at least the run's steps: a larger N extends the run, the schedule is
@@ -65,6 +65,7 @@ extension TrainCommand {
         try check("--eval-every", evalEvery, training.evalEvery)
         try check("--eval-batches", evalBatches.map { Optional($0) }, training.evalBatches) { $0.map { "\($0)" } ?? "all" }
         try check("--val-fraction", valFraction, record.validationFraction)
+        try check("--precision", precisionOptions.precision, training.precision) { $0.rawValue }
         if packing, !record.packing { throw refuse("--packing", "off", "on") }
 
         var resumed = record

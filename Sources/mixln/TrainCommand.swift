@@ -43,6 +43,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Save a checkpoint to <out>/checkpoints/step-N every N updates (0, the default: only at the end).") var saveEvery: Int?
     @Option(help: "Storage type of checkpoints, weights and Adam moments alike: f32 or bf16 (half the size; resuming from bf16 is not bit-identical). Default: \(Defaults.saveDtype).")
     var saveDtype: String?
+    @OptionGroup var precisionOptions: PrecisionOptions
     @Option(help: "Continue the run in this directory from its last checkpoint, with the options run.json records. Options given with it must match the run, except --steps (a larger number extends it), --threads (with a warning), --save-every, --save-dtype, --stop-after and --json.")
     var resume: String?
     @Option(help: "Stop after this many updates in this invocation, saving a checkpoint (continue later with --resume).")
@@ -123,7 +124,7 @@ struct TrainCommand: ParsableCommand {
                                            totalSteps: steps, minRatio: minLrRatio ?? Defaults.minLrRatio),
             optimizer: OptimizerSettings(kind: optimizerKind, weightDecay: weightDecay ?? Defaults.weightDecay),
             clipGradNorm: clip, evalEvery: evalEvery ?? Defaults.evalEvery, evalBatches: evalBatches,
-            saveEvery: saveEvery ?? Defaults.saveEvery, seed: seed ?? Defaults.seed)
+            saveEvery: saveEvery ?? Defaults.saveEvery, seed: seed ?? Defaults.seed, precision: precisionOptions.resolved)
         try options.validate()
         let record = RunRecord(
             version: RunRecord.currentVersion, command: command,

@@ -32,4 +32,20 @@ float mixln_softmax_f32(float *x, size_t n);
 /// out[i] = the float whose top 16 bits are bits[i] and low 16 bits zero (bfloat16 widening; exact).
 void mixln_bf16_to_f32(float *out, const uint16_t *bits, size_t n);
 
+// bfloat16 conversion, as the AVX-512 BF16 instruction VCVTNEPS2BF16 does it, so that results do not
+// depend on the CPU: round to nearest even; zeros and subnormals become a zero of the same sign
+// (bfloat16 has fp32's exponent range, so only values below 2^-126 are lost); ±infinity stays;
+// NaN stays NaN (quieted: the top 16 bits with the quiet bit set); finite values that round above
+// the largest bfloat16 become infinity.
+
+/// out[i] = bfloat16 bits of x[i]. Uses VCVTNEPS2BF16 when the CPU has AVX-512 BF16 (checked at
+/// run time), else the portable loop; both give the same bits.
+void mixln_f32_to_bf16(uint16_t *out, const float *x, size_t n);
+/// The portable loop of `mixln_f32_to_bf16` (exposed so tests compare it with the instruction).
+void mixln_f32_to_bf16_portable(uint16_t *out, const float *x, size_t n);
+/// Whether `mixln_f32_to_bf16` uses the AVX-512 BF16 instruction on this machine.
+int mixln_f32_to_bf16_uses_avx512bf16(void);
+/// x[i] = x[i] rounded to the nearest bfloat16 (as `mixln_f32_to_bf16`, then widened).
+void mixln_round_to_bf16_f32(float *x, size_t n);
+
 #endif

@@ -6,14 +6,18 @@ import MixLNTensor
 /// Causal multi-head self-attention on a fused qkv buffer, scores scaled by 1/√D. With G < H
 /// key/value heads (grouped-query attention) query head h reads key/value head h / (H/G).
 ///
-/// Each (batch, head) pair is a few BLAS calls on strided views; the softmax runs on all rows in parallel.
+/// Each (batch, head) pair is a few GEMMs on strided views; the softmax runs on all rows in parallel.
+/// The GEMMs run in the precision of their operands (`GemmOperand`): in bf16, `qkv` and `dOut` come
+/// as bf16 copies, and the probabilities and their gradient are rounded into the given copies once,
+/// after the fp32 softmax (and its backward) that produce them.
 public enum CausalAttention {
     /// - Parameters:
     ///   - out: (B, T, C) attention output before the output projection
     ///   - probs: (B, H, T, T) softmax probabilities, saved for backward (upper triangle zero)
     ///   - qkv: (B, T, W) with q, k, v in column blocks, RoPE already applied to q and k
+    ///   - probsCopy: (B, H, T, T) bf16 copy of `probs` for the products, or nil (fp32)
     public static func forward<T: TensorScalar>(
-        out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>, qkv: UnsafePointer<T>,
+        out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>, qkv: GemmOperand<T>, probsCopy: BFloat16Buffer?,
         batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
     ) {
         let G = kvHeads ?? heads, C = heads * headDim, K = G * headDim, W = C + 2 * K, T_ = seqLen
@@ -21,8 +25,8 @@ public enum CausalAttention {
         let scale = 1 / T(headDim).squareRoot()
         for b in 0..<batch {
             for h in 0..<heads {
-                let row = qkv + b * T_ * W
-                let q = row + h * headDim, k = row + C + (h / group) * headDim
+                let row = b * T_ * W
+                let q = qkv.advanced(by: row + h * headDim), k = qkv.advanced(by: row + C + (h / group) * headDim)
                 let att = probs + (b * heads + h) * T_ * T_
                 T.gemm(transposeA: false, transposeB: true, m: T_, n: T_, k: headDim,
                        alpha: scale, a: q, lda: W, b: k, ldb: W, beta: 0, c: att, ldc: T_)
@@ -36,21 +40,26 @@ public enum CausalAttention {
                 (p + t + 1).update(repeating: 0, count: T_ - t - 1)
             }
         }
+        let p = GemmOperand(probs, count: batch * heads * T_ * T_, roundingInto: probsCopy)
         for b in 0..<batch {
             for h in 0..<heads {
-                let v = qkv + b * T_ * W + C + K + (h / group) * headDim
-                let att = probs + (b * heads + h) * T_ * T_
+                let v = qkv.advanced(by: b * T_ * W + C + K + (h / group) * headDim)
                 T.gemm(transposeA: false, transposeB: false, m: T_, n: headDim, k: T_,
-                       alpha: 1, a: att, lda: T_, b: v, ldb: W, beta: 0, c: out + b * T_ * C + h * headDim, ldc: C)
+                       alpha: 1, a: p.advanced(by: (b * heads + h) * T_ * T_), lda: T_, b: v, ldb: W,
+                       beta: 0, c: out + b * T_ * C + h * headDim, ldc: C)
             }
         }
     }
 
     /// Writes `dqkv` (B, T, W) from `dOut` (B, T, C), using `dProbs` (B, H, T, T) as scratch.
     /// Query heads sharing a key/value head add their gradients into it.
+    /// - Parameters:
+    ///   - qkv: (B, T, W) the forward's operand; probs: (B, H, T, T) its fp32 probabilities and
+    ///     probsOperand the operand its products read (`probs`, or the bf16 copy it saved)
+    ///   - dProbsCopy: (B, H, T, T) where the gradient of the scores is rounded for its products, or nil (fp32)
     public static func backward<T: TensorScalar>(
-        dqkv: UnsafeMutablePointer<T>, dProbs: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>,
-        qkv: UnsafePointer<T>, probs: UnsafePointer<T>,
+        dqkv: UnsafeMutablePointer<T>, dProbs: UnsafeMutablePointer<T>, dOut: GemmOperand<T>,
+        qkv: GemmOperand<T>, probs: UnsafePointer<T>, probsOperand: GemmOperand<T>, dProbsCopy: BFloat16Buffer?,
         batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
     ) {
         let G = kvHeads ?? heads, C = heads * headDim, K = G * headDim, W = C + 2 * K, T_ = seqLen
@@ -60,14 +69,14 @@ public enum CausalAttention {
         for b in 0..<batch {
             for h in 0..<heads {
                 let kv = b * T_ * W + C + K + (h / group) * headDim
-                let v = qkv + kv, dv = dqkv + kv
-                let dO = dOut + b * T_ * C + h * headDim
-                let p = probs + (b * heads + h) * T_ * T_, dp = dProbs + (b * heads + h) * T_ * T_
+                let v = qkv.advanced(by: kv), dv = dqkv + kv
+                let dO = dOut.advanced(by: b * T_ * C + h * headDim)
+                let pair = (b * heads + h) * T_ * T_
                 // dP = dO · Vᵀ ;  dV += Pᵀ · dO
                 T.gemm(transposeA: false, transposeB: true, m: T_, n: T_, k: headDim,
-                       alpha: 1, a: dO, lda: C, b: v, ldb: W, beta: 0, c: dp, ldc: T_)
+                       alpha: 1, a: dO, lda: C, b: v, ldb: W, beta: 0, c: dProbs + pair, ldc: T_)
                 T.gemm(transposeA: true, transposeB: false, m: T_, n: headDim, k: T_,
-                       alpha: 1, a: p, lda: T_, b: dO, ldb: C, beta: 1, c: dv, ldc: W)
+                       alpha: 1, a: probsOperand.advanced(by: pair), lda: T_, b: dO, ldb: C, beta: 1, c: dv, ldc: W)
             }
         }
         // Softmax backward per row: dS = P ⊙ (dP − Σ P⊙dP), zero above the diagonal.
@@ -80,12 +89,13 @@ public enum CausalAttention {
                 (dp + t + 1).update(repeating: 0, count: T_ - t - 1)
             }
         }
+        let dS = GemmOperand(dProbs, count: batch * heads * T_ * T_, roundingInto: dProbsCopy)
         for b in 0..<batch {
             for h in 0..<heads {
                 let row = b * T_ * W
-                let q = qkv + row + h * headDim, k = qkv + row + C + (h / group) * headDim
+                let q = qkv.advanced(by: row + h * headDim), k = qkv.advanced(by: row + C + (h / group) * headDim)
                 let dq = dqkv + row + h * headDim, dk = dqkv + row + C + (h / group) * headDim
-                let ds = dProbs + (b * heads + h) * T_ * T_
+                let ds = dS.advanced(by: (b * heads + h) * T_ * T_)
                 // dQ = scale · dS · K ;  dK += scale · dSᵀ · Q
                 T.gemm(transposeA: false, transposeB: false, m: T_, n: headDim, k: T_,
                        alpha: scale, a: ds, lda: T_, b: k, ldb: W, beta: 0, c: dq, ldc: W)
@@ -93,5 +103,24 @@ public enum CausalAttention {
                        alpha: scale, a: ds, lda: T_, b: q, ldb: W, beta: 1, c: dk, ldc: W)
             }
         }
+    }
+
+    /// `forward` in fp32.
+    public static func forward<T: TensorScalar>(
+        out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>, qkv: UnsafePointer<T>,
+        batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
+    ) {
+        forward(out: out, probs: probs, qkv: .values(qkv), probsCopy: nil,
+                batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: headDim)
+    }
+
+    /// `backward` in fp32.
+    public static func backward<T: TensorScalar>(
+        dqkv: UnsafeMutablePointer<T>, dProbs: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>,
+        qkv: UnsafePointer<T>, probs: UnsafePointer<T>,
+        batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
+    ) {
+        backward(dqkv: dqkv, dProbs: dProbs, dOut: .values(dOut), qkv: .values(qkv), probs: probs, probsOperand: .values(probs),
+                 dProbsCopy: nil, batch: batch, seqLen: seqLen, heads: heads, kvHeads: kvHeads, headDim: headDim)
     }
 }

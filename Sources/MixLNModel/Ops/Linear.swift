@@ -2,11 +2,14 @@ import MixLNTensor
 
 // Dimensions: N rows, C input channels, OC output channels. Weights are (OC, C) as in PyTorch.
 
-/// Bias-free linear layer `out = inp · Wᵀ`, through BLAS.
+/// Bias-free linear layer `out = inp · Wᵀ`, one GEMM per product.
+///
+/// The operands say the precision (`GemmOperand`): fp32 values, or bf16 copies whose products are
+/// summed in fp32; outputs and the accumulated gradients are always `T`.
 public enum Linear {
     /// - Parameters: out (N, OC), inp (N, C), weight (OC, C)
     public static func forward<T: TensorScalar>(
-        out: UnsafeMutablePointer<T>, inp: UnsafePointer<T>, weight: UnsafePointer<T>,
+        out: UnsafeMutablePointer<T>, inp: GemmOperand<T>, weight: GemmOperand<T>,
         rows: Int, inChannels: Int, outChannels: Int
     ) {
         T.gemm(transposeA: false, transposeB: true, m: rows, n: outChannels, k: inChannels,
@@ -16,8 +19,8 @@ public enum Linear {
     /// `dWeight += dOutᵀ · inp`; `dInp += dOut · W` (or `=` when `accumulateInput` is false, for a scratch buffer).
     /// - Parameters: dInp (N, C), dWeight (OC, C), dOut (N, OC), inp (N, C), weight (OC, C)
     public static func backward<T: TensorScalar>(
-        dInp: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>,
-        inp: UnsafePointer<T>, weight: UnsafePointer<T>,
+        dInp: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>, dOut: GemmOperand<T>,
+        inp: GemmOperand<T>, weight: GemmOperand<T>,
         rows: Int, inChannels: Int, outChannels: Int, accumulateInput: Bool = true
     ) {
         T.gemm(transposeA: false, transposeB: false, m: rows, n: inChannels, k: outChannels,
@@ -25,5 +28,25 @@ public enum Linear {
                beta: accumulateInput ? 1 : 0, c: dInp, ldc: inChannels)
         T.gemm(transposeA: true, transposeB: false, m: outChannels, n: inChannels, k: rows,
                alpha: 1, a: dOut, lda: outChannels, b: inp, ldb: inChannels, beta: 1, c: dWeight, ldc: inChannels)
+    }
+
+    /// `forward` on fp32 values.
+    /// - Parameters: out (N, OC), inp (N, C), weight (OC, C)
+    public static func forward<T: TensorScalar>(
+        out: UnsafeMutablePointer<T>, inp: UnsafePointer<T>, weight: UnsafePointer<T>,
+        rows: Int, inChannels: Int, outChannels: Int
+    ) {
+        forward(out: out, inp: .values(inp), weight: .values(weight), rows: rows, inChannels: inChannels, outChannels: outChannels)
+    }
+
+    /// `backward` on fp32 values.
+    /// - Parameters: dInp (N, C), dWeight (OC, C), dOut (N, OC), inp (N, C), weight (OC, C)
+    public static func backward<T: TensorScalar>(
+        dInp: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>,
+        inp: UnsafePointer<T>, weight: UnsafePointer<T>,
+        rows: Int, inChannels: Int, outChannels: Int, accumulateInput: Bool = true
+    ) {
+        backward(dInp: dInp, dWeight: dWeight, dOut: .values(dOut), inp: .values(inp), weight: .values(weight),
+                 rows: rows, inChannels: inChannels, outChannels: outChannels, accumulateInput: accumulateInput)
     }
 }
