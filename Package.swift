@@ -83,7 +83,7 @@ let package = Package(
             swiftSettings: fastMath
         ),
         .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor", "CZlib"], path: "Tests/MixLNTestSupport"),
-        .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport", "CMixLNKernels", "CMixLNGemm"]),
         .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),

@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Print one JSON document on stdout.") var json = false
 
     func run() throws {
-        let precision = precisionOptions.resolved
+        let precision = try precisionOptions.resolved()
         guard batchSize > 0, seqLen >= 2, steps > 0, warmup >= 0 else {
             throw CLIError("--batch-size and --steps must be positive, --seq-len at least 2, --warmup not negative")
         }

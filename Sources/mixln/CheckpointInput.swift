@@ -74,7 +74,7 @@ struct CheckpointInput: ParsableArguments {
         let folder = try Self.modelFolder(checkpoint)
         let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
                                                                 weights: weights.precision(for: folder, needsGradients: needsGradients))
-        model.matmulPrecision = precisionOptions.resolved.matmul
+        model.matmulPrecision = try precisionOptions.resolved().matmul
         return model
     }
 

@@ -33,7 +33,7 @@ struct GenerateCommand: ParsableCommand {
         let folder = try CheckpointInput.modelFolder(checkpoint)
         let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
                                                                 weights: weights.precision(for: folder, needsGradients: false))
-        model.matmulPrecision = precisionOptions.resolved.matmul
+        model.matmulPrecision = try precisionOptions.resolved().matmul
         let tokenizer = try TokenizerLoader.load(path: self.tokenizer ?? CheckpointInput.defaultTokenizer(in: folder))
         // The prompt without the end-of-text a tokenizer may append, after its beginning-of-text if it has one.
         let promptIds = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt, addSpecialTokens: false)

@@ -65,7 +65,7 @@ extension TrainCommand {
         try check("--eval-every", evalEvery, training.evalEvery)
         try check("--eval-batches", evalBatches.map { Optional($0) }, training.evalBatches) { $0.map { "\($0)" } ?? "all" }
         try check("--val-fraction", valFraction, record.validationFraction)
-        try check("--precision", precisionOptions.precision, training.precision) { $0.rawValue }
+        try check("--precision", try precisionOptions.requested(), training.precision) { $0.rawValue }
         if packing, !record.packing { throw refuse("--packing", "off", "on") }
 
         var resumed = record

@@ -124,7 +124,7 @@ struct TrainCommand: ParsableCommand {
                                            totalSteps: steps, minRatio: minLrRatio ?? Defaults.minLrRatio),
             optimizer: OptimizerSettings(kind: optimizerKind, weightDecay: weightDecay ?? Defaults.weightDecay),
             clipGradNorm: clip, evalEvery: evalEvery ?? Defaults.evalEvery, evalBatches: evalBatches,
-            saveEvery: saveEvery ?? Defaults.saveEvery, seed: seed ?? Defaults.seed, precision: precisionOptions.resolved)
+            saveEvery: saveEvery ?? Defaults.saveEvery, seed: seed ?? Defaults.seed, precision: try precisionOptions.resolved())
         try options.validate()
         let record = RunRecord(
             version: RunRecord.currentVersion, command: command,

@@ -28,13 +28,14 @@ class CLITestCase: XCTestCase {
     }
 
     /// Runs `mixln` with `arguments` in `directory` (default: the work directory), optionally with a
-    /// file as its standard input.
+    /// file as its standard input and variables added to the environment.
     @discardableResult
-    func mixln(_ arguments: [String], stdin: URL? = nil, in directory: URL? = nil) throws -> Result {
+    func mixln(_ arguments: [String], stdin: URL? = nil, in directory: URL? = nil, environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = directory ?? workDirectory
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let stdin { process.standardInput = try FileHandle(forReadingFrom: stdin) }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
