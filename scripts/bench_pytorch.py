@@ -7,7 +7,9 @@ median tokens/s over --steps timed steps after --warmup untimed ones.
 
     python3 scripts/bench_pytorch.py --model 20m --batch-size 8 --seq-len 256 --threads 2 --json
     python3 scripts/bench_pytorch.py --model 71m --dtype bf16      # official recipe: whole model bf16
+    python3 scripts/bench_pytorch.py --model 20m --dtype bf16-autocast   # mixed precision, as mixln --precision bf16
 """
+import contextlib
 import argparse
 import json
 import os
@@ -30,8 +32,10 @@ def main():
     ap.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
     ap.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
-                    help="bf16 casts the whole model (weights + Adam state) to bf16")
+    ap.add_argument("--dtype", choices=["fp32", "bf16", "bf16-autocast"], default="fp32",
+                    help="bf16 casts the whole model (weights + Adam state) to bf16 (the official recipe, "
+                         "like mixln --precision bf16-pure); bf16-autocast keeps fp32 weights and Adam state "
+                         "and runs the forward under torch.autocast (matmuls in bf16, like mixln --precision bf16)")
     ap.add_argument("--attention", choices=["eager", "sdpa"], default="eager",
                     help="eager: explicit softmax(QK^T/sqrt(d)) as in the official LLaMA code; "
                          "sdpa: torch scaled_dot_product_attention")
@@ -62,9 +66,15 @@ def main():
         f"({n_params / 1e6:.2f}M params), norm {args.norm}, {args.dtype}, "
         f"batch {args.batch_size} x seq {args.seq_len}, attention {args.attention}")
 
+    def autocast():
+        if args.dtype == "bf16-autocast":
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
     def train_step(ids):
         opt.zero_grad(set_to_none=True)
-        loss = model(ids).loss
+        with autocast():
+            loss = model(ids).loss
         loss.backward()
         opt.step()
         return loss.item()
@@ -84,7 +94,8 @@ def main():
     with torch.no_grad():
         for i in range(args.warmup + args.steps):
             t0 = time.perf_counter()
-            loss = model(batches[i % n_batches]).loss.item()
+            with autocast():
+                loss = model(batches[i % n_batches]).loss.item()
             dt = time.perf_counter() - t0
             if i >= args.warmup:
                 eval_times.append(dt)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the whole test suite on a fresh machine: installs OpenBLAS if needed, builds, tests.
+# Runs the whole test suite on a fresh machine: installs OpenBLAS, zlib and oneDNN if needed, builds, tests.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
