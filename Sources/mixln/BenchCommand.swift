@@ -70,7 +70,7 @@ struct BenchCommand: ParsableCommand {
             trainTokensPerSecond: tokensPerStep / median(trainTimes), evalTokensPerSecond: tokensPerStep / median(evalTimes),
             model: modelOptions.model ?? "", norm: model.plan.scheme,
             parameters: model.parameterCount, batchSize: batchSize, seqLen: seqLen, precision: precision.rawValue,
-            gemm: gemm, isa: GemmBackend.isa,
+            gemm: gemm, isa: GemmBackend.isa, ompWaitPolicy: OpenMPWaitPolicy.current,
             threads: Parallel.threadCount, steps: steps, trainStepSeconds: median(trainTimes))
         if json {
             try JSONCoding.printDocument(result)
@@ -107,13 +107,15 @@ struct BenchResult: Encodable {
     let gemm: String
     /// The instruction set oneDNN dispatched to (`none` without oneDNN).
     let isa: String
+    /// `OMP_WAIT_POLICY` as the GEMMs' OpenMP threads run (`PASSIVE` unless the user set it).
+    let ompWaitPolicy: String?
     let threads: Int
     let steps: Int
     let trainStepSeconds: Double
 
     enum CodingKeys: String, CodingKey {
         case trainTokensPerSecond = "train_tokens_per_second", evalTokensPerSecond = "eval_tokens_per_second"
-        case model, norm, parameters, batchSize = "batch_size", seqLen = "seq_len", precision, gemm, isa, threads, steps
+        case model, norm, parameters, batchSize = "batch_size", seqLen = "seq_len", precision, gemm, isa, ompWaitPolicy = "omp_wait_policy", threads, steps
         case trainStepSeconds = "train_step_seconds"
     }
 }

@@ -10,4 +10,9 @@ struct MixLN: ParsableCommand {
                       ReportCommand.self, GenerateCommand.self, BenchCommand.self, PrepareCommand.self, TokenizeCommand.self,
                       TokenizerCommand.self]
     )
+
+    static func main() {
+        OpenMPWaitPolicy.makePassiveUnlessSet()
+        main(nil)
+    }
 }

@@ -109,4 +109,17 @@ final class PrecisionCommandTests: CLITestCase {
             XCTAssertGreaterThan(try XCTUnwrap(object["train_tokens_per_second"] as? Double), 0)
         }
     }
+
+    /// The GEMMs' OpenMP threads sleep when idle (mixln sets OMP_WAIT_POLICY=PASSIVE before libgomp
+    /// starts) unless the user chose a policy.
+    func testOpenMPThreadsWaitPassivelyUnlessTheUserChose() throws {
+        func policy(_ environment: [String: String]) throws -> String? {
+            try jsonObject(try mixln(["bench", "--model", try tinyConfig(), "--batch-size", "1", "--seq-len", "8",
+                                      "--steps", "1", "--warmup", "0", "--json"], environment: environment))["omp_wait_policy"] as? String
+        }
+        #if os(Linux)
+        XCTAssertEqual(try policy(["MIXLN_TEST": "1"]), "PASSIVE")
+        XCTAssertEqual(try policy(["OMP_WAIT_POLICY": "ACTIVE"]), "ACTIVE")
+        #endif
+    }
 }
