@@ -1,5 +1,6 @@
 #include "mixln_gemm.h"
 #include "mixln_kernels.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -85,17 +86,19 @@ void mixln_gemm_bf16_widened(int trans_a, int trans_b, long m, long n, long k, f
 #ifdef MIXLN_HAVE_DNNL
 // -1 unknown, 0 oneDNN has no bf16 GEMM for this CPU (it answers dnnl_unimplemented), 1 it has one.
 // Racing first calls all compute the same answer.
-static int bf16_native = -1;
+static atomic_int bf16_native = -1;
 
 int mixln_gemm_bf16_native(void) {
-    if (bf16_native < 0) {
+    int native = atomic_load_explicit(&bf16_native, memory_order_relaxed);
+    if (native < 0) {
         uint16_t one = 0x3F80;
         float out = 0;
         dnnl_status_t status = dnnl_gemm_bf16bf16f32('N', 'N', 1, 1, 1, 1.0f, &one, 1, &one, 1, 0.0f, &out, 1);
         if (status != dnnl_unimplemented) check(status, "dnnl_gemm_bf16bf16f32");
-        bf16_native = status == dnnl_success;
+        native = status == dnnl_success;
+        atomic_store_explicit(&bf16_native, native, memory_order_relaxed);
     }
-    return bf16_native;
+    return native;
 }
 #else
 int mixln_gemm_bf16_native(void) { return 0; }

@@ -1,5 +1,6 @@
 #include "mixln_kernels.h"
 #include <math.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -142,9 +143,14 @@ static void f32_to_bf16_avx512(uint16_t *out, const float *x, size_t n) {
 }
 
 int mixln_f32_to_bf16_uses_avx512bf16(void) {
-    static int supported = -1;  // a benign race: every thread computes the same value
-    if (supported < 0) supported = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
-    return supported;
+    // The CPU's features, read once (racing first calls compute the same value).
+    static atomic_int supported = -1;
+    int value = atomic_load_explicit(&supported, memory_order_relaxed);
+    if (value < 0) {
+        value = __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f");
+        atomic_store_explicit(&supported, value, memory_order_relaxed);
+    }
+    return value;
 }
 #else
 int mixln_f32_to_bf16_uses_avx512bf16(void) { return 0; }

@@ -38,20 +38,10 @@ public final class Transformer<T: TensorScalar> {
             guard matmulPrecision != oldValue else { return }
             activations = nil
             weightCopy = nil
-            weightCopyIsCurrent = false
         }
     }
-    /// (P) the bf16 rounding of the matrices in `parameters`, at their layout offsets (in bf16
-    /// precision with fp32 weights; the other slots are never written). Valid while `weightCopyIsCurrent`.
-    private var weightCopy: BFloat16Buffer?
-    private var weightCopyIsCurrent = false
-    /// Debug builds: a fingerprint of `parameters` when the copy was made, to catch a change made without `parametersDidChange()`.
-    private var weightCopyFingerprint: [UInt64] = []
-    /// The layout ranges the GEMMs read as weights: the projections and the LM head (the embedding when tied).
-    private lazy var matmulRanges: [Range<Int>] = layout.tensors
-        .filter { Self.matmulRoles.contains($0.role) || $0.offset == layout.lmHead }
-        .map { $0.offset..<($0.offset + $0.count) }
-    private static var matmulRoles: Set<ParameterRole> { [.query, .key, .value, .attentionOutput, .gate, .up, .down, .lmHead] }
+    /// The bf16 copy of the weight matrices (bf16 precision with fp32 weights), made at the first forward.
+    private var weightCopy: MatmulWeightCopy<T>?
 
     /// A model with fp32 weights (all zero until `initializeWeights` or a load) and gradients.
     public convenience init(config: ModelConfig, plan: NormPlan) throws {
@@ -94,36 +84,23 @@ public final class Transformer<T: TensorScalar> {
             return .values(weights(offset, count: count))
         case .bf16:
             if let bfloat16 { return .bfloat16(bfloat16.contiguousBits(offset, count: count)) }
-            precondition(weightCopyIsCurrent, "the bf16 weight copy is built by prepareMatmulWeights() before a forward")
-            return .bfloat16(weightCopy!.pointer + offset)
+            guard let weightCopy else { preconditionFailure("prepareMatmulWeights() makes the bf16 weight copy before a forward") }
+            return .bfloat16(weightCopy.bits(at: offset))
         }
     }
 
     /// Tells the model that `parameters` were written (an optimizer step, a restore): in bf16
     /// precision the weight copy is rebuilt before the next forward. Every writer of `parameters`
     /// calls it; debug builds check that none forgot.
-    public func parametersDidChange() { weightCopyIsCurrent = false }
+    public func parametersDidChange() { weightCopy?.invalidate() }
 
-    /// Rebuilds the bf16 weight copy if `parameters` changed since it was made; a no-op in fp32 and
-    /// for bf16 checkpoint weights (read in place).
+    /// Brings the bf16 weight copy up to date with `parameters` (see `MatmulWeightCopy`); a no-op
+    /// in fp32 and for bf16 checkpoint weights (read in place).
     func prepareMatmulWeights() {
         guard matmulPrecision == .bf16, bfloat16 == nil else { return }
-        if weightCopyIsCurrent {
-            assert(weightCopyFingerprint == parameterFingerprint(),
-                   "parameters changed without parametersDidChange(): the bf16 weight copy is stale")
-            return
-        }
-        let copy = weightCopy ?? BFloat16Buffer(count: layout.count)
+        let copy = weightCopy ?? MatmulWeightCopy<T>(layout: layout)
         weightCopy = copy
-        for range in matmulRanges { copy.round(parameters.pointer + range.lowerBound, count: range.count, at: range.lowerBound) }
-        weightCopyIsCurrent = true
-        assert({ weightCopyFingerprint = parameterFingerprint(); return true }())
-    }
-
-    /// Σ p² and Σ p over `parameters`, by bit pattern (NaN-safe): a cheap witness of a change.
-    private func parameterFingerprint() -> [UInt64] {
-        let p = parameters.pointer, n = parameters.count
-        return [T.dotInDouble(p, p, count: n).bitPattern, Double(T.sum(p, count: n)).bitPattern]
+        copy.refresh(from: parameters)
     }
 
     /// `out[n]` = the embedding of `tokens[n]`, read from whichever storage holds the table.
