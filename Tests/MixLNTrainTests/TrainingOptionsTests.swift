@@ -68,7 +68,7 @@ final class TrainingOptionsTests: XCTestCase {
         let options = Fixture.options(steps: 7, micro: 2, total: 4, clip: 1, evalEvery: 3, evalBatches: 2, seed: 9)
         let data = try JSONEncoder().encode(options)
         let keys = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?.keys.sorted() ?? []
-        XCTAssertEqual(keys, ["batch_size", "clip_grad_norm", "eval_batches", "eval_every", "optimizer", "save_every",
+        XCTAssertEqual(keys, ["batch_size", "clip_grad_norm", "eval_batches", "eval_every", "optimizer", "precision", "save_every",
                               "schedule", "seed", "seq_len", "steps", "total_batch_size"])
         XCTAssertEqual(try JSONDecoder().decode(TrainingOptions.self, from: data), options)
     }
