@@ -40,7 +40,7 @@ public final class Transformer<T: TensorScalar> {
         layout = ParameterLayout(config: config, plan: plan)
         self.bfloat16 = bfloat16
         parameters = Buffer(count: bfloat16 == nil ? layout.count : 0)
-        rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, base: config.ropeTheta)
+        rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, inverseFrequencies: config.ropeInverseFrequencies)
     }
 
     /// Number of parameters.
