@@ -40,7 +40,7 @@ public final class Transformer<T: TensorScalar> {
         layout = ParameterLayout(config: config, plan: plan)
         self.bfloat16 = bfloat16
         parameters = Buffer(count: bfloat16 == nil ? layout.count : 0)
-        rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, base: config.ropeTheta)
+        rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, inverseFrequencies: config.ropeInverseFrequencies)
     }
 
     /// Number of parameters.
@@ -70,15 +70,15 @@ public final class Transformer<T: TensorScalar> {
         }
     }
 
-    /// Official init: linear weights N(0, initializer_range · gain of the plan's init rule), embedding
-    /// N(0, √(2/5)) with the padding row zero, norm weights 1. Reproducible for a seed.
+    /// Official init: each decoder-layer projection as its layer's init rule says (N(0, initializer_range ·
+    /// gain), or Xavier normal for `deeppost`), LM head N(0, initializer_range), embedding N(0, √(2/5))
+    /// with the padding row zero, norm weights 1. Reproducible for a seed.
     public func initializeWeights(seed: UInt64) {
         precondition(bfloat16 == nil, "initializeWeights needs fp32 weights")
         var rng = RandomSource(seed: seed)
         let std = config.initializerRange
         for tensor in layout.tensors {
             let p = parameters.pointer + tensor.offset
-            let layerInit = tensor.layer.map { plan.layers[$0].initialization } ?? LayerInit()
             switch tensor.role {
             case .embedding:
                 rng.fillNormal(p, count: tensor.count, std: ModelConfig.embeddingInitStd)
@@ -87,11 +87,10 @@ public final class Transformer<T: TensorScalar> {
                 }
             case .embeddingNorm, .layerNorm, .finalNorm:
                 p.update(repeating: 1, count: tensor.count)
-            case .query, .key: rng.fillNormal(p, count: tensor.count, std: std * layerInit.queryKey)
-            case .value: rng.fillNormal(p, count: tensor.count, std: std * layerInit.value)
-            case .attentionOutput: rng.fillNormal(p, count: tensor.count, std: std * layerInit.outputProjection)
-            case .gate, .up: rng.fillNormal(p, count: tensor.count, std: std * layerInit.gateUp)
-            case .down: rng.fillNormal(p, count: tensor.count, std: std * layerInit.downProjection)
+            case .query, .key, .value, .attentionOutput, .gate, .up, .down:
+                let rule = plan.layers[tensor.layer!].initialization
+                rng.fillNormal(p, count: tensor.count,
+                               std: rule.std(tensor.role, fanOut: tensor.shape[0], fanIn: tensor.shape[1], initializerRange: std))
             case .lmHead: rng.fillNormal(p, count: tensor.count, std: std)
             }
         }
