@@ -95,10 +95,9 @@ final class Activations<T: TensorScalar> {
     var lossSum: Double = 0
     var predictedCount: Int = 0
 
-    /// Logits per head chunk when the head is chunked (floats): rows = this / V.
-    static var headChunkElements: Int { 1 << 23 }
-
-    init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int, retention: ForwardRetention = .backward) {
+    /// - Parameter headChunkElements: logits per LM-head chunk when the head is chunked; rows = this / V.
+    init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int, retention: ForwardRetention = .backward,
+         headChunkElements: Int = 1 << 23) {
         batch = B
         seqLen = T_
         self.retention = retention
@@ -117,7 +116,7 @@ final class Activations<T: TensorScalar> {
         }
         finalNormed = Buffer(count: N * C)
         finalRstd = Buffer(count: N)
-        headRows = retention == .backward ? N : max(1, min(N, Self.headChunkElements / V))
+        headRows = retention == .backward ? N : max(1, min(N, headChunkElements / V))
         logits = Buffer(count: headRows * V)
         rowLoss = Buffer(count: N)
         scratchShape = (N * C, C + 2 * config.keyValueSize, B * config.numAttentionHeads * T_ * T_, config.intermediateSize)

@@ -34,6 +34,9 @@ public final class Transformer<T: TensorScalar> {
     public var onLayer: ((LayerPass<T>) -> Void)?
     let rope: Rope<T>
     var activations: Activations<T>?
+    /// Logits per LM-head chunk of a forward that keeps no logits (floats, 32 MB by default): the
+    /// head runs on this / V rows at a time, so the (B·T, V) logits buffer never exists whole.
+    var headChunkElements = 1 << 23
 
     /// A model with fp32 weights (all zero until `initializeWeights` or a load) and gradients.
     public convenience init(config: ModelConfig, plan: NormPlan) throws {
@@ -112,7 +115,8 @@ public final class Transformer<T: TensorScalar> {
     func activations(batch: Int, seqLen: Int, retention: ForwardRetention) -> Activations<T> {
         if let a = activations, a.batch == batch, a.seqLen == seqLen, a.retention == retention { return a }
         activations = nil  // free the old shape first
-        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, retention: retention)
+        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, retention: retention,
+                               headChunkElements: headChunkElements)
         activations = a
         return a
     }

@@ -88,9 +88,9 @@ struct BenchCommand: ParsableCommand {
         if let ceiling {
             result.profile = BenchProfile(
                 gemmCeilingGflops: ceiling, gemmCeilingShape: "\(BenchProfile.ceilingSize)x\(BenchProfile.ceilingSize)->\(BenchProfile.ceilingSize)",
-                train: StepProfile(entries: trainProfiler.entries, steps: steps, stepSeconds: result.trainStepSeconds, gemmCeiling: ceiling,
+                train: StepProfile(entries: trainProfiler.entries, steps: steps, stepSeconds: mean(trainTimes), gemmCeiling: ceiling,
                                    activationBytes: trainActivations, tokensPerStep: tokensPerStep, peakMemoryBytes: trainPeak),
-                eval: StepProfile(entries: evalProfiler.entries, steps: steps, stepSeconds: result.evalStepSeconds, gemmCeiling: ceiling,
+                eval: StepProfile(entries: evalProfiler.entries, steps: steps, stepSeconds: mean(evalTimes), gemmCeiling: ceiling,
                                   activationBytes: model.activationBytes, tokensPerStep: tokensPerStep,
                                   peakMemoryBytes: evalPeakIsSeparate ? ProcessMemory.peakBytes() : nil))
         }
@@ -122,6 +122,8 @@ struct BenchCommand: ParsableCommand {
         }
         return try TokenizerLoader.load(path: tokenizer ?? "byte").vocabularySize
     }
+
+    private func mean(_ xs: [Double]) -> Double { xs.reduce(0, +) / Double(xs.count) }
 
     private func median(_ xs: [Double]) -> Double {
         let s = xs.sorted()

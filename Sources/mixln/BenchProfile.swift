@@ -61,6 +61,7 @@ struct StepProfile: Encodable {
         }
     }
 
+    /// Mean seconds per profiled step.
     let stepSeconds: Double
     let ops: [Op]
     /// Bytes of the model's activation buffers during the step (backward scratch included).
@@ -75,7 +76,8 @@ struct StepProfile: Encodable {
         case activationBytesPerToken = "activation_bytes_per_token", peakMemoryBytes = "peak_memory_bytes"
     }
 
-    /// The breakdown of `steps` profiled steps of median length `stepSeconds` each.
+    /// The breakdown of `steps` profiled steps of mean length `stepSeconds` (the mean, so that the
+    /// per-step op times, also means, and "other" add up to it).
     init(entries: [OpKind: OpProfiler.Entry], steps: Int, stepSeconds: Double, gemmCeiling: Double,
          activationBytes: Int, tokensPerStep: Int, peakMemoryBytes: Int?) {
         let n = Double(max(steps, 1))
