@@ -224,13 +224,14 @@ public final class Transformer<T: TensorScalar> {
         defer { OpProfiler.end(span, .lmHeadLoss(backward: false), flops: 2 * Double(N) * Double(C) * Double(V)) }
         let (lossSum, count) = a.targets.withUnsafeBufferPointer { t in
             let targets = t.baseAddress!
-            let head = weights(layout.lmHead, count: V * C)  // stays valid: nothing else asks for a matrix below
+            var head: UnsafePointer<T>?  // asked for once, at the first chunk run; stays valid (no other matrix is asked for below)
             for start in stride(from: 0, to: N, by: a.headRows) {
                 let rows = min(a.headRows, N - start)
                 // A chunk with nothing to predict is skipped unless its logits are kept (they are read with `.backward`).
                 let predicts = (start..<(start + rows)).contains { targets[$0] != CrossEntropy.ignoreIndex }
                 guard predicts || a.retention == .backward else { continue }
-                Linear.forward(out: a.logits.pointer, inp: a.finalNormed.pointer + start * C, weight: head,
+                if head == nil { head = weights(layout.lmHead, count: V * C) }
+                Linear.forward(out: a.logits.pointer, inp: a.finalNormed.pointer + start * C, weight: head!,
                                rows: rows, inChannels: C, outChannels: V)
                 CrossEntropy.forward(logits: a.logits.pointer, targets: targets + start, rows: rows, vocab: V,
                                      rowLoss: a.rowLoss.pointer + start)
