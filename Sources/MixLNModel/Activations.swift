@@ -1,6 +1,7 @@
 import MixLNTensor
 
-// Dimensions: B batch, T tokens, N = B·T, C channels, I intermediate, H heads, V vocabulary, L layers.
+// Dimensions: B batch, T tokens, N = B·T, C channels, I intermediate, H heads, V vocabulary, L layers,
+// R rows per LM-head chunk.
 
 /// What one sublayer's forward saves for its backward. Optional buffers exist only where the plan
 /// places the matching norm.
@@ -21,6 +22,10 @@ final class SublayerActivations<T: TensorScalar> {
         outputRstd = norms.outputNorm ? Buffer(count: N) : nil
         residual = norms.postNorm ? Buffer(count: N * C) : nil
         postRstd = norms.postNorm ? Buffer(count: N) : nil
+    }
+
+    var elementCount: Int {
+        [inputNormed, inputRstd, body, outputNormed, outputRstd, residual, postRstd].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 }
 
@@ -44,57 +49,171 @@ final class LayerActivations<T: TensorScalar> {
         gateUp = Buffer(count: N * 2 * I)
         hidden = Buffer(count: N * I)
     }
+
+    var elementCount: Int {
+        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden].reduce(0) { $0 + $1.count }
+    }
 }
 
-/// All activations and backward scratch for one (batch, seqLen) shape, allocated once.
+/// What a forward pass keeps, which decides how much memory its activations take.
+public enum ForwardRetention: Sendable {
+    /// Everything backward reads, per layer, and the whole (B·T, V) logits: training, gradient norms.
+    case backward
+    /// The residual stream entering every decoder layer (x_0 … x_L) and nothing else per layer:
+    /// analyses that compare layers (angular distance, depth statistics) or rerun the model's tail
+    /// from a kept input (`Transformer.resumeForward(fromLayer:)`, layer removal).
+    case layerInputs
+    /// Only what the loss needs: three residual-stream buffers in rotation (evaluation).
+    case loss
+}
+
+/// All activations of one (batch, seqLen) shape and retention, allocated once; backward scratch on first use.
+///
+/// With `.backward` every layer has its own buffers. Otherwise one layer's buffers serve every layer
+/// in turn (holding every buffer any layer's placement needs), and the LM head runs in chunks of
+/// `headRows` rows, so no (B·T, V) logits buffer exists.
 final class Activations<T: TensorScalar> {
     let batch: Int
     let seqLen: Int
+    let retention: ForwardRetention
     var rows: Int { batch * seqLen }
     var tokens: [Int32]   // (N)
     var targets: [Int32]  // (N)
     let embedded: Buffer<T>?   // (N, C) raw embedding when an embedding norm follows
     let embeddedRstd: Buffer<T>?  // (N)
-    /// The residual stream: `streams[2l]` enters layer l's attention, `streams[2l+1]` its MLP,
-    /// `streams[2L]` leaves the last layer.
-    let streams: [Buffer<T>]   // (2L+1) × (N, C)
+    /// The residual stream, read through `stream(_:)`: `.backward` (2L+1) × (N, C); `.layerInputs`
+    /// (L+2) × (N, C), layer inputs then one MLP-input buffer; `.loss` 3 × (N, C) in rotation.
+    let streams: [Buffer<T>]
+    /// One per layer with `.backward`; else L references to one shared set.
     let layers: [LayerActivations<T>]
     let finalNormed: Buffer<T> // (N, C)
     let finalRstd: Buffer<T>   // (N)
-    let logits: Buffer<T>      // (N, V) logits → probabilities → dLogits
+    /// Rows of the LM head computed per chunk (R): N with `.backward`, else enough for about 32 MB of logits.
+    let headRows: Int
+    let logits: Buffer<T>      // (R, V) logits → probabilities (→ dLogits with `.backward`, R = N)
+    let rowLoss: Buffer<Double>  // (N) each counted row's loss, summed in row order
     var lossSum: Double = 0
     var predictedCount: Int = 0
 
-    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
-    private let rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int
-    lazy var dStreamOut = Buffer<T>(count: rowsTimesWidth)   // (N, C)
-    lazy var dStreamIn = Buffer<T>(count: rowsTimesWidth)    // (N, C)
-    lazy var dResidual = Buffer<T>(count: rowsTimesWidth)    // (N, C)
-    lazy var dBody = Buffer<T>(count: rowsTimesWidth)        // (N, C)
-    lazy var dBodyInput = Buffer<T>(count: rowsTimesWidth)   // (N, C)
-    lazy var dqkv = Buffer<T>(count: rows * qkvWidth)        // (N, C + 2K)
-    lazy var dContext = Buffer<T>(count: rowsTimesWidth)     // (N, C)
-    lazy var dProbs = Buffer<T>(count: probsCount)           // (B, H, T, T)
-    lazy var dGateUp = Buffer<T>(count: rows * 2 * intermediate)  // (N, 2I)
-    lazy var dHidden = Buffer<T>(count: rows * intermediate)      // (N, I)
-
-    init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int) {
+    /// - Parameter headChunkElements: logits per LM-head chunk when the head is chunked; rows = this / V.
+    init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int, retention: ForwardRetention = .backward,
+         headChunkElements: Int = 1 << 23) {
         batch = B
         seqLen = T_
-        let N = B * T_, C = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize
-        let H = config.numAttentionHeads, L = config.numHiddenLayers
+        self.retention = retention
+        let N = B * T_, C = config.hiddenSize, V = config.vocabSize, L = config.numHiddenLayers
         tokens = Array(repeating: 0, count: N)
         targets = Array(repeating: CrossEntropy.ignoreIndex, count: N)
         embedded = plan.embeddingNorm ? Buffer(count: N * C) : nil
         embeddedRstd = plan.embeddingNorm ? Buffer(count: N) : nil
-        streams = (0...(2 * L)).map { _ in Buffer(count: N * C) }
-        layers = plan.layers.map { LayerActivations(norms: $0, batch: B, seqLen: T_, config: config) }
+        let streamCount = [ForwardRetention.backward: 2 * L + 1, .layerInputs: L + 2, .loss: 3][retention]!
+        streams = (0..<streamCount).map { _ in Buffer(count: N * C) }
+        if retention == .backward {
+            layers = plan.layers.map { LayerActivations(norms: $0, batch: B, seqLen: T_, config: config) }
+        } else {
+            let shared = LayerActivations<T>(norms: Self.union(plan.layers), batch: B, seqLen: T_, config: config)
+            layers = Array(repeating: shared, count: L)
+        }
         finalNormed = Buffer(count: N * C)
         finalRstd = Buffer(count: N)
-        logits = Buffer(count: N * V)
-        rowsTimesWidth = N * C
-        qkvWidth = C + 2 * config.keyValueSize
-        probsCount = B * H * T_ * T_
-        intermediate = I
+        headRows = retention == .backward ? N : max(1, min(N, headChunkElements / V))
+        logits = Buffer(count: headRows * V)
+        rowLoss = Buffer(count: N)
+        scratchShape = (N * C, C + 2 * config.keyValueSize, B * config.numAttentionHeads * T_ * T_, config.intermediateSize)
+    }
+
+    /// Residual-stream buffer `i`: `2l` enters layer l's attention, `2l+1` its MLP, `2L` leaves the last layer.
+    /// With `.layerInputs` every odd index is the same buffer; with `.loss` any three consecutive indices differ.
+    func stream(_ i: Int) -> Buffer<T> {
+        switch retention {
+        case .backward: return streams[i]
+        case .layerInputs: return i % 2 == 0 ? streams[i / 2] : streams[streams.count - 1]
+        case .loss: return streams[i % 3]
+        }
+    }
+
+    /// Three (N, C) buffers in rotation for a forward resumed from a kept layer input (which must
+    /// stay intact for the next resume), allocated on first use.
+    var resumeStreams: [Buffer<T>] {
+        if let resumeStorage { return resumeStorage }
+        let buffers = (0..<3).map { _ in Buffer<T>(count: finalNormed.count) }
+        resumeStorage = buffers
+        return buffers
+    }
+
+    /// Bytes held now: every forward buffer (shared layer buffers once) and any backward scratch.
+    var byteCount: Int {
+        var elements = streams.reduce(0) { $0 + $1.count } + finalNormed.count + finalRstd.count + logits.count
+        elements += (embedded?.count ?? 0) + (embeddedRstd?.count ?? 0)
+        var seen = Set<ObjectIdentifier>()
+        for layer in layers where seen.insert(ObjectIdentifier(layer)).inserted { elements += layer.elementCount }
+        elements += scratch?.elementCount ?? 0
+        elements += resumeStorage?.reduce(0) { $0 + $1.count } ?? 0
+        return elements * MemoryLayout<T>.stride + rowLoss.count * MemoryLayout<Double>.stride
+    }
+
+    /// Whether a backward pass has allocated its scratch.
+    var backwardScratchAllocated: Bool { scratch != nil }
+
+    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
+    private let scratchShape: (rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int)
+    private var scratch: BackwardScratch<T>?
+    private var backwardScratch: BackwardScratch<T> {
+        if let scratch { return scratch }
+        precondition(retention == .backward, "backward scratch for a forward that kept only \(retention)")
+        let s = BackwardScratch<T>(rows: rows, shape: scratchShape)
+        scratch = s
+        return s
+    }
+    private var resumeStorage: [Buffer<T>]?  // 3 × (N, C)
+    var dStreamOut: Buffer<T> { backwardScratch.dStreamOut }
+    var dStreamIn: Buffer<T> { backwardScratch.dStreamIn }
+    var dResidual: Buffer<T> { backwardScratch.dResidual }
+    var dBody: Buffer<T> { backwardScratch.dBody }
+    var dBodyInput: Buffer<T> { backwardScratch.dBodyInput }
+    var dqkv: Buffer<T> { backwardScratch.dqkv }
+    var dContext: Buffer<T> { backwardScratch.dContext }
+    var dProbs: Buffer<T> { backwardScratch.dProbs }
+    var dGateUp: Buffer<T> { backwardScratch.dGateUp }
+    var dHidden: Buffer<T> { backwardScratch.dHidden }
+
+    /// A placement holding every norm any layer of `layers` has, so one set of buffers fits them all.
+    static func union(_ layers: [LayerNorms]) -> LayerNorms {
+        func any(_ part: (LayerNorms) -> SublayerNorms) -> SublayerNorms {
+            SublayerNorms(inputNorm: layers.contains { part($0).inputNorm }, outputNorm: layers.contains { part($0).outputNorm },
+                          postNorm: layers.contains { part($0).postNorm })
+        }
+        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp))
+    }
+}
+
+/// What backward needs besides the forward's saved activations.
+final class BackwardScratch<T: TensorScalar> {
+    let dStreamOut: Buffer<T>   // (N, C)
+    let dStreamIn: Buffer<T>    // (N, C)
+    let dResidual: Buffer<T>    // (N, C)
+    let dBody: Buffer<T>        // (N, C)
+    let dBodyInput: Buffer<T>   // (N, C)
+    let dqkv: Buffer<T>         // (N, C + 2K)
+    let dContext: Buffer<T>     // (N, C)
+    let dProbs: Buffer<T>       // (B, H, T, T)
+    let dGateUp: Buffer<T>      // (N, 2I)
+    let dHidden: Buffer<T>      // (N, I)
+
+    init(rows N: Int, shape: (rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int)) {
+        dStreamOut = Buffer(count: shape.rowsTimesWidth)
+        dStreamIn = Buffer(count: shape.rowsTimesWidth)
+        dResidual = Buffer(count: shape.rowsTimesWidth)
+        dBody = Buffer(count: shape.rowsTimesWidth)
+        dBodyInput = Buffer(count: shape.rowsTimesWidth)
+        dqkv = Buffer(count: N * shape.qkvWidth)
+        dContext = Buffer(count: shape.rowsTimesWidth)
+        dProbs = Buffer(count: shape.probsCount)
+        dGateUp = Buffer(count: N * 2 * shape.intermediate)
+        dHidden = Buffer(count: N * shape.intermediate)
+    }
+
+    var elementCount: Int {
+        [dStreamOut, dStreamIn, dResidual, dBody, dBodyInput, dqkv, dContext, dProbs, dGateUp, dHidden].reduce(0) { $0 + $1.count }
     }
 }

@@ -9,6 +9,9 @@ public enum Linear {
         out: UnsafeMutablePointer<T>, inp: UnsafePointer<T>, weight: UnsafePointer<T>,
         rows: Int, inChannels: Int, outChannels: Int
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .matmul(rows: rows, inChannels: inChannels, outChannels: outChannels, backward: false),
+                               flops: 2 * Double(rows) * Double(inChannels) * Double(outChannels)) }
         T.gemm(transposeA: false, transposeB: true, m: rows, n: outChannels, k: inChannels,
                alpha: 1, a: inp, lda: inChannels, b: weight, ldb: inChannels, beta: 0, c: out, ldc: outChannels)
     }
@@ -20,6 +23,9 @@ public enum Linear {
         inp: UnsafePointer<T>, weight: UnsafePointer<T>,
         rows: Int, inChannels: Int, outChannels: Int, accumulateInput: Bool = true
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .matmul(rows: rows, inChannels: inChannels, outChannels: outChannels, backward: true),
+                               flops: 4 * Double(rows) * Double(inChannels) * Double(outChannels)) }
         T.gemm(transposeA: false, transposeB: false, m: rows, n: inChannels, k: outChannels,
                alpha: 1, a: dOut, lda: outChannels, b: weight, ldb: inChannels,
                beta: accumulateInput ? 1 : 0, c: dInp, ldc: inChannels)
