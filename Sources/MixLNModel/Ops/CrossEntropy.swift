@@ -9,9 +9,11 @@ public enum CrossEntropy {
 
     /// Turns `logits` into probabilities in place and returns (summed loss, number of counted targets).
     /// Rows whose target is ignored are left as logits and never read by `backward`.
-    /// - Parameters: logits (N, V) → probabilities, targets (N)
+    /// - Parameters: logits (N, V) → probabilities, targets (N); rowLosses (N), when given, receives
+    ///   each row's loss `logsumexp(logits) − logits[target]` (0 for an ignored row)
     public static func forward<T: TensorScalar>(
-        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int
+        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+        rowLosses: UnsafeMutablePointer<Double>? = nil
     ) -> (lossSum: Double, count: Int) {
         let workers = Parallel.workerCount(rows, minimumPerThread: 4)
         var partialLoss = [Double](repeating: 0, count: workers)  // (workers)
@@ -21,11 +23,16 @@ public enum CrossEntropy {
                 Parallel.forEachWorker(rows, workers: workers) { w, range in
                     for n in range {
                         let target = targets[n]
-                        if target == ignoreIndex { continue }
+                        if target == ignoreIndex {
+                            rowLosses?[n] = 0
+                            continue
+                        }
                         let row = logits + n * vocab
                         let targetLogit = row[Int(target)]
                         let logSumExp = VectorMath.softmax(row, vocab)
-                        lossOut[w] += Double(logSumExp - targetLogit)
+                        let loss = Double(logSumExp - targetLogit)
+                        lossOut[w] += loss
+                        rowLosses?[n] = loss
                         countOut[w] += 1
                     }
                 }
