@@ -33,7 +33,7 @@ public enum MultipleChoiceTaskReader {
         }
         var questions = try builder.questions()
         guard !questions.isEmpty else {
-            throw DataError.invalidRecord(path: path, line: reader.lineNumber,
+            throw DataError.invalidRecord(path: path, line: max(reader.lineNumber, 1),
                                           expected: "at least one question (the file holds no records, or only unconditional ones)")
         }
         if let limit { questions = Array(questions.prefix(limit)) }
@@ -72,7 +72,8 @@ public enum MultipleChoiceTaskReader {
         switch type {
         case is String.Type: what = "a string"
         case is Int.Type: what = "an integer"
-        case is [String].Type: what = "an array of strings"
+        case is [String].Type, is [Any].Type: what = "an array of strings"
+        case is [String: Any].Type: what = "a JSON object"
         default: what = path.isEmpty ? "a JSON object" : "of another type"
         }
         return path.isEmpty ? what : "\"\(keyPath(path))\" to be \(what)"
