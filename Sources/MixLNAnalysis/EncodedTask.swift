@@ -55,7 +55,7 @@ public struct EncodedTask: Sendable {
                     throw AnalysisError.invalid("\(task.path):\(choice.line): the context is empty and the tokenizer has no BOS or EOS token to stand for it")
                 }
                 guard ids.continuation.count <= window else {
-                    throw AnalysisError.invalid("\(task.path):\(choice.line): the continuation is \(ids.continuation.count) tokens, more than the model's window of \(window)")
+                    throw AnalysisError.invalid("\(task.path):\(choice.line): the continuation is \(ids.continuation.count) tokens, more than the model's window of \(window): it cannot be scored (a tokenizer with longer tokens, or a model with a longer max_sequence_length, can)")
                 }
                 let whole = ids.context + ids.continuation
                 return EncodedChoice(tokens: Array(whole.suffix(window + 1)), continuationCount: ids.continuation.count,

@@ -61,10 +61,11 @@ struct EvalMCCommand: ParsableCommand {
             return
         }
         let width = max(4, report.tasks.map(\.task.count).max() ?? 0)
-        print("task".padding(toLength: width, withPad: " ", startingAt: 0) + "      n  acc              acc_norm")
+        print("task".padding(toLength: width, withPad: " ", startingAt: 0) + "      n  acc              acc_norm          file")
         for task in report.tasks {
             print(task.task.padding(toLength: width, withPad: " ", startingAt: 0)
-                  + String(format: " %6d  %.4f ± %.4f  %.4f ± %.4f", task.n, task.acc, task.accStderr, task.accNorm, task.accNormStderr))
+                  + String(format: " %6d  %.4f ± %.4f  %.4f ± %.4f  ", task.n, task.acc, task.accStderr, task.accNorm, task.accNormStderr)
+                  + task.file)
         }
     }
 }

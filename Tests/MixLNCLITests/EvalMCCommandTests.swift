@@ -96,6 +96,8 @@ final class EvalMCCommandTests: CLITestCase {
              ":3: expected \"label\" in 0..<2"),
             ("types.jsonl", #"{"context": "Q:", "choices": ["a", 7], "gold": 0}"#, ":1: expected \"choices[1]\" to be a string"),
             ("json.jsonl", good + "\n{\"context\": ", ":2: malformed JSON"),
+            ("long.jsonl", good + "\n" + #"{"context": "Q:", "choices": ["a", "\#(String(repeating: "very ", count: 60))long"], "gold": 0}"#,
+             ":2: the continuation is"),
         ]
         for (name, text, fragment) in cases {
             let path = try write(text + "\n", to: name)
