@@ -18,21 +18,8 @@ public struct LoglikelihoodEncoder {
 
     public init(tokenizer: any Tokenizer) {
         self.tokenizer = tokenizer
-        prefix = Self.leadingSpecialTokens(of: tokenizer)
+        prefix = tokenizer.leadingSpecialTokens()
         emptyContextToken = tokenizer.bosId ?? tokenizer.eosId
-    }
-
-    /// The ids special-token encoding adds in front of a text: found by encoding a probe with and
-    /// without special tokens and locating the plain ids inside the other.
-    static func leadingSpecialTokens(of tokenizer: any Tokenizer) -> [Int32] {
-        let probe = "Answer: the probe text"
-        let plain = tokenizer.encode(probe, addSpecialTokens: false)
-        let special = tokenizer.encode(probe, addSpecialTokens: true)
-        guard !plain.isEmpty, special.count >= plain.count else { return [] }
-        for start in 0...(special.count - plain.count) where Array(special[start..<(start + plain.count)]) == plain {
-            return Array(special[..<start])
-        }
-        return []
     }
 
     /// The problem with a pair that cannot be encoded.

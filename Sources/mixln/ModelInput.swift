@@ -44,8 +44,7 @@ struct ModelInput: ParsableArguments {
 /// - Throws: when `given` is not the tokenizer the checkpoint or its run records (their fingerprints
 ///   differ), or when the tokenizer has more ids than the model's vocabulary.
 func checkpointTokenizer(checkpoint: String, given: String?, model: Transformer<Float>) throws -> any Tokenizer {
-    let folder = try CheckpointInput.modelFolder(checkpoint)
-    let recorded = try CheckpointInput.carriedTokenizer(in: folder) ?? TrainedRun.containing(checkpoint: checkpoint)?.record.tokenizer
+    let recorded = try recordedTokenizer(checkpoint: checkpoint)
     let spec = given ?? recorded ?? "byte"
     let tokenizer = try TokenizerLoader.load(path: spec)
     if let given, let recorded, let expected = try? TokenizerLoader.load(path: recorded), expected.fingerprint != tokenizer.fingerprint {
@@ -58,4 +57,11 @@ func checkpointTokenizer(checkpoint: String, given: String?, model: Transformer<
         progressLine("note: \(checkpoint) records no tokenizer; encoding text with 'byte' (pass --tokenizer for another)")
     }
     return tokenizer
+}
+
+/// The tokenizer a checkpoint records: the file it carries, else its run's `tokenizer`; nil for neither.
+func recordedTokenizer(checkpoint: String) throws -> String? {
+    let folder = try CheckpointInput.modelFolder(checkpoint)
+    if let carried = CheckpointInput.carriedTokenizer(in: folder) { return carried }
+    return try TrainedRun.containing(checkpoint: checkpoint)?.record.tokenizer
 }

@@ -16,7 +16,7 @@ final class MultipleChoiceEvaluationTests: XCTestCase {
     /// after any context: embeddings are all ones, every sublayer weight is zero (so each sublayer
     /// adds 0 and the stream stays ones), and row t of the LM head is z_t / C, so the logits are
     /// z_t / √(1 + ε) (the final RMSNorm of a ones vector).
-    func forcedModel() throws -> Transformer<Float> {
+    static func forcedModel() throws -> Transformer<Float> {
         let config = ModelConfig(hiddenSize: 8, intermediateSize: 8, numAttentionHeads: 2, numHiddenLayers: 1,
                                  vocabSize: ByteTokenizer().vocabularySize, maxSequenceLength: 64, rmsNormEps: Self.eps)
         let model = try Transformer<Float>(config: config, plan: NormScheme.plan("pre", layers: 1))
@@ -59,7 +59,7 @@ final class MultipleChoiceEvaluationTests: XCTestCase {
             {"context": "Another, longer context for the third question", "choices": ["b", "aaaa"], "gold": 0}
             {"context": "Q3", "choices": ["a", "ab"], "gold": 1}
             """.write(toFile: path, atomically: true, encoding: .utf8)
-        let model = try forcedModel()
+        let model = try Self.forcedModel()
         let task = try EncodedTask(MultipleChoiceTaskReader.read(path: path), encoder: LoglikelihoodEncoder(tokenizer: ByteTokenizer()),
                                    window: model.config.maxSequenceLength)
         let report = try MultipleChoiceEvaluation.run(model, tasks: [task], batchTokens: 64)
