@@ -118,26 +118,6 @@ public final class Transformer<T: TensorScalar> {
     /// - Parameters: tokens (B·T) input ids, targets (B·T) next-token ids or ignore
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int) throws -> Double {
-        try forward(tokens: tokens, targets: targets, batch: B, seqLen: T_, rowLosses: nil)
-    }
-
-    /// Runs the model on `tokens` (B, T) and returns, for every position, the log-probability of its
-    /// target given the tokens up to it, `log p(targets[n] | tokens[…n])`; 0 where the target is
-    /// `CrossEntropy.ignoreIndex`. Scores continuations (multiple-choice evaluation) and equals
-    /// minus each position's cross-entropy of `forward`, which it also leaves ready for `backward`.
-    /// - Parameters: tokens (B·T) input ids, targets (B·T) next-token ids or ignore
-    /// - Returns: (B·T) log-probabilities
-    public func targetLogProbabilities(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int) throws -> [Double] {
-        var losses = [Double](repeating: 0, count: B * T_)  // (B·T)
-        try losses.withUnsafeMutableBufferPointer { rows in
-            _ = try forward(tokens: tokens, targets: targets, batch: B, seqLen: T_, rowLosses: rows.baseAddress!)
-        }
-        return losses.map { $0 == 0 ? 0 : -$0 }
-    }
-
-    /// `forward`, writing each row's loss into `rowLosses` (B·T) when given.
-    func forward(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int,
-                 rowLosses: UnsafeMutablePointer<Double>?) throws -> Double {
         let N = B * T_, C = config.hiddenSize, V = config.vocabSize
         guard T_ <= config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: T_, maximum: config.maxSequenceLength)
@@ -182,7 +162,7 @@ public final class Transformer<T: TensorScalar> {
         Linear.forward(out: a.logits.pointer, inp: a.finalNormed.pointer, weight: weights(layout.lmHead, count: V * C),
                        rows: N, inChannels: C, outChannels: V)
         let (lossSum, count) = a.targets.withUnsafeBufferPointer { t in
-            CrossEntropy.forward(logits: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V, rowLosses: rowLosses)
+            CrossEntropy.forward(logits: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V)
         }
         a.lossSum = lossSum
         a.predictedCount = count

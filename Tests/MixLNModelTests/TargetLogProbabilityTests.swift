@@ -38,4 +38,22 @@ final class TargetLogProbabilityTests: XCTestCase {
         let loss = try model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T)
         XCTAssertEqual(-got.reduce(0, +) / Double(model.lastPredictedCount), loss, accuracy: 1e-12, "minus the mean is forward's loss")
     }
+
+    func testTargetsTooUnlikelyForAFloatProbabilityStayFinite() throws {
+        let model = try Transformer<Float>(config: config, plan: NormScheme.plan("pre", layers: 2))
+        model.initializeWeights(seed: 8)
+        let head = try XCTUnwrap(model.layout.tensors.first { $0.role == .lmHead })
+        for i in 0..<head.count { model.parameters[head.offset + i] *= 2000 }  // logits spread over thousands
+        let tokens: [Int32] = [1, 2, 3, 4], V = config.vocabSize
+        try model.forward(tokens: tokens, targets: Array(repeating: CrossEntropy.ignoreIndex, count: 4), batch: 1, seqLen: 4)
+        let logits = (0..<(4 * V)).map { Double(model.activations!.logits[$0]) }
+        let worst = (0..<4).map { t in (0..<V).min { logits[t * V + $0] < logits[t * V + $1] }! }  // the least likely id
+        let got = try model.targetLogProbabilities(tokens: tokens, targets: worst.map(Int32.init), batch: 1, seqLen: 4)
+        for t in 0..<4 {
+            let row = Array(logits[(t * V)..<((t + 1) * V)]), top = row.max()!
+            let expected = row[worst[t]] - top - log(row.reduce(0) { $0 + exp($1 - top) })
+            XCTAssertLessThan(expected, -200, "below Float's smallest probability (log ≈ −103)")
+            XCTAssertEqual(got[t], expected, accuracy: 1e-5 * abs(expected), "position \(t)")
+        }
+    }
 }

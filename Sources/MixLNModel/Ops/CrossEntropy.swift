@@ -9,11 +9,9 @@ public enum CrossEntropy {
 
     /// Turns `logits` into probabilities in place and returns (summed loss, number of counted targets).
     /// Rows whose target is ignored are left as logits and never read by `backward`.
-    /// - Parameters: logits (N, V) → probabilities, targets (N); rowLosses (N), when given, receives
-    ///   each row's loss `logsumexp(logits) − logits[target]` (0 for an ignored row)
+    /// - Parameters: logits (N, V) → probabilities, targets (N)
     public static func forward<T: TensorScalar>(
-        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
-        rowLosses: UnsafeMutablePointer<Double>? = nil
+        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int
     ) -> (lossSum: Double, count: Int) {
         let workers = Parallel.workerCount(rows, minimumPerThread: 4)
         var partialLoss = [Double](repeating: 0, count: workers)  // (workers)
@@ -23,16 +21,11 @@ public enum CrossEntropy {
                 Parallel.forEachWorker(rows, workers: workers) { w, range in
                     for n in range {
                         let target = targets[n]
-                        if target == ignoreIndex {
-                            rowLosses?[n] = 0
-                            continue
-                        }
+                        if target == ignoreIndex { continue }
                         let row = logits + n * vocab
                         let targetLogit = row[Int(target)]
                         let logSumExp = VectorMath.softmax(row, vocab)
-                        let loss = Double(logSumExp - targetLogit)
-                        lossOut[w] += loss
-                        rowLosses?[n] = loss
+                        lossOut[w] += Double(logSumExp - targetLogit)
                         countOut[w] += 1
                     }
                 }
