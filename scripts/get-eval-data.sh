@@ -14,9 +14,10 @@
 #                                     rc = cloze ("Answer: <text>"), mc = letters; NshOt = N examples
 #   tasks/mmlu/{rc,mc}_{dev,validation,test}.jsonl
 #                                     one {"context", "choices", "gold", "task_name", "subject",
-#                                     "doc_id"} per question; mc as lm-evaluation-harness's default
-#                                     MMLU prompt (header, question, "A. …" lines, "Answer:", choices
-#                                     A–D), rc as a cloze prompt whose choices are the answer texts
+#                                     "doc_id"} per question, 0-shot, as lm-evaluation-harness's MMLU
+#                                     tasks prompt them: mc as `mmlu` (header, question, "A. …" lines,
+#                                     "Answer:", choices A–D), rc as `mmlu_continuation` (header,
+#                                     "Question: …\nAnswer:", the answer texts as choices)
 #   sft/alpaca_en_demo.json, sft/dpo_en_demo.json
 #
 # Usage: scripts/get-eval-data.sh [DEST]      (needs python3, pip and network access; safe to rerun)
@@ -120,11 +121,12 @@ for split in ("dev", "validation", "test"):
                 question, choices, gold = row["question"].strip(), row["choices"], row["answer"]
                 if len(choices) != 4 or not 0 <= gold < 4 or not all(c.strip() for c in choices):
                     sys.exit(f"error: {file}: a question without 4 non-empty choices and a gold index in 0..3")
-                # lm-evaluation-harness's default MMLU prompt (lm_eval/tasks/mmlu/default).
+                # lm-evaluation-harness's MMLU prompts, description included: mc as lm_eval/tasks/mmlu/default,
+                # rc as lm_eval/tasks/mmlu/continuation (the choices as they are, scored after a space).
                 mc = (f"The following are multiple choice questions (with answers) about {topic}.\n\n{question}\n"
-                      + "".join(f"{l}. {c.strip()}\n" for l, c in zip(letters, choices)) + "Answer:")
+                      + "".join(f"{l}. {c}\n" for l, c in zip(letters, choices)) + "Answer:")
                 rc = f"The following are questions (with answers) about {topic}.\n\nQuestion: {question}\nAnswer:"
-                for kind, context, options in (("mc", mc, letters), ("rc", rc, [c.strip() for c in choices])):
+                for kind, context, options in (("mc", mc, letters), ("rc", rc, choices)):
                     records[kind].append({"context": context, "choices": options, "gold": gold,
                                           "task_name": f"mmlu_{kind}", "subject": subject,
                                           "doc_id": len(records[kind])})
