@@ -8,6 +8,8 @@ public struct LayerDropReport: Codable, Sendable {
     public struct Baseline: Codable, Sendable {
         public var loss: Double
         public var perplexity: Double
+        /// Task accuracies of the full model (`analyze layer-drop --tasks`).
+        public var tasks: [TaskAccuracy]? = nil
     }
 
     public struct Entry: Codable, Sendable {
@@ -15,8 +17,10 @@ public struct LayerDropReport: Codable, Sendable {
         public var loss: Double
         public var perplexity: Double
         public var deltaPerplexity: Double
+        /// Task accuracies without this layer (`analyze layer-drop --tasks`).
+        public var tasks: [LayerTaskAccuracy]? = nil
 
-        enum CodingKeys: String, CodingKey { case layer, loss, perplexity, deltaPerplexity = "delta_perplexity" }
+        enum CodingKeys: String, CodingKey { case layer, loss, perplexity, deltaPerplexity = "delta_perplexity", tasks }
     }
 
     public var baseline: Baseline
