@@ -13,7 +13,7 @@ OUT="${OUT:-runs/demo}"
 
 bash scripts/install-deps.sh
 bash scripts/get-corpus.sh
-swift build -c release -Xswiftc -Ounchecked
+swift build -c release
 MIXLN=.build/release/mixln
 
 declare -A result

@@ -38,7 +38,8 @@ public enum AngularDistance {
     }
 
     /// The full (ℓ, n) table over every real token of `batches`, or only each sequence's last real
-    /// token with `lastTokenOnly` (as the paper's released code does).
+    /// token with `lastTokenOnly` (as the paper's released code does). Forward only, keeping the
+    /// layer inputs and nothing else; the LM head is not run (no target counts).
     public static func run(_ model: Transformer<Float>, batches: [TokenBatch], lastTokenOnly: Bool = false,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> AngularDistanceReport {
         let L = model.config.numHiddenLayers, C = model.config.hiddenSize
@@ -46,7 +47,8 @@ public enum AngularDistance {
         var tokens = 0
         for (i, batch) in batches.enumerated() {
             let ignored = Array(repeating: CrossEntropy.ignoreIndex, count: batch.tokens.count)
-            try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen)
+            try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen,
+                              retaining: .layerInputs)
             let lengths = batch.realLengths(ignoreIndex: CrossEntropy.ignoreIndex)
             for b in 0..<batch.batchSize {
                 let positions = lastTokenOnly ? [lengths[b] - 1] : Array(0..<lengths[b])

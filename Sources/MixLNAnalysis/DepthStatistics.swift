@@ -48,27 +48,28 @@ public enum DepthStatistics {
     }
 
     /// Runs the whole model (no layer skipped) over `batches` and averages each quantity over every real token.
+    /// Forward only: each layer's quantities are read as it runs (`Transformer.onLayer`), and the
+    /// forward keeps just the layer inputs; the LM head is not run (no target counts).
     public static func run(_ model: Transformer<Float>, batches: [TokenBatch],
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> DepthStatisticsReport {
         let L = model.config.numHiddenLayers, C = model.config.hiddenSize
-        let saved = model.skippedLayers
-        defer { model.skippedLayers = saved }
+        let saved = (model.skippedLayers, model.onLayer)
+        defer { (model.skippedLayers, model.onLayer) = saved }
         model.skippedLayers = []
         // sums[l][k]: k = input, mlp input, attention f, attention update, mlp f, mlp update
         var sums = Array(repeating: Array(repeating: 0.0, count: 6), count: L)
         var outputSum = 0.0, tokens = 0
         for (i, batch) in batches.enumerated() {
-            let ignored = Array(repeating: CrossEntropy.ignoreIndex, count: batch.tokens.count)
-            try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen)
             let lengths = batch.realLengths(ignoreIndex: CrossEntropy.ignoreIndex)
-            for l in 0..<L {
-                let buffers = [model.layerInput(l), model.mlpInput(l),
-                               model.sublayerBody(l, .attention), model.sublayerUpdate(l, .attention),
-                               model.sublayerBody(l, .mlp), model.sublayerUpdate(l, .mlp)]
+            model.onLayer = { pass in
+                let buffers = [pass.input, pass.mlpInput, pass.attentionBody, pass.attentionUpdate, pass.mlpBody, pass.mlpUpdate]
                 for (k, buffer) in buffers.enumerated() {
-                    sums[l][k] += sumOfRowRMS(buffer, lengths: lengths, seqLen: batch.seqLen, channels: C)
+                    sums[pass.layer][k] += sumOfRowRMS(buffer, lengths: lengths, seqLen: batch.seqLen, channels: C)
                 }
             }
+            let ignored = Array(repeating: CrossEntropy.ignoreIndex, count: batch.tokens.count)
+            try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen,
+                              retaining: .layerInputs)
             outputSum += sumOfRowRMS(model.layerInput(L), lengths: lengths, seqLen: batch.seqLen, channels: C)
             tokens += lengths.reduce(0, +)
             progress(i + 1, batches.count)
@@ -84,10 +85,10 @@ public enum DepthStatistics {
     }
 
     /// Σ over the real positions of each sequence of that row's RMS; `x` is (B·T, C).
-    private static func sumOfRowRMS(_ x: UnsafeMutablePointer<Float>, lengths: [Int], seqLen: Int, channels C: Int) -> Double {
+    private static func sumOfRowRMS(_ x: UnsafePointer<Float>, lengths: [Int], seqLen: Int, channels C: Int) -> Double {
         var sum = 0.0
         for (b, length) in lengths.enumerated() {
-            for t in 0..<length { sum += rms(UnsafePointer(x + (b * seqLen + t) * C), count: C) }
+            for t in 0..<length { sum += rms(x + (b * seqLen + t) * C, count: C) }
         }
         return sum
     }

@@ -25,11 +25,13 @@ public enum Evaluation {
     }
 
     /// The token-weighted mean loss of `model` over `batches` (padding and ignored targets excluded).
+    /// Forward only, keeping nothing but the loss (`ForwardRetention.loss`): no gradients, no backward scratch.
     public static func evaluate(_ model: Transformer<Float>, batches: [TokenBatch],
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationResult {
         var lossSum = 0.0, count = 0
         for (i, batch) in batches.enumerated() {
-            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen)
+            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen,
+                                         retaining: .loss)
             let n = model.lastPredictedCount
             if n > 0 {
                 lossSum += loss * Double(n)

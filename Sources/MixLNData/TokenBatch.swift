@@ -24,6 +24,24 @@ public struct TokenBatch: Equatable, Sendable {
         (0..<batchSize).map { TokenSequence.realLength(targets[($0 * seqLen)..<(($0 + 1) * seqLen)], ignoreIndex: ignoreIndex) }
     }
 
+    /// The batch cut to its longest sequence: `seqLen` becomes the largest `realLength`, dropping
+    /// padding columns that no sequence needs. A causal model's loss, and every real position's
+    /// activations, are unchanged (padding is ignored by the loss and never attended to from an
+    /// earlier position), while the work shrinks with the padding.
+    public func trimmedToLongest(ignoreIndex: Int32 = -100) -> TokenBatch {
+        let longest = realLengths(ignoreIndex: ignoreIndex).max() ?? seqLen
+        guard longest < seqLen else { return self }
+        var tokens: [Int32] = [], targets: [Int32] = []
+        tokens.reserveCapacity(batchSize * longest)
+        targets.reserveCapacity(batchSize * longest)
+        for b in 0..<batchSize {
+            tokens += self.tokens[(b * seqLen)..<(b * seqLen + longest)]
+            targets += self.targets[(b * seqLen)..<(b * seqLen + longest)]
+        }
+        return TokenBatch(batchSize: batchSize, seqLen: longest, tokens: tokens, targets: targets,
+                          predictedTokenCount: predictedTokenCount)
+    }
+
     /// The batch of `sequences`, which must all have length `seqLen`.
     public init<S: Collection>(_ sequences: S, seqLen: Int, ignoreIndex: Int32 = -100) where S.Element == TokenSequence {
         var tokens: [Int32] = [], targets: [Int32] = []

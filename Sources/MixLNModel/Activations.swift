@@ -1,12 +1,13 @@
 import MixLNTensor
 
 // Dimensions: B batch, T tokens, N = B·T, C channels, I intermediate, H heads, V vocabulary, L layers,
-// W = C + 2K the width of a fused qkv row.
+// R rows per LM-head chunk, W = C + 2K the width of a fused qkv row.
 //
 // In `MatmulPrecision.bf16` every matrix a GEMM reads has a bf16 copy beside it (the `…Copy`
 // buffers, nil in fp32): made once when the matrix is computed and read by every product that
 // uses it, forward and backward. The fp32 values stay for the fp32 ops (norms, softmax, SwiGLU,
-// the residual stream) and for the analyses that read them.
+// the residual stream) and for the analyses that read them. Layer buffers shared by a forward-only
+// pass share their copies too; the chunked LM head rounds only the chunk it runs.
 
 /// `BFloat16Buffer(count:)` in bf16, nil in fp32: the one place the precision decides an allocation.
 func bfloat16Copy(_ count: Int, _ precision: MatmulPrecision) -> BFloat16Buffer? {
@@ -35,6 +36,13 @@ final class SublayerActivations<T: TensorScalar> {
         postRstd = norms.postNorm ? Buffer(count: N) : nil
         bodyInputCopy = bfloat16Copy(N * C, precision)
     }
+
+    var elementCount: Int {
+        [inputNormed, inputRstd, body, outputNormed, outputRstd, residual, postRstd].reduce(0) { $0 + ($1?.count ?? 0) }
+    }
+
+    /// bf16 values in the copies (0 in fp32).
+    var copyCount: Int { bodyInputCopy?.count ?? 0 }
 }
 
 /// One decoder layer's saved activations.
@@ -66,65 +74,199 @@ final class LayerActivations<T: TensorScalar> {
         contextCopy = bfloat16Copy(N * C, precision)
         hiddenCopy = bfloat16Copy(N * I, precision)
     }
+
+    var elementCount: Int {
+        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden].reduce(0) { $0 + $1.count }
+    }
+
+    /// bf16 values in the copies (0 in fp32).
+    var copyCount: Int {
+        attention.copyCount + mlp.copyCount + [qkvCopy, probsCopy, contextCopy, hiddenCopy].reduce(0) { $0 + ($1?.count ?? 0) }
+    }
 }
 
-/// All activations and backward scratch for one (batch, seqLen) shape, allocated once.
+/// What a forward pass keeps, which decides how much memory its activations take.
+public enum ForwardRetention: Sendable {
+    /// Everything backward reads, per layer, and the whole (B·T, V) logits: training, gradient norms.
+    case backward
+    /// The residual stream entering every decoder layer (x_0 … x_L) and nothing else per layer:
+    /// analyses that compare layers (angular distance, depth statistics) or rerun the model's tail
+    /// from a kept input (`Transformer.resumeForward(fromLayer:)`, layer removal).
+    case layerInputs
+    /// Only what the loss needs: three residual-stream buffers in rotation (evaluation).
+    case loss
+}
+
+/// All activations of one (batch, seqLen) shape and retention, allocated once; backward scratch on first use.
+///
+/// With `.backward` every layer has its own buffers. Otherwise one layer's buffers serve every layer
+/// in turn (holding every buffer any layer's placement needs), and the LM head runs in chunks of
+/// `headRows` rows, so no (B·T, V) logits buffer exists.
 final class Activations<T: TensorScalar> {
     let batch: Int
     let seqLen: Int
+    let retention: ForwardRetention
     var rows: Int { batch * seqLen }
     var tokens: [Int32]   // (N)
     var targets: [Int32]  // (N)
     let embedded: Buffer<T>?   // (N, C) raw embedding when an embedding norm follows
     let embeddedRstd: Buffer<T>?  // (N)
-    /// The residual stream: `streams[2l]` enters layer l's attention, `streams[2l+1]` its MLP,
-    /// `streams[2L]` leaves the last layer.
-    let streams: [Buffer<T>]   // (2L+1) × (N, C)
+    /// The residual stream, read through `stream(_:)`: `.backward` (2L+1) × (N, C); `.layerInputs`
+    /// (L+2) × (N, C), layer inputs then one MLP-input buffer; `.loss` 3 × (N, C) in rotation.
+    let streams: [Buffer<T>]
+    /// One per layer with `.backward`; else L references to one shared set.
     let layers: [LayerActivations<T>]
     let finalNormed: Buffer<T> // (N, C)
     let finalRstd: Buffer<T>   // (N)
-    let logits: Buffer<T>      // (N, V) logits → probabilities → dLogits
-    let finalNormedCopy: BFloat16Buffer?  // (N, C)
+    /// Rows of the LM head computed per chunk (R): N with `.backward`, else enough for about 32 MB of logits.
+    let headRows: Int
+    let logits: Buffer<T>      // (R, V) logits → probabilities (→ dLogits with `.backward`, R = N)
+    /// (R, C) the LM-head chunk's final-norm rows in bf16; with `.backward` (R = N) all of them, read again by backward.
+    let finalNormedCopy: BFloat16Buffer?
+    let rowLoss: Buffer<Double>  // (N) each counted row's loss, summed in row order
     var lossSum: Double = 0
     var predictedCount: Int = 0
 
-    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
-    private let rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int, vocabulary: Int
-    private let precision: MatmulPrecision
-    lazy var dStreamOut = Buffer<T>(count: rowsTimesWidth)   // (N, C)
-    lazy var dStreamIn = Buffer<T>(count: rowsTimesWidth)    // (N, C)
-    lazy var dResidual = Buffer<T>(count: rowsTimesWidth)    // (N, C)
-    lazy var dBody = Buffer<T>(count: rowsTimesWidth)        // (N, C)
-    lazy var dBodyInput = Buffer<T>(count: rowsTimesWidth)   // (N, C)
-    lazy var dqkv = Buffer<T>(count: rows * qkvWidth)        // (N, C + 2K)
-    lazy var dContext = Buffer<T>(count: rowsTimesWidth)     // (N, C)
-    lazy var dProbs = Buffer<T>(count: probsCount)           // (B, H, T, T)
-    lazy var dGateUp = Buffer<T>(count: rows * 2 * intermediate)  // (N, 2I)
-    lazy var dHidden = Buffer<T>(count: rows * intermediate)      // (N, I)
-    /// (N, max(V, W, 2I)) the output gradient of the Linear being differentiated, in bf16.
-    lazy var dOutCopy = bfloat16Copy(rows * max(vocabulary, qkvWidth, 2 * intermediate), precision)
-    lazy var dProbsCopy = bfloat16Copy(probsCount, precision)     // (B, H, T, T)
-
-    init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int, precision: MatmulPrecision) {
+    /// - Parameter headChunkElements: logits per LM-head chunk when the head is chunked; rows = this / V.
+    init(config: ModelConfig, plan: NormPlan, batch B: Int, seqLen T_: Int, retention: ForwardRetention = .backward,
+         precision: MatmulPrecision = .fp32, headChunkElements: Int = 1 << 23) {
         batch = B
         seqLen = T_
-        let N = B * T_, C = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize
-        let H = config.numAttentionHeads, L = config.numHiddenLayers
+        self.retention = retention
+        let N = B * T_, C = config.hiddenSize, V = config.vocabSize, L = config.numHiddenLayers
         tokens = Array(repeating: 0, count: N)
         targets = Array(repeating: CrossEntropy.ignoreIndex, count: N)
         embedded = plan.embeddingNorm ? Buffer(count: N * C) : nil
         embeddedRstd = plan.embeddingNorm ? Buffer(count: N) : nil
-        streams = (0...(2 * L)).map { _ in Buffer(count: N * C) }
-        layers = plan.layers.map { LayerActivations(norms: $0, batch: B, seqLen: T_, config: config, precision: precision) }
+        let streamCount = [ForwardRetention.backward: 2 * L + 1, .layerInputs: L + 2, .loss: 3][retention]!
+        streams = (0..<streamCount).map { _ in Buffer(count: N * C) }
+        if retention == .backward {
+            layers = plan.layers.map { LayerActivations(norms: $0, batch: B, seqLen: T_, config: config, precision: precision) }
+        } else {
+            let shared = LayerActivations<T>(norms: Self.union(plan.layers), batch: B, seqLen: T_, config: config, precision: precision)
+            layers = Array(repeating: shared, count: L)
+        }
         finalNormed = Buffer(count: N * C)
         finalRstd = Buffer(count: N)
-        logits = Buffer(count: N * V)
-        finalNormedCopy = bfloat16Copy(N * C, precision)
-        rowsTimesWidth = N * C
-        qkvWidth = C + 2 * config.keyValueSize
-        probsCount = B * H * T_ * T_
-        intermediate = I
-        vocabulary = V
+        headRows = retention == .backward ? N : max(1, min(N, headChunkElements / V))
+        logits = Buffer(count: headRows * V)
+        finalNormedCopy = bfloat16Copy(headRows * C, precision)
+        rowLoss = Buffer(count: N)
+        scratchShape = (N * C, C + 2 * config.keyValueSize, B * config.numAttentionHeads * T_ * T_, config.intermediateSize, V)
         self.precision = precision
     }
+
+    /// Residual-stream buffer `i`: `2l` enters layer l's attention, `2l+1` its MLP, `2L` leaves the last layer.
+    /// With `.layerInputs` every odd index is the same buffer; with `.loss` any three consecutive indices differ.
+    func stream(_ i: Int) -> Buffer<T> {
+        switch retention {
+        case .backward: return streams[i]
+        case .layerInputs: return i % 2 == 0 ? streams[i / 2] : streams[streams.count - 1]
+        case .loss: return streams[i % 3]
+        }
+    }
+
+    /// Three (N, C) buffers in rotation for a forward resumed from a kept layer input (which must
+    /// stay intact for the next resume), allocated on first use.
+    var resumeStreams: [Buffer<T>] {
+        if let resumeStorage { return resumeStorage }
+        let buffers = (0..<3).map { _ in Buffer<T>(count: finalNormed.count) }
+        resumeStorage = buffers
+        return buffers
+    }
+
+    /// Bytes held now: every forward buffer (shared layer buffers once), the bf16 copies and any backward scratch.
+    var byteCount: Int {
+        var elements = streams.reduce(0) { $0 + $1.count } + finalNormed.count + finalRstd.count + logits.count
+        elements += (embedded?.count ?? 0) + (embeddedRstd?.count ?? 0)
+        var copies = finalNormedCopy?.count ?? 0
+        var seen = Set<ObjectIdentifier>()
+        for layer in layers where seen.insert(ObjectIdentifier(layer)).inserted {
+            elements += layer.elementCount
+            copies += layer.copyCount
+        }
+        elements += scratch?.elementCount ?? 0
+        copies += scratch?.copyCount ?? 0
+        elements += resumeStorage?.reduce(0) { $0 + $1.count } ?? 0
+        return elements * MemoryLayout<T>.stride + copies * MemoryLayout<UInt16>.stride + rowLoss.count * MemoryLayout<Double>.stride
+    }
+
+    /// Whether a backward pass has allocated its scratch.
+    var backwardScratchAllocated: Bool { scratch != nil }
+
+    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
+    private let scratchShape: BackwardScratch<T>.Shape
+    private let precision: MatmulPrecision
+    private var scratch: BackwardScratch<T>?
+    private var backwardScratch: BackwardScratch<T> {
+        if let scratch { return scratch }
+        precondition(retention == .backward, "backward scratch for a forward that kept only \(retention)")
+        let s = BackwardScratch<T>(rows: rows, shape: scratchShape, precision: precision)
+        scratch = s
+        return s
+    }
+    private var resumeStorage: [Buffer<T>]?  // 3 × (N, C)
+    var dStreamOut: Buffer<T> { backwardScratch.dStreamOut }
+    var dStreamIn: Buffer<T> { backwardScratch.dStreamIn }
+    var dResidual: Buffer<T> { backwardScratch.dResidual }
+    var dBody: Buffer<T> { backwardScratch.dBody }
+    var dBodyInput: Buffer<T> { backwardScratch.dBodyInput }
+    var dqkv: Buffer<T> { backwardScratch.dqkv }
+    var dContext: Buffer<T> { backwardScratch.dContext }
+    var dProbs: Buffer<T> { backwardScratch.dProbs }
+    var dGateUp: Buffer<T> { backwardScratch.dGateUp }
+    var dHidden: Buffer<T> { backwardScratch.dHidden }
+    var dOutCopy: BFloat16Buffer? { backwardScratch.dOutCopy }
+    var dProbsCopy: BFloat16Buffer? { backwardScratch.dProbsCopy }
+
+    /// A placement holding every norm any layer of `layers` has, so one set of buffers fits them all.
+    static func union(_ layers: [LayerNorms]) -> LayerNorms {
+        func any(_ part: (LayerNorms) -> SublayerNorms) -> SublayerNorms {
+            SublayerNorms(inputNorm: layers.contains { part($0).inputNorm }, outputNorm: layers.contains { part($0).outputNorm },
+                          postNorm: layers.contains { part($0).postNorm })
+        }
+        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp))
+    }
+}
+
+/// What backward needs besides the forward's saved activations.
+final class BackwardScratch<T: TensorScalar> {
+    let dStreamOut: Buffer<T>   // (N, C)
+    let dStreamIn: Buffer<T>    // (N, C)
+    let dResidual: Buffer<T>    // (N, C)
+    let dBody: Buffer<T>        // (N, C)
+    let dBodyInput: Buffer<T>   // (N, C)
+    let dqkv: Buffer<T>         // (N, C + 2K)
+    let dContext: Buffer<T>     // (N, C)
+    let dProbs: Buffer<T>       // (B, H, T, T)
+    let dGateUp: Buffer<T>      // (N, 2I)
+    let dHidden: Buffer<T>      // (N, I)
+    /// (N, max(V, W, 2I)) the output gradient of the Linear being differentiated, in bf16 (nil in fp32).
+    let dOutCopy: BFloat16Buffer?
+    let dProbsCopy: BFloat16Buffer?  // (B, H, T, T)
+
+    /// The sizes the buffers are made from: N·C, W, B·H·T·T, I, V.
+    typealias Shape = (rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int, vocabulary: Int)
+
+    init(rows N: Int, shape: Shape, precision: MatmulPrecision) {
+        dStreamOut = Buffer(count: shape.rowsTimesWidth)
+        dStreamIn = Buffer(count: shape.rowsTimesWidth)
+        dResidual = Buffer(count: shape.rowsTimesWidth)
+        dBody = Buffer(count: shape.rowsTimesWidth)
+        dBodyInput = Buffer(count: shape.rowsTimesWidth)
+        dqkv = Buffer(count: N * shape.qkvWidth)
+        dContext = Buffer(count: shape.rowsTimesWidth)
+        dProbs = Buffer(count: shape.probsCount)
+        dGateUp = Buffer(count: N * 2 * shape.intermediate)
+        dHidden = Buffer(count: N * shape.intermediate)
+        dOutCopy = bfloat16Copy(N * max(shape.vocabulary, shape.qkvWidth, 2 * shape.intermediate), precision)
+        dProbsCopy = bfloat16Copy(shape.probsCount, precision)
+    }
+
+    var elementCount: Int {
+        [dStreamOut, dStreamIn, dResidual, dBody, dBodyInput, dqkv, dContext, dProbs, dGateUp, dHidden].reduce(0) { $0 + $1.count }
+    }
+
+    /// bf16 values in the copies (0 in fp32).
+    var copyCount: Int { (dOutCopy?.count ?? 0) + (dProbsCopy?.count ?? 0) }
 }

@@ -33,6 +33,8 @@ public struct GradientNorms: Codable, Equatable, Sendable {
 extension Transformer {
     /// The L2 norms of `gradients`, per tensor and per group.
     public func gradientNorms() -> GradientNorms {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .gradientNorms) }
         precondition(weightPrecision == .fp32, "gradientNorms needs fp32 weights; this model keeps bf16 weights for forward only")
         var squares: [String: Double] = [:]
         var layerParts = Array(repeating: (attention: 0.0, mlp: 0.0, norms: 0.0), count: config.numHiddenLayers)

@@ -15,8 +15,10 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public var rmsNormEps: Double
     /// Std of every linear weight at init (official 0.02).
     public var initializerRange: Double
-    /// RoPE base (official 10000).
+    /// RoPE base (official 10000; LLaMA 3 uses 500000).
     public var ropeTheta: Double
+    /// Rescaling of RoPE's frequencies (`rope_scaling`; nil: none, as the official models).
+    public var ropeScaling: RopeScaling?
     /// `pad_token_id` as the official config gives it; −1 makes the embedding's last row a padding row
     /// (zero at init, never updated), as PyTorch's `padding_idx = -1` does in the official model.
     public var padTokenId: Int?
@@ -28,7 +30,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public init(hiddenSize: Int, intermediateSize: Int, numAttentionHeads: Int, numHiddenLayers: Int,
                 vocabSize: Int, maxSequenceLength: Int = 1024, rmsNormEps: Double = 1e-6,
                 initializerRange: Double = 0.02, ropeTheta: Double = 10000, padTokenId: Int? = -1,
-                numKeyValueHeads: Int? = nil, tieWordEmbeddings: Bool = false) {
+                numKeyValueHeads: Int? = nil, tieWordEmbeddings: Bool = false, ropeScaling: RopeScaling? = nil) {
         self.hiddenSize = hiddenSize
         self.intermediateSize = intermediateSize
         self.numAttentionHeads = numAttentionHeads
@@ -41,6 +43,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         self.padTokenId = padTokenId
         self.numKeyValueHeads = numKeyValueHeads ?? numAttentionHeads
         self.tieWordEmbeddings = tieWordEmbeddings
+        self.ropeScaling = ropeScaling
     }
 
     /// Width of the key (and value) projection: `num_key_value_heads × head size`.
@@ -48,6 +51,12 @@ public struct ModelConfig: Codable, Equatable, Sendable {
 
     /// Size of one attention head: `hidden_size / num_attention_heads`.
     public var headDim: Int { hiddenSize / numAttentionHeads }
+
+    /// RoPE's inverse frequency of each of the D/2 rotation pairs: `rope_theta^(−2i/D)`, then `rope_scaling`.
+    public var ropeInverseFrequencies: [Double] {
+        let unscaled = RopeScaling.unscaledInverseFrequencies(headDim: headDim, theta: ropeTheta)
+        return ropeScaling?.apply(to: unscaled) ?? unscaled
+    }
 
     /// Std of the token embedding at init: √(2/5) ≈ 0.632, as the official code (not scaled by width).
     public static let embeddingInitStd = (2.0 / 5.0).squareRoot()
@@ -68,7 +77,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         case maxSequenceLength = "max_sequence_length"
         case rmsNormEps = "rms_norm_eps"
         case initializerRange = "initializer_range"
-        case ropeTheta = "rope_theta"
+        case ropeTheta = "rope_theta", ropeScaling = "rope_scaling"
         case padTokenId = "pad_token_id"
         case numKeyValueHeads = "num_key_value_heads", tieWordEmbeddings = "tie_word_embeddings"
     }
@@ -77,7 +86,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     static let ignoredKeys: Set<String> = [
         "architectures", "model_type", "transformers_version", "use_cache", "torch_dtype",
         "bos_token_id", "eos_token_id", "hidden_act", "_name_or_path", "attention_dropout",
-        "pretraining_tp", "rope_scaling", "attention_bias", "mlp_bias",
+        "pretraining_tp", "attention_bias", "mlp_bias",
         "norm_type", "post_num", "norm_plan", "max_position_embeddings",
         "head_dim",
     ]
@@ -96,6 +105,9 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         padTokenId = try c.decodeIfPresent(Int.self, forKey: .padTokenId)
         numKeyValueHeads = try c.decodeIfPresent(Int.self, forKey: .numKeyValueHeads) ?? numAttentionHeads
         tieWordEmbeddings = try c.decodeIfPresent(Bool.self, forKey: .tieWordEmbeddings) ?? false
+        if c.contains(.ropeScaling), try !c.decodeNil(forKey: .ropeScaling) {
+            ropeScaling = try RopeScaling.decode(from: c.superDecoder(forKey: .ropeScaling))
+        }
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -112,6 +124,7 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try c.encodeIfPresent(padTokenId, forKey: .padTokenId)
         try c.encode(numKeyValueHeads, forKey: .numKeyValueHeads)
         try c.encode(tieWordEmbeddings, forKey: .tieWordEmbeddings)
+        try c.encodeIfPresent(ropeScaling, forKey: .ropeScaling)
     }
 
     /// Checks the sizes make a model: positive, heads divide the width, head size even (RoPE).
@@ -131,6 +144,8 @@ public struct ModelConfig: Codable, Equatable, Sendable {
         try require(headDim % 2 == 0, "head size \(headDim) must be even for rotary embeddings")
         try require(numKeyValueHeads > 0 && numAttentionHeads % numKeyValueHeads == 0,
                     "num_attention_heads \(numAttentionHeads) is not a multiple of num_key_value_heads \(numKeyValueHeads)")
+        try require(ropeTheta.isFinite && ropeTheta > 0, "rope_theta must be positive, got \(ropeTheta)")
+        try ropeScaling?.validate()
     }
 
     /// Reads a `config.json`, rejecting unknown keys and naming any missing one.
@@ -146,6 +161,22 @@ public struct ModelConfig: Codable, Equatable, Sendable {
     public static func decode(_ data: Data, source: String) throws -> ModelConfig {
         guard var object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ModelError.invalidConfig("\(source): not a JSON object")
+        }
+        if let parameters = object.removeValue(forKey: "rope_parameters") {
+            // transformers ≥ 5 writes rope_theta and the scaling together as `rope_parameters`.
+            guard var parameters = parameters as? [String: Any] else {
+                throw ModelError.invalidConfig("\(source): rope_parameters must be an object")
+            }
+            if object["rope_scaling"].map({ !($0 is NSNull) }) ?? false {
+                throw ModelError.invalidConfig("\(source): gives both rope_parameters and rope_scaling; keep one")
+            }
+            if let theta = parameters.removeValue(forKey: "rope_theta") {
+                if let given = object["rope_theta"] as? Double, given != theta as? Double {
+                    throw ModelError.invalidConfig("\(source): rope_theta \(given) and rope_parameters.rope_theta \(theta) disagree")
+                }
+                object["rope_theta"] = theta
+            }
+            object["rope_scaling"] = parameters
         }
         let known = Set(CodingKeys.allCases.map(\.rawValue)).union(ignoredKeys)
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {

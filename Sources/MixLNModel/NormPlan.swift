@@ -34,19 +34,31 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
     }
 }
 
-/// Multipliers on the init std (`initializer_range`) of one layer's projections.
-///
-/// Scaled init sets `outputProjection`/`downProjection` to 1/√(2L); DeepNorm sets the value,
-/// output and MLP projections to β.
-public struct LayerInit: Codable, Equatable, Sendable {
-    public var queryKey: Double = 1
-    public var value: Double = 1
-    public var outputProjection: Double = 1
-    public var gateUp: Double = 1
-    public var downProjection: Double = 1
+/// How one layer's projection weights are drawn at init.
+public enum InitDistribution: String, Codable, Sendable {
+    /// N(0, `initializer_range` · gain): the official init (gain 1), scaled init, our DeepNorm's β.
+    case normal
+    /// Xavier (Glorot) normal, as `torch.nn.init.xavier_normal_`: N(0, gain · √(2 / (fan_in + fan_out)));
+    /// the official `deeppost`.
+    case xavierNormal = "xavier_normal"
+}
 
-    public init(queryKey: Double = 1, value: Double = 1, outputProjection: Double = 1,
-                gateUp: Double = 1, downProjection: Double = 1) {
+/// The init rule of one layer's projections: a distribution and a gain per projection.
+///
+/// With `normal` the gain multiplies `initializer_range`: scaled init sets `outputProjection` and
+/// `downProjection` to 1/√(2L); DeepNorm sets the value, output and MLP projections to β. With
+/// `xavierNormal` it is Xavier's gain (the official `deeppost`: (8L)^¼, and 1 on q/k).
+public struct LayerInit: Codable, Equatable, Sendable {
+    public var distribution: InitDistribution
+    public var queryKey: Double
+    public var value: Double
+    public var outputProjection: Double
+    public var gateUp: Double
+    public var downProjection: Double
+
+    public init(distribution: InitDistribution = .normal, queryKey: Double = 1, value: Double = 1,
+                outputProjection: Double = 1, gateUp: Double = 1, downProjection: Double = 1) {
+        self.distribution = distribution
         self.queryKey = queryKey
         self.value = value
         self.outputProjection = outputProjection
@@ -54,9 +66,42 @@ public struct LayerInit: Codable, Equatable, Sendable {
         self.downProjection = downProjection
     }
 
+    /// The gain of a decoder-layer projection (`role` must be one: q, k, v, o, gate, up, down).
+    public func gain(_ role: ParameterRole) -> Double {
+        switch role {
+        case .query, .key: return queryKey
+        case .value: return value
+        case .attentionOutput: return outputProjection
+        case .gate, .up: return gateUp
+        case .down: return downProjection
+        case .embedding, .embeddingNorm, .layerNorm, .finalNorm, .lmHead:
+            preconditionFailure("\(role) is not a decoder-layer projection; the layer init rule does not cover it")
+        }
+    }
+
+    /// Init std of the projection `role`, a weight of shape (fan_out, fan_in) as `nn.Linear` stores it.
+    public func std(_ role: ParameterRole, fanOut: Int, fanIn: Int, initializerRange: Double) -> Double {
+        switch distribution {
+        case .normal: return initializerRange * gain(role)
+        case .xavierNormal: return gain(role) * (2 / Double(fanIn + fanOut)).squareRoot()
+        }
+    }
+
     enum CodingKeys: String, CodingKey {
+        case distribution
         case queryKey = "qk_gain", value = "v_gain", outputProjection = "o_gain"
         case gateUp = "gate_up_gain", downProjection = "down_gain"
+    }
+
+    /// Plans saved before `distribution` existed have none: they were all `normal`.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        distribution = try c.decodeIfPresent(InitDistribution.self, forKey: .distribution) ?? .normal
+        queryKey = try c.decode(Double.self, forKey: .queryKey)
+        value = try c.decode(Double.self, forKey: .value)
+        outputProjection = try c.decode(Double.self, forKey: .outputProjection)
+        gateUp = try c.decode(Double.self, forKey: .gateUp)
+        downProjection = try c.decode(Double.self, forKey: .downProjection)
     }
 }
 
@@ -109,6 +154,11 @@ public struct NormPlan: Codable, Equatable, Sendable {
         for (i, layer) in layers.enumerated() {
             for s in [layer.attention, layer.mlp] where !(s.residualScale.isFinite && s.inputNormScale.isFinite) {
                 throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite scale")
+            }
+            let rule = layer.initialization
+            for gain in [rule.queryKey, rule.value, rule.outputProjection, rule.gateUp, rule.downProjection]
+            where !(gain.isFinite && gain >= 0) {
+                throw ModelError.invalidNormScheme("layer \(i) of the norm plan has the init gain \(gain); gains must be finite and ≥ 0")
             }
         }
     }

@@ -2,23 +2,37 @@ import Foundation
 
 /// Named normalization schemes: factories that turn `--norm` (and `--post-num`) into a `NormPlan`.
 ///
-/// This is the only place scheme names are read; the model only ever sees the plan.
+/// This is the only place scheme names are read; the model only ever sees the plan. Our own names
+/// (`mix:K`, `mix-reversed:K`, `scaled-mix:K`, `deepnorm`, …) mean what the README documents; each
+/// official `NORM_TYPE` builds exactly what the official `modeling_llama.py` builds for it, down to
+/// its defaults and constants (`pre_post`'s fixed 7 Pre-LN layers, `POST_NUM` defaulting to 1).
 public enum NormScheme {
     /// Every accepted name, for help text and error messages.
     public static let names = [
         "pre", "post", "mix", "mix:K", "mix:0.25", "mix-reversed:K", "sandwich", "peri", "deepnorm",
         "deepnorm-official", "scaled-pre", "scaled-mix:K", "lns", "interleaved:P",
     ]
-    /// The official code's `NORM_TYPE` strings and the scheme each stands for.
-    public static let officialAliases: [String: String] = [
-        "post_pre": "mix", "pre_post": "mix-reversed", "deeppost": "deepnorm-official",
-        "scale_pre": "scaled-pre", "scale_post_pre": "scaled-mix", "post_pre_post_pre": "interleaved:4",
+    /// The official code's `NORM_TYPE` strings we accept (its `pre_post_pre_post`, `pre_sandwich`,
+    /// `mono`, `mono_reverse` and `scale_res_pre_norm` are not: the first is the identity, the others
+    /// have no published result).
+    public static let officialNames = [
+        "pre", "post", "sandwich", "post_pre", "pre_post", "scale_pre", "scale_post_pre", "deeppost", "post_pre_post_pre",
     ]
+    /// Official names that build exactly the plan of one of our names.
+    static let officialAliases: [String: String] = [
+        "deeppost": "deepnorm-official", "scale_pre": "scaled-pre", "post_pre_post_pre": "interleaved:4",
+    ]
+    /// The official `POST_NUM` when it is not set (`os.getenv('POST_NUM', '1')`).
+    public static let officialDefaultPostNum = 1
+    /// Leading Pre-LN layers of the official `pre_post` (hard-coded there as `max_pre_norm_layer = 7`).
+    public static let officialPrePostPreLayers = 7
 
     /// Builds the plan for `name` on a model of `layers` layers.
     ///
     /// - Parameter postNum: the official `POST_NUM`: how many leading layers are Post-LN in `mix`,
-    ///   `post_pre`, `scaled-mix` (default ⌊L/4⌋), or Pre-LN in `mix-reversed`/`pre_post`.
+    ///   `scaled-mix` (default ⌊L/4⌋), `post_pre`, `scale_post_pre` (default 1, as the official code),
+    ///   or Pre-LN in `mix-reversed` (default ⌊L/4⌋). The official `pre_post` ignores `POST_NUM`, so
+    ///   giving one with it is an error.
     public static func plan(_ name: String, layers: Int, postNum: Int? = nil) throws -> NormPlan {
         guard layers > 0 else { throw ModelError.invalidNormScheme("a model needs at least one layer") }
         let trimmed = name.trimmingCharacters(in: .whitespaces).lowercased()
@@ -31,8 +45,8 @@ public enum NormScheme {
         }
         let L = Double(layers)
 
-        func leadingCount() throws -> Int {
-            let k = try argument.map { try parseCount($0, layers: layers, scheme: name) } ?? postNum ?? layers / 4
+        func leadingCount(default fallback: Int = layers / 4) throws -> Int {
+            let k = try argument.map { try parseCount($0, layers: layers, scheme: name) } ?? postNum ?? fallback
             guard (0...layers).contains(k) else {
                 throw ModelError.invalidNormScheme("'\(name)' asks for \(k) leading layers but the model has \(layers)")
             }
@@ -47,6 +61,10 @@ public enum NormScheme {
 
         let layerPlan: [LayerNorms]
         var embeddingNorm = false
+        /// What the plan records as its scheme: parseable by this function again.
+        var scheme = argument.map { "\(base):\($0)" } ?? base
+        /// `prefix:K` for a count taken from `--post-num` or a default; the text given after ':' otherwise.
+        func counted(_ prefix: String, _ k: Int) -> String { "\(prefix):\(argument ?? String(k))" }
         switch base {
         case "pre":
             try noArgument()
@@ -57,9 +75,25 @@ public enum NormScheme {
         case "mix":
             let k = try leadingCount()
             layerPlan = (0..<layers).map { LayerNorms(both: $0 < k ? .post : .pre) }
+            scheme = counted("mix", k)
+        case "post_pre":
+            // The official Mix-LN: Post-LN in layers < POST_NUM, Pre-LN after (our mix:K, but POST_NUM defaults to 1).
+            let k = try leadingCount(default: officialDefaultPostNum)
+            layerPlan = (0..<layers).map { LayerNorms(both: $0 < k ? .post : .pre) }
+            scheme = "mix:\(k)"
         case "mix-reversed":
             let k = try leadingCount()
             layerPlan = (0..<layers).map { LayerNorms(both: $0 < k ? .pre : .post) }
+            scheme = counted("mix-reversed", k)
+        case "pre_post":
+            // The official `pre_post`: Pre-LN in layers < 7 whatever the depth and POST_NUM, Post-LN after.
+            try noArgument()
+            if postNum != nil {
+                throw ModelError.invalidNormScheme(
+                    "the official 'pre_post' always makes layers 0..<\(officialPrePostPreLayers) Pre-LN and ignores POST_NUM; "
+                        + "for K leading Pre-LN layers use --norm mix-reversed:K")
+            }
+            layerPlan = (0..<layers).map { LayerNorms(both: $0 < officialPrePostPreLayers ? .pre : .post) }
         case "sandwich":
             try noArgument()
             layerPlan = uniform(.sandwich)
@@ -73,15 +107,26 @@ public enum NormScheme {
             let alpha = pow(2 * L, 0.25), beta = pow(8 * L, -0.25)
             layerPlan = uniform(SublayerNorms(postNorm: true, residualScale: alpha), deepNormInit(beta))
         case "deepnorm-official":
-            // The official `deeppost`: α fixed at √8 and weights scaled *up* by (8L)^¼ (see paper-facts.md).
+            // The official `deeppost`: α fixed at √8 (right only for L = 32), v/o/gate/up/down Xavier normal
+            // with gain (8L)^¼ (scaled *up*, where DeepNet scales down), q/k Xavier normal with gain 1.
             try noArgument()
-            layerPlan = uniform(SublayerNorms(postNorm: true, residualScale: 8.0.squareRoot()), deepNormInit(pow(8 * L, 0.25)))
+            let gain = pow(8 * L, 0.25)
+            layerPlan = uniform(SublayerNorms(postNorm: true, residualScale: 8.0.squareRoot()),
+                                LayerInit(distribution: .xavierNormal, queryKey: 1, value: gain, outputProjection: gain,
+                                          gateUp: gain, downProjection: gain))
         case "scaled-pre":
             try noArgument()
             layerPlan = uniform(.pre, scaledInit(layers))
         case "scaled-mix":
+            // Ours: mix:K with scaled o_proj/down_proj init in every layer.
             let k = try leadingCount()
             layerPlan = (0..<layers).map { LayerNorms(both: $0 < k ? .post : .pre, initialization: scaledInit(layers)) }
+            scheme = counted("scaled-mix", k)
+        case "scale_post_pre":
+            // The official `scale_post_pre`: post_pre whose Pre-LN layers (index ≥ POST_NUM) alone get scaled init.
+            let k = try leadingCount(default: officialDefaultPostNum)
+            layerPlan = (0..<layers).map { $0 < k ? LayerNorms(both: .post) : LayerNorms(both: .pre, initialization: scaledInit(layers)) }
+            scheme = "scale_post_pre:\(k)"
         case "lns":
             // LayerNorm Scaling: Pre-LN with layer ℓ's (1-based) input norms scaled by 1/√ℓ.
             try noArgument()
@@ -95,21 +140,17 @@ public enum NormScheme {
         default:
             throw ModelError.invalidNormScheme(
                 "unknown norm scheme '\(name)'; known: \(names.joined(separator: ", ")) "
-                    + "(official names \(officialAliases.keys.sorted().joined(separator: ", ")) also work)")
+                    + "(official NORM_TYPE names \(officialNames.joined(separator: ", ")) also work)")
         }
-        var canonical = base
-        if let argument { canonical = "\(base):\(argument)" } else if ["mix", "mix-reversed", "scaled-mix"].contains(base) {
-            canonical = "\(base):\(try leadingCount())"
-        }
-        return NormPlan(layers: layerPlan, embeddingNorm: embeddingNorm, scheme: canonical)
+        return NormPlan(layers: layerPlan, embeddingNorm: embeddingNorm, scheme: scheme)
     }
 
     /// The official `NORM_TYPE` (and `POST_NUM`) that builds exactly this plan, if there is one.
     public static func officialName(_ plan: NormPlan) -> (normType: String, postNum: Int?)? {
         let L = plan.layers.count
         var candidates: [(String, Int?)] = [("pre", nil), ("post", nil), ("sandwich", nil), ("deeppost", nil),
-                                            ("scale_pre", nil), ("post_pre_post_pre", nil)]
-        for k in 0...L { candidates += [("post_pre", k), ("pre_post", k), ("scale_post_pre", k)] }
+                                            ("scale_pre", nil), ("post_pre_post_pre", nil), ("pre_post", nil)]
+        for k in 0...L { candidates += [("post_pre", k), ("scale_post_pre", k)] }
         for (name, k) in candidates {
             if let candidate = try? Self.plan(name, layers: L, postNum: k),
                candidate.layers == plan.layers, candidate.embeddingNorm == plan.embeddingNorm {

@@ -24,13 +24,25 @@ public final class Transformer<T: TensorScalar> {
     public let parameters: Buffer<T>  // (P) every weight, official tensors at `layout` offsets; (0) with bf16 weights
     /// (P); (0) with bf16 weights. Allocated on first use, so a model that only runs forward
     /// (evaluation, analyses, generation) never holds a gradient buffer.
-    public private(set) lazy var gradients: Buffer<T> = Buffer(count: bfloat16 == nil ? layout.count : 0)
+    public var gradients: Buffer<T> {
+        if let gradientStorage { return gradientStorage }
+        let buffer = Buffer<T>(count: bfloat16 == nil ? layout.count : 0)
+        gradientStorage = buffer
+        return buffer
+    }
+    private var gradientStorage: Buffer<T>?
     /// The weights when they are kept in bfloat16 (nil: they are `parameters`).
     let bfloat16: BFloat16Weights<T>?
     /// Decoder layers bypassed in forward and backward (layer-removal analysis); their weights stay.
     public var skippedLayers: Set<Int> = []
+    /// Called after each decoder layer a forward computes (skipped layers are not), with views of
+    /// its buffers that are valid during the call only. Nil by default.
+    public var onLayer: ((LayerPass<T>) -> Void)?
     let rope: Rope<T>
     var activations: Activations<T>?
+    /// Logits per LM-head chunk of a forward that keeps no logits (floats, 32 MB by default): the
+    /// head runs on this / V rows at a time, so the (B·T, V) logits buffer never exists whole.
+    var headChunkElements = 1 << 23
 
     /// How the matrix products are computed. Changing it frees the activations and the weight copy.
     public var matmulPrecision: MatmulPrecision = .fp32 {
@@ -57,7 +69,7 @@ public final class Transformer<T: TensorScalar> {
         layout = ParameterLayout(config: config, plan: plan)
         self.bfloat16 = bfloat16
         parameters = Buffer(count: bfloat16 == nil ? layout.count : 0)
-        rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, base: config.ropeTheta)
+        rope = Rope(headDim: config.headDim, maxPositions: config.maxSequenceLength, inverseFrequencies: config.ropeInverseFrequencies)
     }
 
     /// Number of parameters.
@@ -114,15 +126,15 @@ public final class Transformer<T: TensorScalar> {
         }
     }
 
-    /// Official init: linear weights N(0, initializer_range · gain of the plan's init rule), embedding
-    /// N(0, √(2/5)) with the padding row zero, norm weights 1. Reproducible for a seed.
+    /// Official init: each decoder-layer projection as its layer's init rule says (N(0, initializer_range ·
+    /// gain), or Xavier normal for `deeppost`), LM head N(0, initializer_range), embedding N(0, √(2/5))
+    /// with the padding row zero, norm weights 1. Reproducible for a seed.
     public func initializeWeights(seed: UInt64) {
         precondition(bfloat16 == nil, "initializeWeights needs fp32 weights")
         var rng = RandomSource(seed: seed)
         let std = config.initializerRange
         for tensor in layout.tensors {
             let p = parameters.pointer + tensor.offset
-            let layerInit = tensor.layer.map { plan.layers[$0].initialization } ?? LayerInit()
             switch tensor.role {
             case .embedding:
                 rng.fillNormal(p, count: tensor.count, std: ModelConfig.embeddingInitStd)
@@ -131,11 +143,10 @@ public final class Transformer<T: TensorScalar> {
                 }
             case .embeddingNorm, .layerNorm, .finalNorm:
                 p.update(repeating: 1, count: tensor.count)
-            case .query, .key: rng.fillNormal(p, count: tensor.count, std: std * layerInit.queryKey)
-            case .value: rng.fillNormal(p, count: tensor.count, std: std * layerInit.value)
-            case .attentionOutput: rng.fillNormal(p, count: tensor.count, std: std * layerInit.outputProjection)
-            case .gate, .up: rng.fillNormal(p, count: tensor.count, std: std * layerInit.gateUp)
-            case .down: rng.fillNormal(p, count: tensor.count, std: std * layerInit.downProjection)
+            case .query, .key, .value, .attentionOutput, .gate, .up, .down:
+                let rule = plan.layers[tensor.layer!].initialization
+                rng.fillNormal(p, count: tensor.count,
+                               std: rule.std(tensor.role, fanOut: tensor.shape[0], fanIn: tensor.shape[1], initializerRange: std))
             case .lmHead: rng.fillNormal(p, count: tensor.count, std: std)
             }
         }
@@ -145,10 +156,11 @@ public final class Transformer<T: TensorScalar> {
     /// Clears the accumulated gradients.
     public func zeroGradients() { gradients.zero() }
 
-    func activations(batch: Int, seqLen: Int) -> Activations<T> {
-        if let a = activations, a.batch == batch, a.seqLen == seqLen { return a }
+    func activations(batch: Int, seqLen: Int, retention: ForwardRetention) -> Activations<T> {
+        if let a = activations, a.batch == batch, a.seqLen == seqLen, a.retention == retention { return a }
         activations = nil  // free the old shape first
-        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, precision: matmulPrecision)
+        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, retention: retention,
+                               precision: matmulPrecision, headChunkElements: headChunkElements)
         activations = a
         return a
     }
@@ -156,13 +168,29 @@ public final class Transformer<T: TensorScalar> {
     /// Frees the activation buffers (they are rebuilt on the next forward).
     public func releaseActivations() { activations = nil }
 
+    /// Whether the gradient buffer exists (it is allocated by the first backward, `zeroGradients` or `gradients`).
+    public var gradientsAllocated: Bool { gradientStorage != nil }
+
+    /// Bytes the activation buffers hold now (0 before the first forward), backward scratch included.
+    public var activationBytes: Int { activations?.byteCount ?? 0 }
+
+    /// Whether the activations hold backward scratch (only a backward pass allocates it).
+    public var backwardScratchAllocated: Bool { activations?.backwardScratchAllocated ?? false }
+
     // MARK: - Forward
 
     /// Runs the model on `tokens` (B, T) and returns the mean cross-entropy over the targets that
     /// are not `CrossEntropy.ignoreIndex` (nan when there are none).
+    ///
+    /// `retention` says what the activations keep: `.backward` (the default) all that `backward`
+    /// needs; `.layerInputs` the residual stream entering each layer; `.loss` nothing beyond the
+    /// loss. The loss is the same whichever is kept. Unless the logits are kept (`.backward`), the LM
+    /// head is skipped for rows none of whose targets counts, so a forward-only pass with every
+    /// target ignored (angular distance, depth statistics) costs only the layers.
     /// - Parameters: tokens (B·T) input ids, targets (B·T) next-token ids or ignore
     @discardableResult
-    public func forward(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int) throws -> Double {
+    public func forward(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int,
+                        retaining retention: ForwardRetention = .backward) throws -> Double {
         let N = B * T_, C = config.hiddenSize, V = config.vocabSize
         guard T_ <= config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: T_, maximum: config.maxSequenceLength)
@@ -173,42 +201,90 @@ public final class Transformer<T: TensorScalar> {
             throw ModelError.tokenOutOfRange(token: Int(id), vocabSize: V)
         }
         prepareMatmulWeights()
-        let a = activations(batch: B, seqLen: T_)
+        let a = activations(batch: B, seqLen: T_, retention: retention)
         a.tokens = tokens
         a.targets = targets
         let eps = T(config.rmsNormEps)
 
         a.tokens.withUnsafeBufferPointer { ids in
-            embed(out: (a.embedded ?? a.streams[0]).pointer, tokens: ids.baseAddress!, rows: N)
+            embed(out: (a.embedded ?? a.stream(0)).pointer, tokens: ids.baseAddress!, rows: N)
         }
         if let embedded = a.embedded, let rstd = a.embeddedRstd, let normWeight = layout.embeddingNorm {
-            RMSNorm.forward(out: a.streams[0].pointer, rstd: rstd.pointer, inp: embedded.pointer,
+            RMSNorm.forward(out: a.stream(0).pointer, rstd: rstd.pointer, inp: embedded.pointer,
                             weight: weights(normWeight, count: C), rows: N, channels: C, eps: eps)
         }
-        for l in 0..<config.numHiddenLayers {
-            let x = a.streams[2 * l], mid = a.streams[2 * l + 1], y = a.streams[2 * l + 2]
+        let output = layersForward(a, from: 0) { a.stream($0).pointer }
+        return headForward(a, input: output)
+    }
+
+    /// Reruns decoder layers `start..<L` (bypassing `skippedLayers`) and the head from the kept
+    /// input of layer `start`, with the tokens and targets of the last forward, which must have kept
+    /// `.layerInputs`; returns the mean loss. The kept inputs stay intact, so every layer can be
+    /// resumed from in turn: with layer ℓ skipped, layers 0..<ℓ are the same as in the full model,
+    /// and this gives exactly the loss of a whole forward with ℓ skipped, for L − ℓ layers' work.
+    public func resumeForward(fromLayer start: Int) -> Double {
+        guard let a = activations, a.retention == .layerInputs else {
+            preconditionFailure("resumeForward needs a forward retaining .layerInputs first")
+        }
+        precondition((0..<config.numHiddenLayers).contains(start), "layer \(start) is outside 0..<\(config.numHiddenLayers)")
+        prepareMatmulWeights()
+        let input = a.stream(2 * start).pointer, rotation = a.resumeStreams
+        let output = layersForward(a, from: start) { $0 == 2 * start ? input : rotation[$0 % 3].pointer }
+        return headForward(a, input: output)
+    }
+
+    /// Decoder layers `start..<L` on the residual-stream buffers `stream(i)` (see `Activations.stream`);
+    /// returns the last layer's output, `stream(2L)`.
+    private func layersForward(_ a: Activations<T>, from start: Int,
+                               stream: (Int) -> UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
+        let N = a.rows, C = config.hiddenSize
+        for l in start..<config.numHiddenLayers {
+            let x = stream(2 * l), mid = stream(2 * l + 1), y = stream(2 * l + 2)
             if skippedLayers.contains(l) {
-                y.pointer.update(from: x.pointer, count: N * C)
+                y.update(from: x, count: N * C)
                 continue
             }
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
-            sublayerForward(norms.attention, acts.attention, rows: N, x: x.pointer, y: mid.pointer,
+            sublayerForward(norms.attention, acts.attention, rows: N, x: x, y: mid,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
                             postNorm: offsets.attentionPostNorm) { u, f in
                 attentionForward(acts, offsets, a, u: u, f: f)
             }
-            sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid.pointer, y: y.pointer,
+            sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid, y: y,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
                             postNorm: offsets.mlpPostNorm) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
             }
+            onLayer?(LayerPass(layer: l, input: x, mlpInput: mid, output: y, norms: norms, acts: acts))
         }
-        RMSNorm.forward(out: a.finalNormed.pointer, rstd: a.finalRstd.pointer, inp: a.streams[2 * config.numHiddenLayers].pointer,
-                        weight: weights(layout.finalNorm, count: C), rows: N, channels: C, eps: eps)
-        Linear.forward(out: a.logits.pointer, inp: GemmOperand(a.finalNormed.pointer, count: N * C, roundingInto: a.finalNormedCopy),
-                       weight: matmulWeight(layout.lmHead, count: V * C), rows: N, inChannels: C, outChannels: V)
+        return stream(2 * config.numHiddenLayers)
+    }
+
+    /// Final norm, LM head and cross-entropy on `input` (N, C), the last layer's output, in chunks
+    /// of `headRows` rows (one chunk when the logits are kept for backward); records and returns the mean loss.
+    private func headForward(_ a: Activations<T>, input: UnsafeMutablePointer<T>) -> Double {
+        let N = a.rows, C = config.hiddenSize, V = config.vocabSize
+        RMSNorm.forward(out: a.finalNormed.pointer, rstd: a.finalRstd.pointer, inp: input,
+                        weight: weights(layout.finalNorm, count: C), rows: N, channels: C, eps: T(config.rmsNormEps))
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .lmHeadLoss(backward: false), flops: 2 * Double(N) * Double(C) * Double(V)) }
         let (lossSum, count) = a.targets.withUnsafeBufferPointer { t in
-            CrossEntropy.forward(logits: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V)
+            let targets = t.baseAddress!
+            var head: GemmOperand<T>?  // asked for once, at the first chunk run; stays valid (no other matrix is asked for below)
+            for start in stride(from: 0, to: N, by: a.headRows) {
+                let rows = min(a.headRows, N - start)
+                // A chunk with nothing to predict is skipped unless its logits are kept (they are read with `.backward`).
+                let predicts = (start..<(start + rows)).contains { targets[$0] != CrossEntropy.ignoreIndex }
+                guard predicts || a.retention == .backward else { continue }
+                if head == nil { head = matmulWeight(layout.lmHead, count: V * C) }
+                // In bf16 the chunk's rows are rounded into the (R, C) copy; with `.backward` that is all N rows, which backward reads again.
+                Linear.forward(out: a.logits.pointer,
+                               inp: GemmOperand(a.finalNormed.pointer + start * C, count: rows * C, roundingInto: a.finalNormedCopy),
+                               weight: head!, rows: rows, inChannels: C, outChannels: V)
+                CrossEntropy.forward(logits: a.logits.pointer, targets: targets + start, rows: rows, vocab: V,
+                                     rowLoss: a.rowLoss.pointer + start)
+            }
+            return CrossEntropy.total(rowLoss: a.rowLoss.pointer, targets: targets, rows: N)
         }
         a.lossSum = lossSum
         a.predictedCount = count
@@ -241,7 +317,7 @@ public final class Transformer<T: TensorScalar> {
                             rows: N, channels: C, eps: eps)
             g = normed.pointer
         }
-        let r = acts.residual?.pointer ?? y
+        let r = postNorm == nil ? y : acts.residual!.pointer  // buffers shared by all layers may hold a residual this layer does not use
         VectorMath.scaledAdd(r, T(norms.residualScale), x, g, N * C)
         if let rstd = acts.postRstd, let weight = postNorm {
             RMSNorm.forward(out: y, rstd: rstd.pointer, inp: r, weight: weights(weight, count: C), rows: N, channels: C, eps: eps)
@@ -284,10 +360,12 @@ public final class Transformer<T: TensorScalar> {
     public func backward(lossScale: T = 1) {
         precondition(bfloat16 == nil, "backward needs fp32 weights; this model keeps bf16 weights for forward only")
         guard let a = activations else { preconditionFailure("backward needs a forward first") }
+        precondition(a.retention == .backward, "backward needs a forward retaining .backward; the last one kept only \(a.retention)")
         guard a.predictedCount > 0 else { return }
         let N = a.rows, C = config.hiddenSize, V = config.vocabSize
         let w = parameters.pointer, g = gradients.pointer
 
+        let headSpan = OpProfiler.begin()
         a.targets.withUnsafeBufferPointer { t in
             CrossEntropy.backward(probs: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V,
                                   dLoss: lossScale / T(a.predictedCount))
@@ -296,6 +374,7 @@ public final class Transformer<T: TensorScalar> {
                         dOut: GemmOperand(a.logits.pointer, count: N * V, roundingInto: a.dOutCopy),
                         inp: GemmOperand(a.finalNormed.pointer, savedIn: a.finalNormedCopy), weight: matmulWeight(layout.lmHead, count: V * C),
                         rows: N, inChannels: C, outChannels: V, accumulateInput: false)
+        OpProfiler.end(headSpan, .lmHeadLoss(backward: true), flops: 4 * Double(N) * Double(C) * Double(V))
         var dOut = a.dStreamOut, dIn = a.dStreamIn
         dOut.zero()
         RMSNorm.backward(dInp: dOut.pointer, dWeight: g + layout.finalNorm, dOut: a.dBody.pointer,
@@ -411,8 +490,10 @@ extension Transformer {
     /// The residual stream entering decoder layer `l` in the last forward, (B·T, C); `l = L` is the
     /// last layer's output before the final norm.
     public func layerInput(_ l: Int) -> UnsafeMutablePointer<T> {
-        guard let a = activations else { preconditionFailure("layerInput needs a forward first") }
-        return a.streams[2 * l].pointer
+        guard let a = activations, a.retention != .loss else {
+            preconditionFailure("layerInput needs a forward retaining .layerInputs or .backward first")
+        }
+        return a.stream(2 * l).pointer
     }
 }
 
@@ -437,12 +518,14 @@ extension Transformer {
 
     /// The residual stream entering the MLP of decoder layer `l` in the last forward, (B·T, C).
     public func mlpInput(_ l: Int) -> UnsafeMutablePointer<T> {
-        guard let a = activations else { preconditionFailure("mlpInput needs a forward first") }
+        guard let a = activations, a.retention == .backward else { preconditionFailure("mlpInput needs a forward retaining .backward first") }
         return a.streams[2 * l + 1].pointer
     }
 
     private func sublayerActivations(_ l: Int, _ sublayer: Sublayer) -> SublayerActivations<T> {
-        guard let a = activations else { preconditionFailure("sublayer buffers need a forward first") }
+        guard let a = activations, a.retention == .backward else {
+            preconditionFailure("sublayer buffers need a forward retaining .backward first (else one layer's buffers serve all)")
+        }
         precondition(!skippedLayers.contains(l), "layer \(l) was skipped in the last forward; its sublayer buffers are stale")
         switch sublayer {
         case .attention: return a.layers[l].attention

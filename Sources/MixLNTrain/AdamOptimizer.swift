@@ -57,6 +57,8 @@ public final class AdamOptimizer<T: TensorScalar> {
     /// One update of `parameters` (P) from `gradients` (P) at learning rate `lr`. A model's
     /// parameters are updated through `step(_:lr:)`, which tells the model.
     public func step(parameters: Buffer<T>, gradients: Buffer<T>, lr: Double) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .optimizer) }
         stepCount += 1
         let b1 = T(settings.beta1), b2 = T(settings.beta2), eps = T(settings.epsilon)
         let correction1 = 1 - pow(settings.beta1, Double(stepCount))

@@ -67,22 +67,41 @@ struct AngularCommand: ParsableCommand {
 struct LayerDropCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "layer-drop",
-        abstract: "Perplexity of the model with each decoder layer bypassed in turn, and the drop ΔP against the full model.")
+        abstract: "Perplexity (and, with --tasks, multiple-choice accuracy) of the model with each decoder layer bypassed in turn, and the drop against the full model.")
 
     @OptionGroup var input: CheckpointInput
+    @Option(parsing: .upToNextOption, help: "Multiple-choice task files (as eval-mc reads them): also report each task's acc and acc_norm with each layer removed.")
+    var tasks: [String] = []
+    @Option(help: "With --tasks: only the first N questions of each task file.") var limit: Int?
+    @Option(help: "With --tasks: padded tokens per forward pass.") var batchTokens: Int = 2048
     @Flag(help: "Print one JSON document on stdout.") var json = false
 
     func run() throws {
         let model = try input.loadModel()
-        let report = try LayerRemoval.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("layer-drop"))
+        guard batchTokens > 0 else { throw CLIError("--batch-tokens must be positive, got \(batchTokens)") }
+        let encoded = tasks.isEmpty ? [] : try TaskFiles.load(
+            tasks, limit: limit, tokenizer: checkpointTokenizer(checkpoint: input.checkpoint, given: input.tokenizer, model: model),
+            window: model.config.maxSequenceLength)
+        var report = try LayerRemoval.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("layer-drop"))
+        if !encoded.isEmpty {
+            report = report.adding(accuracy: try LayerDropAccuracy.run(model, tasks: encoded, batchTokens: batchTokens,
+                                                                       progress: StatusLine.bar("layer-drop accuracy", unit: "choices")))
+        }
         if json {
             try JSONCoding.printDocument(report)
             return
         }
         print("full model: loss \(fixed(report.baseline.loss, 4)), perplexity \(fixed(report.baseline.perplexity, 3)) over \(report.tokens) tokens")
-        print("layer  perplexity  ΔP")
+        for task in report.baseline.tasks ?? [] {
+            print("  \(task.task): acc \(fixed(task.acc, 4)), acc_norm \(fixed(task.accNorm, 4)) over \(task.n) questions")
+        }
+        let taskHeader = (report.baseline.tasks ?? []).map { "  \($0.task) acc (Δ), acc_norm (Δ)" }.joined()
+        print("layer  perplexity  ΔP" + taskHeader)
         for entry in report.layers {
-            print(String(format: "%5d  %10.3f  %+.3f", entry.layer, entry.perplexity, entry.deltaPerplexity))
+            let accuracy = (entry.tasks ?? []).map {
+                String(format: "  %.4f (%+.4f), %.4f (%+.4f)", $0.acc, $0.deltaAcc, $0.accNorm, $0.deltaAccNorm)
+            }.joined()
+            print(String(format: "%5d  %10.3f  %+.3f", entry.layer, entry.perplexity, entry.deltaPerplexity) + accuracy)
         }
     }
 }

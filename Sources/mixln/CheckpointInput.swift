@@ -108,6 +108,8 @@ struct CheckpointInput: ParsableArguments {
 
     /// Built sequences as batches for `model`, in order, cut at `maxTokens`; `source` names the data in errors.
     /// Sequences built for the model's vocabulary (`SequenceOptions.vocabularySize`) pad with an id it has.
+    /// Each batch is cut to its longest sequence (`TokenBatch.trimmedToLongest`): 128-token documents
+    /// with `--seq-len 256` run at T = 128, with the same results.
     static func batches(_ sequences: [TokenSequence], for model: Transformer<Float>,
                         batchSize: Int, maxTokens: Int?, source data: String) throws -> [TokenBatch] {
         guard !sequences.isEmpty else {
@@ -119,7 +121,7 @@ struct CheckpointInput: ParsableArguments {
             }
         }
         let loader = BatchLoader(sequences: sequences, batchSize: batchSize, seed: 0, shuffle: false)
-        let batches = Evaluation.limit(loader.batches(), maxTokens: maxTokens)
+        let batches = Evaluation.limit(loader.batches(), maxTokens: maxTokens).map { $0.trimmedToLongest() }
         guard batches.contains(where: { $0.predictedTokenCount > 0 }) else {
             throw CLIError("\(data): no tokens to predict (every sequence is shorter than 2 tokens)")
         }

@@ -9,7 +9,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Norm scheme: pre, post, mix, mix:K, mix:0.25, mix-reversed:K, sandwich, peri, deepnorm, deepnorm-official, scaled-pre, scaled-mix:K, lns, interleaved:P, or an official NORM_TYPE (post_pre, …). Default: pre.")
     var norm: String?
 
-    @Option(name: .long, help: "Official POST_NUM: leading Post-LN layers for mix / post_pre (default ⌊L/4⌋).")
+    @Option(name: .long, help: "Official POST_NUM: leading Post-LN layers for mix / post_pre (default ⌊L/4⌋ for mix; 1 for post_pre / scale_post_pre, as the official code).")
     var postNum: Int?
 
     @Option(name: .long, help: "Override num_hidden_layers of the preset (e.g. a 12-layer model of the 9m width).")

@@ -1,7 +1,7 @@
 import ArgumentParser
 import MixLNTrain
 
-/// `--precision`, shared by train, bench, eval, analyze and generate.
+/// `--precision`, shared by train, sft, bench, eval, eval-mc, analyze and generate.
 ///
 /// Read as text and checked when the command runs, so that a wrong value is the one-line error
 /// every other bad option gives (an `ExpressibleByArgument` enum would print the usage too).

@@ -21,6 +21,9 @@ import MixLNTrain
 extension TrainCommand {
     func resumeRun(_ runPath: String) throws -> (summary: TrainingSummary, record: RunRecord) {
         let recorded = try RunRecord.load(runDirectory: runPath)
+        if let fineTuning = recorded.fineTuning {
+            throw CLIError("\(runPath) is a fine-tuning run (mixln \(fineTuning.method) from \(fineTuning.base)); train --resume continues pre-training runs only")
+        }
         if recorded.version < RunRecord.currentVersion {
             progressLine("\(runPath): run.json predates structured run records; rebuilt from its command line "
                          + "(relative paths read from the current directory) and rewritten")

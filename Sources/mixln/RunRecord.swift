@@ -62,11 +62,14 @@ struct RunRecord: Codable {
     var parameters: Int
     /// Every `--resume` of the run, oldest first.
     var resumes: [Resume]
+    /// Set for a fine-tuning run (`mixln sft`): what it started from; nil for pre-training.
+    var fineTuning: FineTuning? = nil
 
     enum CodingKeys: String, CodingKey {
         case version = "record_version", command, modelOptions = "model_options", config, normPlan = "norm_plan", training
         case data, tokenizer, tokenizerName = "tokenizer_name", packing, validationFraction = "validation_fraction"
         case threads, saveDType = "save_dtype", parameters, resumes
+        case fineTuning = "fine_tuning"
     }
 
     /// The `--save-dtype` values and the safetensors dtype each stores.

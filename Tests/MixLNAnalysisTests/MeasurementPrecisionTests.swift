@@ -6,12 +6,18 @@ import MixLNTensor
 /// The paper's two key measurements keep full precision on fp32 activations and gradients:
 /// sums of squares and cosines are accumulated in Double.
 final class MeasurementPrecisionTests: XCTestCase {
+    /// A one-layer Pre-LN fp32 model with zeroed gradients.
+    func tinyModel(hidden: Int, vocab: Int) throws -> Transformer<Float> {
+        let config = ModelConfig(hiddenSize: hidden, intermediateSize: 8, numAttentionHeads: 2, numHiddenLayers: 1,
+                                 vocabSize: vocab, maxSequenceLength: 8, padTokenId: nil)
+        let model = try Transformer<Float>(config: config, plan: NormScheme.plan("pre", layers: 1))
+        model.zeroGradients()
+        return model
+    }
+
     /// Gradients far above fp32's √(max) ≈ 1.8e19 give a finite norm, not an overflow read as divergence.
     func testGradientNormOfHugeGradientsIsFinite() throws {
-        let model = try Transformer<Float>(config: ModelConfig(hiddenSize: 8, intermediateSize: 12, numAttentionHeads: 2,
-                                                               numHiddenLayers: 1, vocabSize: 16, maxSequenceLength: 8, padTokenId: nil),
-                                           plan: NormScheme.plan("pre", layers: 1))
-        model.zeroGradients()
+        let model = try tinyModel(hidden: 8, vocab: 16)
         let head = try XCTUnwrap(model.layout.tensors.first { $0.name == "lm_head.weight" })
         for i in 0..<head.count { model.gradients[head.offset + i] = 1e20 }
         let norms = model.gradientNorms()
@@ -22,10 +28,7 @@ final class MeasurementPrecisionTests: XCTestCase {
 
     /// Millions of small entries: an fp32 running sum stalls once it dwarfs each addend; Double does not.
     func testGradientNormOverMillionsOfEntriesIsExact() throws {
-        let model = try Transformer<Float>(config: ModelConfig(hiddenSize: 256, intermediateSize: 8, numAttentionHeads: 2,
-                                                               numHiddenLayers: 1, vocabSize: 32768, maxSequenceLength: 8, padTokenId: nil),
-                                           plan: NormScheme.plan("pre", layers: 1))
-        model.zeroGradients()
+        let model = try tinyModel(hidden: 256, vocab: 32768)
         let embedding = try XCTUnwrap(model.layout.tensors.first { $0.name == "model.embed_tokens.weight" })
         XCTAssertEqual(embedding.count, 1 << 23)
         let g = Float(0.1)

@@ -31,3 +31,48 @@ final class BenchCommandTests: CLITestCase {
         assertCleanFailure(try mixln(["bench", "--model", try tinyConfig(), "--precision", "fp8"]), mentioning: "fp8")
     }
 }
+
+final class BenchProfileTests: CLITestCase {
+    /// `--profile` breaks the step down by op kind; the JSON is well formed and its parts add up.
+    func testProfileJSONHasEveryOpKindAndAddsUpToTheStep() throws {
+        let object = try jsonObject(try mixln(["bench", "--model", try tinyConfig(), "--batch-size", "2", "--seq-len", "16",
+                                               "--steps", "2", "--warmup", "1", "--profile", "--json"]))
+        XCTAssertGreaterThan(try XCTUnwrap(object["peak_memory_bytes"] as? Int), 0)
+        let profile = try XCTUnwrap(object["profile"] as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(profile["gemm_ceiling_gflops"] as? Double), 0)
+        XCTAssertEqual(profile["gemm_ceiling_shape"] as? String, "2048x2048->2048")
+        for (phase, kinds) in [("train", ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms", "other"]),
+                               ("eval", ["matmul", "attention", "norm", "lm_head_loss", "other"])] {
+            let step = try XCTUnwrap(profile[phase] as? [String: Any], phase)
+            let seconds = try XCTUnwrap(step["step_seconds"] as? Double)
+            XCTAssertGreaterThan(try XCTUnwrap(step["activation_bytes"] as? Int), 0)
+            XCTAssertEqual(try XCTUnwrap(step["activation_bytes_per_token"] as? Double),
+                           Double(try XCTUnwrap(step["activation_bytes"] as? Int)) / 32, accuracy: 1e-9)
+            let ops = try XCTUnwrap(step["ops"] as? [[String: Any]])
+            XCTAssertEqual(Set(ops.compactMap { $0["kind"] as? String }), Set(kinds), phase)
+            for op in ops {
+                for key in ["kind", "seconds_per_step", "calls_per_step", "share"] { XCTAssertNotNil(op[key], "\(phase) \(op): \(key)") }
+                if op["kind"] as? String == "matmul" {
+                    XCTAssertNotNil(op["shape"] as? String)
+                    XCTAssertNotNil(op["ceiling_fraction"] as? Double)
+                    XCTAssertGreaterThan(try XCTUnwrap(op["gflops"] as? Double), 0)
+                }
+            }
+            let total = ops.reduce(0.0) { $0 + ($1["seconds_per_step"] as? Double ?? 0) }
+            XCTAssertEqual(total, seconds, accuracy: 1e-9 * seconds, "\(phase): the parts and 'other' make the mean step")
+            let shapes = ops.filter { $0["kind"] as? String == "matmul" }.compactMap { $0["shape"] as? String }
+            // Width 16, 2 heads (q, k, v: 48 wide), MLP 32 (gate+up 64), 32 tokens.
+            XCTAssertTrue(Set(shapes).isSuperset(of: ["32x16->48", "32x16->16", "32x16->64", "32x32->16"]), "\(phase): \(shapes)")
+        }
+        let train = try XCTUnwrap((profile["train"] as? [String: Any])?["ops"] as? [[String: Any]])
+        let passes = Set(train.filter { $0["kind"] as? String == "matmul" }.compactMap { $0["pass"] as? String })
+        XCTAssertEqual(passes, ["forward", "backward"])
+    }
+
+    func testBenchWithoutProfileHasNoProfile() throws {
+        let object = try jsonObject(try mixln(["bench", "--model", try tinyConfig(), "--batch-size", "1", "--seq-len", "8",
+                                               "--steps", "1", "--warmup", "0", "--json"]))
+        XCTAssertNil(object["profile"])
+        XCTAssertGreaterThan(try XCTUnwrap(object["train_step_seconds"] as? Double), 0)
+    }
+}

@@ -53,6 +53,19 @@ final class ModelDirectoryTests: XCTestCase {
         XCTAssertEqual(object["hidden_size"] as? Int, 16)
     }
 
+    /// norm_type names an official NORM_TYPE only when the official code builds exactly this plan.
+    func testConfigNamesOfficialNormTypeOnlyForAnExactMatch() throws {
+        for (scheme, normType) in [("mix-reversed:1", "mix-reversed:1"), ("scaled-mix:2", "scaled-mix:2"),
+                                   ("scale_post_pre", "scale_post_pre"), ("deepnorm-official", "deeppost")] {
+            let model = try savedModel(scheme)
+            let path = directory + "/config.json"
+            let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+            XCTAssertEqual(object["norm_type"] as? String, normType, scheme)
+            try rewriteConfig { $0.removeValue(forKey: "norm_plan") }
+            XCTAssertEqual(try (ModelDirectory.load(directory) as Transformer<Float>).plan, model.plan, "\(scheme): norm_type alone rebuilds it")
+        }
+    }
+
     func testBF16CheckpointLoadsRounded() throws {
         let model = try savedModel("pre", dtype: .bfloat16)
         let loaded: Transformer<Float> = try ModelDirectory.load(directory)

@@ -95,8 +95,11 @@ class SublayerPlan:
 class LayerPlan:
     attention: SublayerPlan = field(default_factory=SublayerPlan)
     mlp: SublayerPlan = field(default_factory=SublayerPlan)
-    # Init rule: std multiplier per projection ("q_proj", "v_proj", "o_proj", "down_proj", ...).
+    # Init rule: gain per projection ("q_proj", "v_proj", "o_proj", "down_proj", ...; default 1) of
+    # init_distribution: "normal" -> N(0, initializer_range * gain); "xavier_normal" -> N(0, gain *
+    # sqrt(2 / (fan_in + fan_out))), as torch.nn.init.xavier_normal_ (the official deeppost).
     init_scales: Dict[str, float] = field(default_factory=dict)
+    init_distribution: str = "normal"
 
 
 @dataclass
@@ -111,7 +114,8 @@ class NormPlan:
     @staticmethod
     def from_dict(d: dict) -> "NormPlan":
         layers = [LayerPlan(attention=SublayerPlan(**l["attention"]), mlp=SublayerPlan(**l["mlp"]),
-                            init_scales=dict(l.get("init_scales", {}))) for l in d["layers"]]
+                            init_scales=dict(l.get("init_scales", {})),
+                            init_distribution=l.get("init_distribution", "normal")) for l in d["layers"]]
         return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
                         name=d.get("name", "custom"))
 
@@ -129,10 +133,15 @@ def _sandwich() -> LayerPlan:
                      SublayerPlan(input_norm=True, output_norm=True))
 
 
-def _count(arg: Optional[str], num_layers: int) -> int:
-    """'3' -> 3 layers; '0.25' -> floor(0.25 L); None -> floor(0.25 L)."""
+# The official code's POST_NUM when unset (os.getenv('POST_NUM', '1')) and pre_post's fixed split.
+OFFICIAL_DEFAULT_POST_NUM = 1
+OFFICIAL_PRE_POST_PRE_LAYERS = 7
+
+
+def _count(arg: Optional[str], num_layers: int, default: Optional[int] = None) -> int:
+    """'3' -> 3 layers; '0.25' -> floor(0.25 L); None -> `default`, or floor(0.25 L) without one."""
     if arg is None or arg == "":
-        return int(math.floor(0.25 * num_layers))
+        return int(math.floor(0.25 * num_layers)) if default is None else default
     if "." in arg:
         return int(math.floor(float(arg) * num_layers))
     k = int(arg)
@@ -153,11 +162,16 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
     elif name == "post":
         layers = [_post() for _ in range(L)]
     elif name in ("mix", "post_pre"):
-        k = _count(arg, L)
+        k = _count(arg, L, OFFICIAL_DEFAULT_POST_NUM if name == "post_pre" else None)
         layers = [_post() if i < k else _pre() for i in range(L)]
-    elif name in ("mix-reversed", "pre_post"):
+    elif name == "mix-reversed":
         k = _count(arg, L)
         layers = [_pre() if i < k else _post() for i in range(L)]
+    elif name == "pre_post":
+        # The official pre_post: layers < 7 Pre-LN whatever L and POST_NUM.
+        if arg is not None:
+            raise ValueError("the official pre_post has no layer count (it ignores POST_NUM)")
+        layers = [_pre() if i < OFFICIAL_PRE_POST_PRE_LAYERS else _post() for i in range(L)]
     elif name == "sandwich":
         layers = [_sandwich() for _ in range(L)]
     elif name == "peri":
@@ -174,14 +188,15 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp.init_scales = {p: beta for p in ("v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
             layers.append(lp)
     elif name in ("deepnorm-official", "deeppost"):
-        # The official `deeppost` constants (a known fault, paper-facts.md): alpha = sqrt(8) whatever
-        # L, and the same projections scaled *up* by (8L)^(1/4).
+        # The official `deeppost` (a known fault, paper-facts.md): alpha = sqrt(8) whatever L; Xavier
+        # normal init with gain (8L)^(1/4) (scaled *up*) on v/o/gate/up/down and gain 1 on q/k.
         gain = (8.0 * L) ** 0.25
         layers = []
         for _ in range(L):
             lp = _post()
             lp.attention.residual_scale = math.sqrt(8.0)
             lp.mlp.residual_scale = math.sqrt(8.0)
+            lp.init_distribution = "xavier_normal"
             lp.init_scales = {p: gain for p in ("v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")}
             layers.append(lp)
     elif name == "lns":
@@ -192,13 +207,24 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp.attention.input_norm_scale = s
             lp.mlp.input_norm_scale = s
             layers.append(lp)
-    elif name in ("scaled-pre", "scale_pre", "scaled-mix", "scale_post_pre"):
-        k = _count(arg, L) if name in ("scaled-mix", "scale_post_pre") else 0
+    elif name in ("scaled-pre", "scale_pre", "scaled-mix"):
+        # Ours: scaled o_proj/down_proj init in every layer (scaled-mix: of mix:K).
+        k = _count(arg, L) if name == "scaled-mix" else 0
         s = 1.0 / math.sqrt(2.0 * L)
         layers = []
         for i in range(L):
             lp = _post() if i < k else _pre()
             lp.init_scales = {"o_proj": s, "down_proj": s}
+            layers.append(lp)
+    elif name == "scale_post_pre":
+        # The official scale_post_pre: post_pre whose Pre-LN layers (i >= POST_NUM) alone get scaled init.
+        k = _count(arg, L, OFFICIAL_DEFAULT_POST_NUM)
+        s = 1.0 / math.sqrt(2.0 * L)
+        layers = []
+        for i in range(L):
+            lp = _post() if i < k else _pre()
+            if i >= k:
+                lp.init_scales = {"o_proj": s, "down_proj": s}
             layers.append(lp)
     elif name in ("interleaved", "post_pre_post_pre"):
         p = int(arg or 4)
@@ -232,6 +258,16 @@ def norm_names(layer: LayerPlan) -> Dict[str, str]:
     if len(values) != len(set(values)):
         raise ValueError(f"plan {layer} maps two norms to one official name: {names}")
     return names
+
+
+def init_std(layer: LayerPlan, projection: str, shape, initializer_range: float) -> float:
+    """Init std of one projection (weight shape (fan_out, fan_in)) under the layer's init rule."""
+    gain = layer.init_scales.get(projection, 1.0)
+    if layer.init_distribution == "xavier_normal":
+        fan_out, fan_in = shape
+        return gain * math.sqrt(2.0 / (fan_in + fan_out))
+    assert layer.init_distribution == "normal", layer.init_distribution
+    return initializer_range * gain
 
 
 # ----------------------------------------------------------------------------------------------
@@ -383,7 +419,7 @@ class MixLNForCausalLM(nn.Module):
             for sub in (layer.self_attn, layer.mlp):
                 for pname, lin in sub.named_children():
                     if isinstance(lin, nn.Linear):
-                        lin.weight.normal_(0.0, std * lp.init_scales.get(pname, 1.0), generator=generator)
+                        lin.weight.normal_(0.0, init_std(lp, pname, lin.weight.shape, std), generator=generator)
         self.lm_head.weight.normal_(0.0, std, generator=generator)
         for m in self.modules():
             if isinstance(m, RMSNorm):
@@ -423,11 +459,13 @@ def shifted_labels(input_ids: torch.Tensor, pad_token_id: Optional[int] = None) 
 # ----------------------------------------------------------------------------------------------
 
 # Official NORM_TYPE string for a scheme, where the official code has one (design.md §3).
-OFFICIAL_NORM_TYPE = {"pre": "pre", "post": "post", "mix": "post_pre", "mix-reversed": "pre_post",
+# (mix-reversed:K and scaled-mix:K have none: the official pre_post fixes K = 7, and the official
+# scale_post_pre scales the init of its Pre-LN layers only.)
+OFFICIAL_NORM_TYPE = {"pre": "pre", "post": "post", "mix": "post_pre",
                       "sandwich": "sandwich", "deepnorm-official": "deeppost", "scaled-pre": "scale_pre",
-                      "scaled-mix": "scale_post_pre", "interleaved:4": "post_pre_post_pre"}
+                      "interleaved:4": "post_pre_post_pre"}
 # NORM_TYPE strings that take the official POST_NUM.
-_TAKES_POST_NUM = ("post_pre", "pre_post", "scale_post_pre")
+_TAKES_POST_NUM = ("post_pre", "scale_post_pre")
 
 CONFIG_KEYS = ("hidden_size", "intermediate_size", "num_attention_heads", "num_hidden_layers",
                "rms_norm_eps", "vocab_size", "max_sequence_length", "initializer_range", "pad_token_id")

@@ -20,6 +20,8 @@ public enum CausalAttention {
         out: UnsafeMutablePointer<T>, probs: UnsafeMutablePointer<T>, qkv: GemmOperand<T>, probsCopy: BFloat16Buffer?,
         batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .attention(backward: false), flops: 4 * Double(batch * heads * seqLen) * Double(seqLen * headDim)) }
         let G = kvHeads ?? heads, C = heads * headDim, K = G * headDim, W = C + 2 * K, T_ = seqLen
         let group = heads / G
         let scale = 1 / T(headDim).squareRoot()
@@ -62,6 +64,8 @@ public enum CausalAttention {
         qkv: GemmOperand<T>, probs: UnsafePointer<T>, probsOperand: GemmOperand<T>, dProbsCopy: BFloat16Buffer?,
         batch: Int, seqLen: Int, heads: Int, kvHeads: Int? = nil, headDim: Int
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .attention(backward: true), flops: 8 * Double(batch * heads * seqLen) * Double(seqLen * headDim)) }
         let G = kvHeads ?? heads, C = heads * headDim, K = G * headDim, W = C + 2 * K, T_ = seqLen
         let group = heads / G
         let scale = 1 / T(headDim).squareRoot()

@@ -13,25 +13,41 @@ public enum CrossEntropy {
     public static func forward<T: TensorScalar>(
         logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int
     ) -> (lossSum: Double, count: Int) {
-        let workers = Parallel.workerCount(rows, minimumPerThread: 4)
-        var partialLoss = [Double](repeating: 0, count: workers)  // (workers)
-        var partialCount = [Int](repeating: 0, count: workers)    // (workers)
-        partialLoss.withUnsafeMutableBufferPointer { lossOut in
-            partialCount.withUnsafeMutableBufferPointer { countOut in
-                Parallel.forEachWorker(rows, workers: workers) { w, range in
-                    for n in range {
-                        let target = targets[n]
-                        if target == ignoreIndex { continue }
-                        let row = logits + n * vocab
-                        let targetLogit = row[Int(target)]
-                        let logSumExp = VectorMath.softmax(row, vocab)
-                        lossOut[w] += Double(logSumExp - targetLogit)
-                        countOut[w] += 1
-                    }
-                }
+        let rowLoss = UnsafeMutablePointer<Double>.allocate(capacity: max(rows, 1))  // (N)
+        defer { rowLoss.deallocate() }
+        forward(logits: logits, targets: targets, rows: rows, vocab: vocab, rowLoss: rowLoss)
+        return total(rowLoss: rowLoss, targets: targets, rows: rows)
+    }
+
+    /// Turns `logits` into probabilities in place and writes each counted row's loss into `rowLoss`
+    /// (ignored rows are left as logits, and their `rowLoss` untouched).
+    /// - Parameters: logits (N, V) → probabilities, targets (N), rowLoss (N)
+    public static func forward<T: TensorScalar>(
+        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+        rowLoss: UnsafeMutablePointer<Double>
+    ) {
+        Parallel.forEachChunk(rows, minimumPerThread: 4) { range in
+            for n in range {
+                let target = targets[n]
+                if target == ignoreIndex { continue }
+                let row = logits + n * vocab
+                let targetLogit = row[Int(target)]
+                let logSumExp = VectorMath.softmax(row, vocab)
+                rowLoss[n] = Double(logSumExp - targetLogit)
             }
         }
-        return (partialLoss.reduce(0, +), partialCount.reduce(0, +))
+    }
+
+    /// (Σ `rowLoss` over the counted rows, their number), summed in row order: the same rows give
+    /// the same sum however they are split among threads, head chunks or padded batches.
+    /// - Parameters: rowLoss (N), targets (N)
+    public static func total(rowLoss: UnsafePointer<Double>, targets: UnsafePointer<Int32>, rows: Int) -> (lossSum: Double, count: Int) {
+        var sum = 0.0, count = 0
+        for n in 0..<rows where targets[n] != ignoreIndex {
+            sum += rowLoss[n]
+            count += 1
+        }
+        return (sum, count)
     }
 
     /// Turns the probabilities into `dLogits = (p − onehot(target)) · dLoss` in place; ignored rows become 0.

@@ -12,6 +12,9 @@ public enum Linear {
         out: UnsafeMutablePointer<T>, inp: GemmOperand<T>, weight: GemmOperand<T>,
         rows: Int, inChannels: Int, outChannels: Int
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .matmul(rows: rows, inChannels: inChannels, outChannels: outChannels, backward: false),
+                               flops: 2 * Double(rows) * Double(inChannels) * Double(outChannels)) }
         T.gemm(transposeA: false, transposeB: true, m: rows, n: outChannels, k: inChannels,
                alpha: 1, a: inp, lda: inChannels, b: weight, ldb: inChannels, beta: 0, c: out, ldc: outChannels)
     }
@@ -23,6 +26,9 @@ public enum Linear {
         inp: GemmOperand<T>, weight: GemmOperand<T>,
         rows: Int, inChannels: Int, outChannels: Int, accumulateInput: Bool = true
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .matmul(rows: rows, inChannels: inChannels, outChannels: outChannels, backward: true),
+                               flops: 4 * Double(rows) * Double(inChannels) * Double(outChannels)) }
         T.gemm(transposeA: false, transposeB: false, m: rows, n: inChannels, k: outChannels,
                alpha: 1, a: dOut, lda: outChannels, b: weight, ldb: inChannels,
                beta: accumulateInput ? 1 : 0, c: dInp, ldc: inChannels)

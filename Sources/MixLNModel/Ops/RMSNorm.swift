@@ -11,6 +11,8 @@ public enum RMSNorm {
         out: UnsafeMutablePointer<T>, rstd: UnsafeMutablePointer<T>, inp: UnsafePointer<T>,
         weight: UnsafePointer<T>, rows: Int, channels: Int, eps: T, scale: T = 1
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .norm(backward: false)) }
         Parallel.forEachChunk(rows, minimumPerThread: 64) { range in
             for n in range {
                 let x = inp + n * channels, y = out + n * channels
@@ -32,6 +34,8 @@ public enum RMSNorm {
         inp: UnsafePointer<T>, weight: UnsafePointer<T>, rstd: UnsafePointer<T>,
         rows: Int, channels: Int, scale: T = 1
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .norm(backward: true)) }
         // dInp rows are independent; dWeight is reduced per worker, then summed in worker order.
         let workers = Parallel.workerCount(rows, minimumPerThread: 16)
         let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * channels)  // (workers, C)

@@ -4,14 +4,17 @@ import MixLNTensor
 // Dimensions: B batch, T positions, H heads, D head size.
 
 /// Rotary position embedding with the half-split (`rotate_half`) convention of LLaMA in Hugging Face:
-/// for i < D/2, `(x_i, x_{i+D/2})` is rotated by the angle `t · base^(−2i/D)`.
+/// for i < D/2, `(x_i, x_{i+D/2})` is rotated by the angle `t · f_i`, with `f_i = base^(−2i/D)` unless
+/// the config rescales it (`ModelConfig.ropeInverseFrequencies`).
 public struct Rope<T: TensorScalar> {
     public let headDim: Int
     public let maxPositions: Int
     let cosTable: Buffer<T> // (maxPositions, D/2)
     let sinTable: Buffer<T> // (maxPositions, D/2)
 
-    public init(headDim: Int, maxPositions: Int, base: Double) {
+    /// - Parameter inverseFrequencies: (D/2) `f_i`; the angles are computed in Double, then rounded to `T`.
+    public init(headDim: Int, maxPositions: Int, inverseFrequencies: [Double]) {
+        precondition(inverseFrequencies.count == headDim / 2, "RoPE needs one inverse frequency per rotation pair")
         self.headDim = headDim
         self.maxPositions = maxPositions
         let half = headDim / 2
@@ -19,11 +22,17 @@ public struct Rope<T: TensorScalar> {
         sinTable = Buffer(count: maxPositions * half)
         for t in 0..<maxPositions {
             for i in 0..<half {
-                let angle = Double(t) * pow(base, -2 * Double(i) / Double(headDim))
+                let angle = Double(t) * inverseFrequencies[i]
                 cosTable[t * half + i] = T(cos(angle))
                 sinTable[t * half + i] = T(sin(angle))
             }
         }
+    }
+
+    /// Plain RoPE with base `base`.
+    public init(headDim: Int, maxPositions: Int, base: Double) {
+        self.init(headDim: headDim, maxPositions: maxPositions,
+                  inverseFrequencies: RopeScaling.unscaledInverseFrequencies(headDim: headDim, theta: base))
     }
 
     /// Rotates, in place, `heads` consecutive head vectors of every token in a buffer whose rows are

@@ -1,0 +1,148 @@
+import Foundation
+
+/// Reads supervised fine-tuning records — a JSON array file or JSON Lines — in the layouts of
+/// LLaMA-Factory's and FastChat's data sets:
+///
+/// - Alpaca: `{"instruction", "input"?, "output", "system"?, "history"?: [[query, reply], …]}`; the
+///   input, when not empty, follows the instruction after a blank line;
+/// - `{"prompt", "response", "system"?}`;
+/// - chat: `{"messages": [{"role": "system" | "user" | "assistant", "content"}, …]}`;
+/// - ShareGPT: `{"conversations": [{"from": "human" | "gpt" | "system", "value"}, …], "system"?}`
+///   (`user`, `assistant`, `model` and `bot` are accepted for `from` too).
+///
+/// A conversation must end with a non-empty reply. Problems are `DataError`s naming the file and the
+/// record's 1-based line.
+public enum ConversationReader {
+    public static func read(path: String) throws -> [Conversation] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataError.noSuchFile(path) }
+        guard !isDirectory.boolValue else { throw DataError.unreadable(path: path, reason: "is a directory, not a file of records") }
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw DataError.unreadable(path: path, reason: (error as NSError).localizedDescription)
+        }
+        let bytes = [UInt8](data)
+        var records: [(object: Any, line: Int)] = []
+        if bytes.first(where: { !JSONLinesReader.isASCIIWhitespace($0) }) == UInt8(ascii: "[") {
+            let array: Any
+            do { array = try JSONSerialization.jsonObject(with: data) } catch {
+                throw DataError.malformedJSON(path: path, line: 1, reason: JSONLinesReader.reason(error))
+            }
+            let elements = array as? [Any] ?? []
+            let lines = elementLines(bytes)
+            records = elements.enumerated().map { ($1, $0 < lines.count ? lines[$0] : 1) }
+        } else {
+            for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
+            where line.contains(where: { !JSONLinesReader.isASCIIWhitespace($0) }) {
+                do { records.append((try JSONSerialization.jsonObject(with: Data(line)), index + 1)) } catch {
+                    throw DataError.malformedJSON(path: path, line: index + 1, reason: JSONLinesReader.reason(error))
+                }
+            }
+        }
+        let conversations = try records.map { record in
+            guard let object = record.object as? [String: Any] else {
+                throw DataError.invalidRecord(path: path, line: record.line, expected: "a JSON object")
+            }
+            do {
+                return Conversation(turns: try turns(object), line: record.line)
+            } catch let problem as Problem {
+                throw DataError.invalidRecord(path: path, line: record.line, expected: problem.expected)
+            }
+        }
+        guard !conversations.isEmpty else { throw DataError.emptyCorpus(path) }
+        return conversations
+    }
+
+    /// What a record should have been.
+    struct Problem: Error { let expected: String }
+
+    static func turns(_ object: [String: Any]) throws -> [Conversation.Turn] {
+        var turns: [Conversation.Turn] = []
+        if let system = object["system"] {
+            guard let text = system as? String else { throw Problem(expected: "\"system\" to be a string") }
+            if !text.isEmpty { turns.append(.init(.system, text)) }
+        }
+        if object["conversations"] != nil {
+            turns += try listed(object, key: "conversations", roleKey: "from", textKey: "value",
+                                roles: ["human": .user, "user": .user, "gpt": .assistant, "assistant": .assistant,
+                                        "model": .assistant, "bot": .assistant, "system": .system])
+        } else if object["messages"] != nil {
+            turns += try listed(object, key: "messages", roleKey: "role", textKey: "content",
+                                roles: ["user": .user, "assistant": .assistant, "system": .system])
+        } else if object["instruction"] != nil {
+            for (i, pair) in try array(object["history"] ?? [Any](), "history").enumerated() {
+                guard let pair = pair as? [Any], pair.count == 2, let query = pair[0] as? String, let reply = pair[1] as? String else {
+                    throw Problem(expected: "\"history\"[\(i)] to be a [query, reply] pair of strings")
+                }
+                turns += [.init(.user, query), .init(.assistant, reply)]
+            }
+            let instruction = try string(object, "instruction"), input = try object["input"].map { _ in try string(object, "input") } ?? ""
+            turns += [.init(.user, input.isEmpty ? instruction : instruction + "\n\n" + input), .init(.assistant, try string(object, "output"))]
+        } else if object["prompt"] != nil {
+            turns += [.init(.user, try string(object, "prompt")), .init(.assistant, try string(object, "response"))]
+        } else {
+            throw Problem(expected: "an Alpaca (\"instruction\", \"output\"), {\"prompt\", \"response\"}, chat (\"messages\") or ShareGPT (\"conversations\") record")
+        }
+        guard let last = turns.last, last.role == .assistant else {
+            throw Problem(expected: "the conversation to end with a reply (an assistant / gpt turn)")
+        }
+        if let empty = turns.firstIndex(where: { $0.role == .assistant && $0.content.isEmpty }) {
+            let field = object["output"] != nil ? "\"output\"" : object["response"] != nil ? "\"response\"" : "reply \(empty)"
+            throw Problem(expected: "a non-empty response (\(field) is empty)")
+        }
+        return turns
+    }
+
+    private static func string(_ object: [String: Any], _ key: String) throws -> String {
+        guard let value = object[key] else { throw Problem(expected: "a \"\(key)\" string") }
+        guard let text = value as? String else { throw Problem(expected: "\"\(key)\" to be a string") }
+        return text
+    }
+
+    private static func array(_ value: Any, _ key: String) throws -> [Any] {
+        guard let array = value as? [Any] else { throw Problem(expected: "\"\(key)\" to be an array") }
+        return array
+    }
+
+    private static func listed(_ object: [String: Any], key: String, roleKey: String, textKey: String,
+                               roles: [String: Conversation.Role]) throws -> [Conversation.Turn] {
+        let items = try array(object[key]!, key)
+        guard !items.isEmpty else { throw Problem(expected: "\"\(key)\" to hold at least one turn") }
+        return try items.enumerated().map { i, item in
+            guard let turn = item as? [String: Any], let name = turn[roleKey] as? String, let text = turn[textKey] as? String else {
+                throw Problem(expected: "\"\(key)\"[\(i)] to be {\"\(roleKey)\": …, \"\(textKey)\": a string}")
+            }
+            guard let role = roles[name] else {
+                throw Problem(expected: "\"\(key)\"[\(i)].\(roleKey) to be one of \(roles.keys.sorted().joined(separator: ", ")), got \"\(name)\"")
+            }
+            return .init(role, text)
+        }
+    }
+
+    /// The 1-based line on which each element of a top-level JSON array starts.
+    static func elementLines(_ bytes: [UInt8]) -> [Int] {
+        var lines: [Int] = [], line = 1, depth = 0, inString = false, escaped = false, expecting = false
+        for byte in bytes {
+            if byte == UInt8(ascii: "\n") { line += 1 }
+            if inString {
+                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
+                continue
+            }
+            if JSONLinesReader.isASCIIWhitespace(byte) { continue }
+            if depth == 1, expecting, byte != UInt8(ascii: "]") {
+                lines.append(line)
+                expecting = false
+            }
+            switch byte {
+            case UInt8(ascii: "\""): inString = true
+            case UInt8(ascii: "["), UInt8(ascii: "{"):
+                depth += 1
+                if depth == 1 { expecting = true }
+            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
+            case UInt8(ascii: ","): if depth == 1 { expecting = true }
+            default: break
+            }
+        }
+        return lines
+    }
+}

@@ -1,0 +1,54 @@
+import MixLNTensor
+
+// Dimensions: B batch, T tokens, N = B·T, C channels, V vocabulary, M rows with a target (per chunk).
+
+extension Transformer {
+    /// Rows of the LM head computed per chunk in `targetLogProbabilities` (bounds its logits buffer).
+    static var logProbabilityChunkElements: Int { 1 << 22 }
+
+    /// Runs the model on `tokens` (B, T) and returns, for every position, the log-probability of its
+    /// target given the tokens up to it, `log p(targets[n] | tokens[…n])`; 0 where the target is
+    /// `CrossEntropy.ignoreIndex`. This is what multiple-choice scoring sums over a continuation.
+    ///
+    /// The layers run as in `forward` (with every target ignored, so no loss is computed); the LM
+    /// head then runs again on the rows that have a target only, in chunks, and each row gives
+    /// `logits[target] − log Σ exp(logits)` (the loss's own log-sum-exp kernel), which stays exact
+    /// where the probability itself would underflow in Float.
+    /// - Parameters: tokens (B·T) input ids, targets (B·T) next-token ids or ignore
+    /// - Returns: (B·T) log-probabilities
+    public func targetLogProbabilities(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int) throws -> [Double] {
+        let N = B * T_, C = config.hiddenSize, V = config.vocabSize
+        precondition(targets.count == N, "targets must hold batch·seqLen ids")
+        for id in targets where id != CrossEntropy.ignoreIndex && (id < 0 || Int(id) >= V) {
+            throw ModelError.tokenOutOfRange(token: Int(id), vocabSize: V)
+        }
+        try forward(tokens: tokens, targets: [Int32](repeating: CrossEntropy.ignoreIndex, count: N), batch: B, seqLen: T_)
+        guard let a = activations else { preconditionFailure("forward leaves its activations") }
+        var result = [Double](repeating: 0, count: N)  // (N)
+        let rows = (0..<N).filter { targets[$0] != CrossEntropy.ignoreIndex }
+        let chunk = max(1, Self.logProbabilityChunkElements / V)
+        let hidden = Buffer<T>(count: min(chunk, max(rows.count, 1)) * C)  // (M, C) final-norm outputs of the rows
+        let logits = Buffer<T>(count: min(chunk, max(rows.count, 1)) * V)  // (M, V)
+        let hiddenCopy = bfloat16Copy(min(chunk, max(rows.count, 1)) * C, matmulPrecision)  // (M, C) in bf16
+        let head = matmulWeight(layout.lmHead, count: V * C)
+        for start in stride(from: 0, to: rows.count, by: chunk) {
+            let part = Array(rows[start..<min(rows.count, start + chunk)]), M = part.count
+            for (m, n) in part.enumerated() {
+                (hidden.pointer + m * C).update(from: a.finalNormed.pointer + n * C, count: C)
+            }
+            Linear.forward(out: logits.pointer, inp: GemmOperand(hidden.pointer, count: M * C, roundingInto: hiddenCopy),
+                           weight: head, rows: M, inChannels: C, outChannels: V)
+            result.withUnsafeMutableBufferPointer { out in
+                Parallel.forEachChunk(M, minimumPerThread: 4) { range in
+                    for m in range {
+                        let row = logits.pointer + m * V
+                        let targetLogit = row[Int(targets[part[m]])]
+                        let logSumExp = VectorMath.softmax(row, V)  // the same kernel as the loss
+                        out[part[m]] = Double(targetLogit) - Double(logSumExp)
+                    }
+                }
+            }
+        }
+        return result
+    }
+}
