@@ -8,9 +8,9 @@ import CMixLNKernels
 public enum GemmBackend {
     /// `onednn` (Linux builds) or `blas` (Accelerate, OpenBLAS): the fp32 GEMM.
     public static var fp32: String { mixln_gemm_f32_uses_dnnl() != 0 ? "onednn" : "blas" }
-    /// `onednn` when oneDNN runs its bf16 GEMM on this CPU (oneDNN 2.x needs AVX-512), else
-    /// `widened`: the bf16 operands widened to fp32 and multiplied by the fp32 GEMM (same results
-    /// up to summation order, at fp32 speed).
+    /// `onednn` when oneDNN runs its bf16 GEMM natively on this CPU (AVX-512 BF16), else `widened`:
+    /// the bf16 operands widened to fp32 and multiplied by the fp32 GEMM (same results up to
+    /// summation order, at about fp32 speed; oneDNN's emulation on AVX-512 without BF16 is slower).
     public static var bf16: String { mixln_gemm_bf16_native() != 0 ? "onednn" : "widened" }
     /// The instruction set oneDNN dispatches to (`avx512_core_bf16`, `avx2`, …), or `none`.
     public static var isa: String { String(cString: mixln_gemm_isa()) }

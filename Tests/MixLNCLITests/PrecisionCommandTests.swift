@@ -79,25 +79,29 @@ final class PrecisionCommandTests: CLITestCase {
         assertCleanFailure(try mixln(["eval", "--checkpoint", run, "--data", corpus, "--precision", "int8"]), mentioning: "int8")
     }
 
-    /// Where oneDNN has no bf16 GEMM (here: oneDNN limited to AVX2, as on a CPU without AVX-512),
-    /// bf16 runs on the widened fallback, says so, and computes the same model: the eval loss equals
-    /// the native bf16 GEMM's up to fp32 summation order.
-    func testBFloat16WithoutAVX512UsesTheWidenedFallback() throws {
+    /// Where oneDNN has no native bf16 GEMM (here: oneDNN limited to AVX2, as on a CPU without
+    /// AVX-512, and to AVX-512 without BF16, where it would only emulate), bf16 runs on the widened
+    /// fallback, says so, and computes the same model: the eval loss equals the native bf16 GEMM's
+    /// up to fp32 summation order.
+    func testBFloat16WithoutAVX512BF16UsesTheWidenedFallback() throws {
         XCTAssertEqual(try mixln(try trainArguments(out: "run", precision: "fp32")).status, 0)
-        let avx2 = ["DNNL_MAX_CPU_ISA": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"]
-        let bench = try jsonObject(try mixln(["bench", "--model", try tinyConfig(), "--batch-size", "2", "--seq-len", "16",
-                                              "--steps", "1", "--warmup", "0", "--json", "--precision", "bf16"], environment: avx2))
-        XCTAssertEqual(bench["precision"] as? String, "bf16")
-        #if os(Linux)
-        XCTAssertEqual(bench["gemm"] as? String, "widened")
-        XCTAssertEqual(bench["isa"] as? String, "avx2")
-        #endif
         let run = workDirectory.appendingPathComponent("run").path, corpus = try tinyCorpus()
         func loss(_ environment: [String: String]) throws -> Double {
             try XCTUnwrap(jsonObject(try mixln(["eval", "--checkpoint", run, "--data", corpus, "--json", "--precision", "bf16"],
                                                environment: environment))["loss"] as? Double)
         }
-        XCTAssertEqual(try loss(avx2), try loss([:]), accuracy: 1e-5)
+        let native = try loss([:])
+        for isa in ["AVX2", "AVX512_CORE"] {
+            let limited = ["DNNL_MAX_CPU_ISA": isa, "ONEDNN_MAX_CPU_ISA": isa]
+            let bench = try jsonObject(try mixln(["bench", "--model", try tinyConfig(), "--batch-size", "2", "--seq-len", "16",
+                                                  "--steps", "1", "--warmup", "0", "--json", "--precision", "bf16"], environment: limited))
+            XCTAssertEqual(bench["precision"] as? String, "bf16")
+            #if os(Linux)
+            XCTAssertEqual(bench["gemm"] as? String, "widened", isa)
+            XCTAssertEqual(bench["isa"] as? String, isa.lowercased())
+            #endif
+            XCTAssertEqual(try loss(limited), native, accuracy: 1e-5, isa)
+        }
     }
 
     func testBenchReportsPrecisionAndBackend() throws {

@@ -23,9 +23,10 @@ void mixln_gemm_f32(int trans_a, int trans_b, long m, long n, long k, float alph
 void mixln_gemm_f32_blas(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
                          const float *b, long ldb, float beta, float *c, long ldc);
 
-/// bfloat16 × bfloat16 → fp32, products and sums in fp32: oneDNN's dnnl_gemm_bf16bf16f32 where it
-/// runs (oneDNN 2.x needs AVX-512: avx512_core emulates, avx512_core_bf16 runs VDPBF16PS), else the
-/// widened fallback. Both compute the fp32 GEMM of the bf16 values, exactly up to summation order.
+/// bfloat16 × bfloat16 → fp32, products and sums in fp32: oneDNN's dnnl_gemm_bf16bf16f32 on CPUs
+/// with AVX-512 BF16 (VDPBF16PS), else the widened fallback (oneDNN 2.x has no bf16 GEMM without
+/// AVX-512, and with AVX-512 alone it emulates, slower than its fp32 GEMM). Both compute the fp32
+/// GEMM of the bf16 values, exactly up to summation order.
 void mixln_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alpha, const uint16_t *a, long lda,
                      const uint16_t *b, long ldb, float beta, float *c, long ldc, int threads);
 
@@ -35,6 +36,7 @@ void mixln_gemm_bf16_widened(int trans_a, int trans_b, long m, long n, long k, f
                              const uint16_t *b, long ldb, float beta, float *c, long ldc, int threads);
 
 /// Whether `mixln_gemm_bf16` runs oneDNN's bf16 kernel on this machine (1) or the widened fallback (0).
+/// oneDNN's ISA limit (DNNL_MAX_CPU_ISA / ONEDNN_MAX_CPU_ISA) is taken into account.
 int mixln_gemm_bf16_native(void);
 
 /// Whether `mixln_gemm_f32` runs oneDNN (1) or BLAS (0).
