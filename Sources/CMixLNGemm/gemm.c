@@ -62,14 +62,28 @@ int mixln_gemm_f32_uses_dnnl(void) {
 #endif
 }
 
-/// The stored (rows, cols) block of op(X) = (r, s) widened to a packed fp32 matrix (ld = cols).
-static float *widened(const uint16_t *x, long ld, int trans, long r, long s) {
-    long rows = trans ? s : r, cols = trans ? r : s;
-    float *out = malloc((size_t)(rows * cols > 0 ? rows * cols : 1) * sizeof(float));
-    if (!out) {
-        fprintf(stderr, "mixln: out of memory widening a %ld x %ld bf16 matrix\n", rows, cols);
-        abort();
+/// A grow-only fp32 buffer of the calling thread, kept for its lifetime: the fallback's widened
+/// operands, so that repeated GEMMs neither allocate nor fault in fresh pages.
+typedef struct { float *data; size_t capacity; } scratch_t;
+static _Thread_local scratch_t scratch_a, scratch_b;
+
+static float *reserve(scratch_t *s, size_t count) {
+    if (count > s->capacity) {
+        free(s->data);
+        s->data = malloc((count > 0 ? count : 1) * sizeof(float));
+        if (!s->data) {
+            fprintf(stderr, "mixln: out of memory widening a bf16 matrix of %zu values\n", count);
+            abort();
+        }
+        s->capacity = count;
     }
+    return s->data;
+}
+
+/// The stored block of op(X) = (r, s) widened to a packed fp32 matrix (ld = its column count) in `s`.
+static float *widened(scratch_t *scratch, const uint16_t *x, long ld, int trans, long r, long s) {
+    long rows = trans ? s : r, cols = trans ? r : s;
+    float *out = reserve(scratch, (size_t)(rows * cols));
     for (long i = 0; i < rows; i++) mixln_bf16_to_f32(out + i * cols, x + i * ld, (size_t)cols);
     return out;
 }
@@ -77,10 +91,8 @@ static float *widened(const uint16_t *x, long ld, int trans, long r, long s) {
 void mixln_gemm_bf16_widened(int trans_a, int trans_b, long m, long n, long k, float alpha, const uint16_t *a, long lda,
                              const uint16_t *b, long ldb, float beta, float *c, long ldc, int threads) {
     if (m <= 0 || n <= 0) return;
-    float *wa = widened(a, lda, trans_a, m, k), *wb = widened(b, ldb, trans_b, k, n);
+    float *wa = widened(&scratch_a, a, lda, trans_a, m, k), *wb = widened(&scratch_b, b, ldb, trans_b, k, n);
     mixln_gemm_f32(trans_a, trans_b, m, n, k, alpha, wa, trans_a ? m : k, wb, trans_b ? k : n, beta, c, ldc, threads);
-    free(wa);
-    free(wb);
 }
 
 #ifdef MIXLN_HAVE_DNNL

@@ -30,8 +30,9 @@ void mixln_gemm_f32_blas(int trans_a, int trans_b, long m, long n, long k, float
 void mixln_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alpha, const uint16_t *a, long lda,
                      const uint16_t *b, long ldb, float beta, float *c, long ldc, int threads);
 
-/// The fallback of `mixln_gemm_bf16`: A and B widened to fp32 (exact) into temporary buffers, then
-/// `mixln_gemm_f32`. Exposed so that tests compare it with oneDNN's kernel.
+/// The fallback of `mixln_gemm_bf16`: A and B widened to fp32 (exact) into buffers the calling
+/// thread keeps (grow-only: as large as the largest operands it has seen), then `mixln_gemm_f32`.
+/// Exposed so that tests compare it with oneDNN's kernel.
 void mixln_gemm_bf16_widened(int trans_a, int trans_b, long m, long n, long k, float alpha, const uint16_t *a, long lda,
                              const uint16_t *b, long ldb, float beta, float *c, long ldc, int threads);
 
