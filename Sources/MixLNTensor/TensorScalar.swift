@@ -11,7 +11,8 @@ import Foundation
 ///
 /// Kernels are generic over this protocol. The operations whose speed decides a training step
 /// (matrix multiply, exp, the row reductions of softmax) are requirements, so `Float` brings
-/// BLAS and vectorized C kernels while `Double` keeps plain, obviously-correct loops.
+/// its GEMMs (oneDNN, or BLAS without it; see `CMixLNGemm`) and vectorized C kernels while `Double`
+/// keeps BLAS and plain, obviously-correct loops.
 ///
 /// The bfloat16 requirements (`gemmBFloat16`, `roundToBFloat16`) are what a model in
 /// `MatmulPrecision.bf16` needs: for `Float` they are oneDNN's bf16 GEMM and a vectorized rounding;

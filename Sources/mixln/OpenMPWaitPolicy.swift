@@ -4,7 +4,7 @@ import Foundation
 /// after each GEMM before they sleep. Between two GEMMs our own kernels (softmax, norms, Adam) run
 /// on their own threads, so on a machine with as many threads as cores the spinners take cores
 /// from them — and from every other process: on the shared 2-core machine a bf16 training step ran
-/// 1.8–3.5× slower with spinning threads than with `OMP_WAIT_POLICY=PASSIVE` (README, Speed).
+/// 1.8–9.5× slower with spinning threads than with `OMP_WAIT_POLICY=PASSIVE` (README, Speed).
 ///
 /// libgomp reads the variable once, when it is loaded, which is before `main`. So when neither
 /// `OMP_WAIT_POLICY` nor `GOMP_SPINCOUNT` is set, `mixln` sets `OMP_WAIT_POLICY=PASSIVE` and

@@ -2,7 +2,7 @@ import XCTest
 import MixLNTensor
 import MixLNTestSupport
 
-/// `gemm` (BLAS) for Float and Double against a naive triple loop in Double, over all four
+/// `gemm` (oneDNN for Float on Linux, BLAS otherwise) for Float and Double against a naive triple loop in Double, over all four
 /// transpose combinations, with leading dimensions wider than the matrices (strided views).
 ///
 /// Each matrix lives in a wider storage whose padding columns hold a sentinel: padding in A or B
