@@ -18,24 +18,29 @@ public final class Trainer {
     private var tokensSeen = 0
 
     /// - Parameters:
-    ///   - train: training sequences, served in a seeded order
+    ///   - train: training sequences (built, or read from shards as batches need them), served in a seeded order
     ///   - validation: held-out sequences (nil or empty: no evaluation)
-    public init(model: Transformer<Float>, options: TrainingOptions, train: [TokenSequence],
-                validation: [TokenSequence]?) throws {
+    public init(model: Transformer<Float>, options: TrainingOptions, train: any SequenceSource,
+                validation: (any SequenceSource)?) throws {
         try options.validate()
         guard !train.isEmpty else { throw TrainingError.noTrainingData("the training split holds no sequences") }
         guard options.seqLen <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: options.seqLen, maximum: model.config.maxSequenceLength)
         }
-        for sequence in train + (validation ?? []) where sequence.tokens.count != options.seqLen {
-            throw TrainingError.invalidOption("a sequence has \(sequence.tokens.count) tokens but --seq-len is \(options.seqLen)")
+        for source in [train] + (validation.map { [$0] } ?? []) {
+            if let built = source as? [TokenSequence], let bad = built.first(where: { $0.tokens.count != options.seqLen }) {
+                throw TrainingError.invalidOption("a sequence has \(bad.tokens.count) tokens but --seq-len is \(options.seqLen)")
+            }
+            if !source.isEmpty, source.seqLen != options.seqLen {
+                throw TrainingError.invalidOption("the sequences have \(source.seqLen) tokens but --seq-len is \(options.seqLen)")
+            }
         }
         self.model = model
         self.options = options
         optimizer = AdamOptimizer(parameterCount: model.parameterCount, settings: options.optimizer)
-        trainLoader = BatchLoader(sequences: train, batchSize: options.microBatchSize, seed: options.seed)
+        trainLoader = BatchLoader(source: train, batchSize: options.microBatchSize, seed: options.seed)
         if let validation, !validation.isEmpty {
-            self.validation = BatchLoader(sequences: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false)
+            self.validation = BatchLoader(source: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false)
         } else {
             self.validation = nil
         }
