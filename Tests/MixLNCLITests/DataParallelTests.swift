@@ -15,6 +15,20 @@ final class DataParallelTests: CLITestCase {
         try unavailable("no mpirun on the PATH (install openmpi-bin)")
     }
 
+    /// Skips (or fails under `MIXLN_REQUIRE_MPI=1`) unless `mpirun` is there and this mixln has MPI:
+    /// built without it, `mixln train` under mpirun says so (before it looks at its options).
+    override func setUpWithError() throws {
+        try super.setUpWithError()
+        if Self.probe == nil {
+            let result = try finish(try launch(2, ["train", "--steps", "0"]))
+            Self.probe = result.stderr.contains("built without MPI") ? "this mixln was built without MPI" : ""
+        }
+        if let reason = Self.probe, !reason.isEmpty { try unavailable(reason) }
+    }
+
+    /// Why the multi-rank tests cannot run here ("" when they can), found once.
+    nonisolated(unsafe) static var probe: String?
+
     func unavailable(_ reason: String) throws -> Never {
         if ProcessInfo.processInfo.environment["MIXLN_REQUIRE_MPI"] == "1" {
             XCTFail("MIXLN_REQUIRE_MPI=1 but \(reason)")
@@ -56,10 +70,8 @@ final class DataParallelTests: CLITestCase {
             XCTFail("mpirun did not end within \(Int(timeout)) s", file: file, line: line)
         }
         job.process.waitUntilExit()
-        let result = Result(status: job.process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
-                            stderr: String(decoding: errBox.data, as: UTF8.self))
-        if result.stderr.contains("built without MPI") { try unavailable("this mixln was built without MPI") }
-        return result
+        return Result(status: job.process.terminationStatus, stdout: String(decoding: outBox.data, as: UTF8.self),
+                      stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 
     func mpi(_ ranks: Int, _ arguments: [String]) throws -> Result { try finish(try launch(ranks, arguments)) }
