@@ -98,7 +98,7 @@ let package = Package(
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
         .testTarget(name: "MixLNAnalysisTests", dependencies: ["MixLNAnalysis", "MixLNTestSupport"]),
         .testTarget(name: "MixLNCLITests", dependencies: ["mixln", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MixLNDistributedTests", dependencies: ["MixLNDistributed", "MixLNTestSupport"]),
+        .testTarget(name: "MixLNDistributedTests", dependencies: ["MixLNDistributed"]),
     ] + mpiTargets,
     swiftLanguageModes: [.v5]
 )
