@@ -1,4 +1,5 @@
 // swift-tools-version:6.0
+import Foundation
 import PackageDescription
 
 /// On x86-64 the vectorized kernels use FMA and AVX2: without a target CPU, `SIMD.addingProduct`
@@ -12,6 +13,32 @@ let x86VectorC: [String] = ["-mavx2", "-mfma"]
 let x86TargetCPU: [SwiftSetting] = []
 let x86VectorC: [String] = []
 #endif
+
+/// MPI for data-parallel training (`mpirun -np N mixln train …`), used when the building machine
+/// has it: the pkg-config file of Open MPI (`ompi-c`, Debian `libopenmpi-dev`, Homebrew `open-mpi`)
+/// or MPICH (`mpich`) in `PKG_CONFIG_PATH` or a usual folder. `MIXLN_MPI=0` builds without it,
+/// `MIXLN_MPI=1` requires it. Without MPI the binary trains in one process and says so under mpirun.
+/// (The manifest is evaluated, and cached, on the building machine: after installing or removing
+/// MPI, `swift package reset` makes the choice again.)
+let mpiPackage: String? = {
+    let choice = ProcessInfo.processInfo.environment["MIXLN_MPI"]
+    if choice == "0" { return nil }
+    let folders = (ProcessInfo.processInfo.environment["PKG_CONFIG_PATH"] ?? "").split(separator: ":").map(String.init) + [
+        "/usr/lib/x86_64-linux-gnu/pkgconfig", "/usr/lib/aarch64-linux-gnu/pkgconfig", "/usr/lib64/pkgconfig",
+        "/usr/lib/pkgconfig", "/usr/share/pkgconfig", "/usr/local/lib/pkgconfig", "/opt/homebrew/lib/pkgconfig",
+    ]
+    let found = ["ompi-c", "mpich"].first { name in
+        folders.contains { FileManager.default.fileExists(atPath: "\($0)/\(name).pc") }
+    }
+    if found == nil, choice == "1" { fatalError("MIXLN_MPI=1 but no ompi-c.pc or mpich.pc was found (install libopenmpi-dev)") }
+    return found
+}()
+let mpiTargets: [Target] = mpiPackage.map { package in [
+    .systemLibrary(name: "CMPI", pkgConfig: package, providers: [.apt(["libopenmpi-dev"]), .brew(["open-mpi"])]),
+    .target(name: "CMixLNMPI", dependencies: ["CMPI"]),
+] } ?? []
+let mpiDependency: [Target.Dependency] = mpiPackage == nil ? [] : ["CMixLNMPI"]
+let mpiDefine: [SwiftSetting] = mpiPackage == nil ? [] : [.define("MIXLN_MPI")]
 
 let fastMath: [SwiftSetting] = x86TargetCPU + [
     .unsafeFlags(["-cross-module-optimization"], .when(configuration: .release)),
@@ -77,9 +104,11 @@ let package = Package(
         .target(name: "MixLNData", dependencies: ["CZlib"], swiftSettings: fastMath),
         .target(name: "MixLNTrain", dependencies: ["MixLNModel", "MixLNData"], swiftSettings: fastMath),
         .target(name: "MixLNAnalysis", dependencies: ["MixLNTrain", "MixLNModel", "MixLNData"], swiftSettings: fastMath),
+        .target(name: "MixLNDistributed", dependencies: ["MixLNTrain"] + mpiDependency, swiftSettings: fastMath + mpiDefine),
         .executableTarget(
             name: "mixln",
-            dependencies: ["MixLNAnalysis", "MixLNTrain", "MixLNData", "MixLNModel", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["MixLNAnalysis", "MixLNTrain", "MixLNData", "MixLNModel", "MixLNDistributed",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath
         ),
         .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor", "CZlib"], path: "Tests/MixLNTestSupport"),
@@ -89,6 +118,7 @@ let package = Package(
         .testTarget(name: "MixLNTrainTests", dependencies: ["MixLNTrain", "MixLNTestSupport"]),
         .testTarget(name: "MixLNAnalysisTests", dependencies: ["MixLNAnalysis", "MixLNTestSupport"]),
         .testTarget(name: "MixLNCLITests", dependencies: ["mixln", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
-    ],
+        .testTarget(name: "MixLNDistributedTests", dependencies: ["MixLNDistributed"]),
+    ] + mpiTargets,
     swiftLanguageModes: [.v5]
 )

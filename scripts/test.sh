@@ -12,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/install-deps.sh
+# install-deps.sh installs Open MPI on Linux, so the multi-rank tests (DataParallelTests: `mpirun -np 2
+# --oversubscribe`, root allowed) must run there rather than skip.
+if [[ "$(uname -s)" == "Linux" ]]; then export MIXLN_REQUIRE_MPI=1; fi
 
 quick=false
 if [[ "${1:-}" == "--quick" ]]; then quick=true; shift; fi

@@ -40,7 +40,7 @@ public enum AngularDistance {
     /// The full (ℓ, n) table over every real token of `batches`, or only each sequence's last real
     /// token with `lastTokenOnly` (as the paper's released code does). Forward only, keeping the
     /// layer inputs and nothing else; the LM head is not run (no target counts).
-    public static func run(_ model: Transformer<Float>, batches: [TokenBatch], lastTokenOnly: Bool = false,
+    public static func run(_ model: Transformer<Float>, batches: some Collection<TokenBatch>, lastTokenOnly: Bool = false,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> AngularDistanceReport {
         let L = model.config.numHiddenLayers, C = model.config.hiddenSize
         var sums = Array(repeating: Array(repeating: 0.0, count: L + 1), count: L)  // [ℓ][n]

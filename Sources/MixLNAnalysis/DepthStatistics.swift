@@ -50,7 +50,7 @@ public enum DepthStatistics {
     /// Runs the whole model (no layer skipped) over `batches` and averages each quantity over every real token.
     /// Forward only: each layer's quantities are read as it runs (`Transformer.onLayer`), and the
     /// forward keeps just the layer inputs; the LM head is not run (no target counts).
-    public static func run(_ model: Transformer<Float>, batches: [TokenBatch],
+    public static func run(_ model: Transformer<Float>, batches: some Collection<TokenBatch>,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> DepthStatisticsReport {
         let L = model.config.numHiddenLayers, C = model.config.hiddenSize
         let saved = (model.skippedLayers, model.onLayer)

@@ -14,19 +14,21 @@ public struct EvaluationResult: Codable, Equatable, Sendable {
 
 public enum Evaluation {
     /// Batches in order until at least `maxTokens` predicted tokens (whole batches), or all.
-    public static func limit(_ batches: [TokenBatch], maxTokens: Int?) -> [TokenBatch] {
-        guard let maxTokens else { return batches }
-        var kept: [TokenBatch] = [], total = 0
-        for batch in batches where total < maxTokens {
-            kept.append(batch)
-            total += batch.predictedTokenCount
+    /// Lazily built batches (`TokenBatches`) stay lazy: only those counted are read, once.
+    public static func limit<Batches: Collection>(_ batches: Batches, maxTokens: Int?) -> Batches.SubSequence
+    where Batches.Element == TokenBatch {
+        guard let maxTokens else { return batches[...] }
+        var end = batches.startIndex, total = 0
+        while end != batches.endIndex, total < maxTokens {
+            total += batches[end].predictedTokenCount
+            batches.formIndex(after: &end)
         }
-        return kept
+        return batches[..<end]
     }
 
     /// The token-weighted mean loss of `model` over `batches` (padding and ignored targets excluded).
     /// Forward only, keeping nothing but the loss (`ForwardRetention.loss`): no gradients, no backward scratch.
-    public static func evaluate(_ model: Transformer<Float>, batches: [TokenBatch],
+    public static func evaluate(_ model: Transformer<Float>, batches: some Collection<TokenBatch>,
                                 progress: (Int, Int) -> Void = { _, _ in }) throws -> EvaluationResult {
         var lossSum = 0.0, count = 0
         for (i, batch) in batches.enumerated() {

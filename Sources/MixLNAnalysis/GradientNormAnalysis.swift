@@ -36,7 +36,7 @@ public struct GradientNormReport: Codable, Sendable {
 public enum GradientNormAnalysis {
     /// Gradient of the mean loss over every predicted token of `batches` (no clipping): each batch's
     /// backward is weighted by its share of the tokens, so the sum is the gradient of the overall mean.
-    public static func run(_ model: Transformer<Float>, batches: [TokenBatch],
+    public static func run(_ model: Transformer<Float>, batches: some Collection<TokenBatch>,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> GradientNormReport {
         guard model.weightPrecision == .fp32 else {
             throw AnalysisError.invalid("gradient norms need fp32 weights; this model keeps bf16 weights for the forward pass only")

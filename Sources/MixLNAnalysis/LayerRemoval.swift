@@ -36,7 +36,7 @@ public enum LayerRemoval {
     /// their output is that input). Over L layers that is L + Σ(L−1−ℓ) = L(L+1)/2 layer passes, about
     /// (L+1)/2 full evaluations instead of L+1, plus L+1 LM heads; the losses are exactly those of
     /// whole forwards with the layer skipped. Memory: the L+1 layer inputs of one batch, (L+1)·B·T·C.
-    public static func run(_ model: Transformer<Float>, batches: [TokenBatch],
+    public static func run(_ model: Transformer<Float>, batches: some Collection<TokenBatch>,
                            progress: (Int, Int) -> Void = { _, _ in }) throws -> LayerDropReport {
         let L = model.config.numHiddenLayers
         let saved = model.skippedLayers

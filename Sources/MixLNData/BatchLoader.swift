@@ -16,43 +16,52 @@ public final class BatchLoader {
         }
     }
 
-    public let sequences: [TokenSequence]
+    /// The sequences served: built in memory or read from shards as they are needed.
+    public let source: any SequenceSource
     public let batchSize: Int // B
     public let seqLen: Int // T
     public let seed: UInt64
     public let shuffle: Bool
     public let ignoreIndex: Int32
-    private var order: [Int] // (N) the current epoch's permutation
+    /// The current epoch's permutation, 4 bytes a sequence (nil when not shuffling: the identity).
+    private var order: [UInt32]? // (N)
     private var current: Position
 
     /// - Parameters:
-    ///   - sequences: all of equal length; may be empty only if `next()` is never called.
+    ///   - source: sequences of one length (an array of built sequences is a source); may be empty
+    ///     only if `next()` is never called.
     ///   - shuffle: `false` visits sequences in order every epoch.
     ///   - ignoreIndex: the target value `predictedTokenCount` leaves out.
-    public init(sequences: [TokenSequence], batchSize: Int, seed: UInt64, shuffle: Bool = true,
+    public init(source: any SequenceSource, batchSize: Int, seed: UInt64, shuffle: Bool = true,
                 ignoreIndex: Int32 = -100) {
         precondition(batchSize > 0, "batchSize must be positive")
-        let seqLen = sequences.first?.tokens.count ?? 0
-        precondition(sequences.allSatisfy { $0.tokens.count == seqLen }, "all sequences must have the same length")
-        self.sequences = sequences
+        precondition(source.count <= Int(UInt32.max), "at most \(UInt32.max) sequences")
+        self.source = source
         self.batchSize = batchSize
-        self.seqLen = seqLen
+        self.seqLen = source.seqLen
         self.seed = seed
         self.shuffle = shuffle
         self.ignoreIndex = ignoreIndex
         self.current = Position(epoch: 0, index: 0)
-        self.order = []
+        self.order = nil
         self.order = permutation(epoch: 0)
     }
 
-    public var sequenceCount: Int { sequences.count }
+    /// Built sequences, all of equal length.
+    public convenience init(sequences: [TokenSequence], batchSize: Int, seed: UInt64, shuffle: Bool = true,
+                            ignoreIndex: Int32 = -100) {
+        precondition(sequences.allSatisfy { $0.tokens.count == sequences.seqLen }, "all sequences must have the same length")
+        self.init(source: sequences, batchSize: batchSize, seed: seed, shuffle: shuffle, ignoreIndex: ignoreIndex)
+    }
+
+    public var sequenceCount: Int { source.count }
 
     /// The next sequence to be served; setting it rebuilds that epoch's permutation.
     public var position: Position {
         get { current }
         set {
-            precondition(newValue.epoch >= 0 && newValue.index >= 0 && newValue.index < max(sequences.count, 1),
-                         "position \(newValue) is outside 0..<\(sequences.count)")
+            precondition(newValue.epoch >= 0 && newValue.index >= 0 && newValue.index < max(source.count, 1),
+                         "position \(newValue) is outside 0..<\(source.count)")
             if newValue.epoch != current.epoch { order = permutation(epoch: newValue.epoch) }
             current = newValue
         }
@@ -60,34 +69,43 @@ public final class BatchLoader {
 
     /// The next `batchSize` sequences in epoch order, wrapping into the next epoch as needed.
     public func next() -> TokenBatch {
-        precondition(!sequences.isEmpty, "BatchLoader has no sequences")
+        precondition(!source.isEmpty, "BatchLoader has no sequences")
         var picked: [TokenSequence] = []
         picked.reserveCapacity(batchSize)
         for _ in 0..<batchSize {
-            picked.append(sequences[order[current.index]])
-            current.index += 1
-            if current.index == sequences.count {
-                current = Position(epoch: current.epoch + 1, index: 0)
-                order = permutation(epoch: current.epoch)
-            }
+            picked.append(source.sequence(at: order.map { Int($0[current.index]) } ?? current.index))
+            advance()
         }
         return TokenBatch(picked, seqLen: seqLen, ignoreIndex: ignoreIndex)
     }
 
-    /// Evaluation batches: sequences in their given order, no shuffling, at most `limit` batches;
-    /// the last batch holds the remainder (its `batchSize` is smaller). Leaves `position` alone.
-    public func batches(limit: Int? = nil) -> [TokenBatch] {
-        let starts = stride(from: 0, to: sequences.count, by: batchSize).prefix(max(limit ?? .max, 0))
-        return starts.map { start in
-            TokenBatch(sequences[start..<min(start + batchSize, sequences.count)], seqLen: seqLen,
-                       ignoreIndex: ignoreIndex)
+    /// Moves past the next `count` sequences without reading them: where `count` calls' worth of
+    /// sequences would have gone (another rank's share of a global batch).
+    public func skip(_ count: Int) {
+        precondition(!source.isEmpty, "BatchLoader has no sequences")
+        for _ in 0..<count { advance() }
+    }
+
+    private func advance() {
+        current.index += 1
+        if current.index == source.count {
+            current = Position(epoch: current.epoch + 1, index: 0)
+            order = permutation(epoch: current.epoch)
         }
     }
 
+    /// Evaluation batches: sequences in their given order, no shuffling, at most `limit` batches;
+    /// the last batch holds the remainder (its `batchSize` is smaller). Built as they are read.
+    /// Leaves `position` alone.
+    public func batches(limit: Int? = nil) -> TokenBatches {
+        let all = TokenBatches(source: source, batchSize: batchSize, ignoreIndex: ignoreIndex)
+        return all.prefix(max(limit ?? .max, 0))
+    }
+
     /// Epoch `epoch`'s order: a function of `seed` and `epoch` only.
-    private func permutation(epoch: Int) -> [Int] {
-        guard shuffle else { return Array(sequences.indices) }
+    private func permutation(epoch: Int) -> [UInt32]? {
+        guard shuffle else { return nil }
         var rng = SplitMix64(seed: seed ^ SplitMix64.mix(UInt64(epoch) &+ SplitMix64.golden))
-        return rng.permutation(sequences.count)
+        return rng.compactPermutation(source.count)
     }
 }

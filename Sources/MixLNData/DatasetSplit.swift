@@ -1,9 +1,10 @@
-/// Training and validation sequences built from one corpus.
-public struct DatasetSplit: Equatable, Sendable {
-    public var train: [TokenSequence]
-    public var validation: [TokenSequence]
+/// Training and validation sequences of one corpus: built in memory from documents, or read from
+/// token shards as they are needed (`ShardDataset.split`).
+public struct DatasetSplit: Sendable {
+    public var train: any SequenceSource
+    public var validation: any SequenceSource
 
-    public init(train: [TokenSequence], validation: [TokenSequence]) {
+    public init(train: any SequenceSource, validation: any SequenceSource) {
         self.train = train
         self.validation = validation
     }

@@ -66,11 +66,17 @@ public enum SequenceBuilder {
     /// when the window is full and the stream goes on. Nil when `real` predicts nothing.
     static func sequence(_ real: [Int32], next: Int32?, tokenizer: any Tokenizer,
                          options: SequenceOptions) -> TokenSequence? {
+        sequence(real, next: next, seqLen: options.seqLen, padId: options.padId(for: tokenizer),
+                 ignoreIndex: options.ignoreIndex)
+    }
+
+    /// One sequence of `seqLen` from `real` (at most `seqLen`) ids, right-padded with `padId`; nil
+    /// when `real` predicts nothing. Shared by the in-memory builder and `ShardSequences`.
+    static func sequence(_ real: [Int32], next: Int32?, seqLen: Int, padId: Int32, ignoreIndex: Int32) -> TokenSequence? {
         guard real.count >= 2 else { return nil }
-        let padding = options.seqLen - real.count
-        let tokens = real + Array(repeating: options.padId(for: tokenizer), count: padding)
-        let targets = real.dropFirst() + [next ?? options.ignoreIndex]
-            + Array(repeating: options.ignoreIndex, count: padding)
+        let padding = seqLen - real.count
+        let tokens = real + Array(repeating: padId, count: padding)
+        let targets = real.dropFirst() + [next ?? ignoreIndex] + Array(repeating: ignoreIndex, count: padding)
         return TokenSequence(tokens: tokens, targets: targets)
     }
 }

@@ -157,20 +157,12 @@ public struct ShardDataset {
         validation = try openShards(manifest.splits.validation)
     }
 
-    /// Training and validation sequences built from the shards' documents with
-    /// `SequenceBuilder` (document mode: one truncated, padded sequence per document; packing:
-    /// documents concatenated and cut into windows). Shard documents already end with EOS.
-    ///
-    /// All sequences are built in memory, which is fine for the corpora this CPU trainer
-    /// reaches; a loader that reads windows straight from the mapped shards would scale further.
+    /// Training and validation sequences of the shards' documents, as `SequenceBuilder` would build
+    /// them (document mode: one truncated, padded sequence per document; packing: documents
+    /// concatenated and cut into windows), read from the mapped shards as batches need them
+    /// (`ShardSequences`): the corpus is never copied. Shard documents already end with EOS.
     public func split(tokenizer: any Tokenizer, options: SequenceOptions) throws -> DatasetSplit {
-        DatasetSplit(
-            train: try SequenceBuilder.build(documents(train), tokenizer: tokenizer, options: options),
-            validation: try SequenceBuilder.build(documents(validation), tokenizer: tokenizer, options: options))
-    }
-
-    /// The documents of `shards`, in order, as already-tokenized documents.
-    public func documents(_ shards: [TokenShard]) -> [Document] {
-        shards.flatMap { shard in (0..<shard.documentCount).map { Document.tokens(shard.document($0)) } }
+        DatasetSplit(train: try ShardSequences(shards: train, tokenizer: tokenizer, options: options),
+                     validation: try ShardSequences(shards: validation, tokenizer: tokenizer, options: options))
     }
 }

@@ -43,4 +43,15 @@ public struct SplitMix64: RandomNumberGenerator, Codable, Equatable, Sendable {
         }
         return order
     }
+
+    /// `permutation(count)` in 4 bytes an entry instead of 8: the same order (the same draws), for
+    /// shuffling corpora of hundreds of millions of sequences. `count` must fit in `UInt32`.
+    public mutating func compactPermutation(_ count: Int) -> [UInt32] {
+        precondition(count <= Int(UInt32.max) + 1, "a compact permutation holds at most 2^32 entries")
+        var order = (0..<count).map { UInt32(truncatingIfNeeded: $0) }
+        for i in stride(from: count - 1, to: 0, by: -1) {
+            order.swapAt(i, next(below: i + 1))
+        }
+        return order
+    }
 }

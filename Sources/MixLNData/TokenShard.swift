@@ -218,6 +218,12 @@ public final class TokenShard: @unchecked Sendable {
         }
         let tokenCount = Int(tokens), documentCount = Int(documents)
 
+        // The checks below read the whole file once. Each chunk's pages are dropped from this
+        // process once read (they are clean and come back from the page cache when a batch needs
+        // them), so opening a corpus does not leave it all counted in the resident set.
+        let chunk = 1 << 24
+        func release(_ bytes: Range<Int>) { Self.dropPages(mapped, length: size, bytes: bytes) }
+
         // Offsets: start at 0, never decrease, end at the token count.
         let offsetsStart = TokenShardFormat.headerSize + Int(tokenBytes)
         var previous: UInt64 = 0
@@ -227,20 +233,26 @@ public final class TokenShard: @unchecked Sendable {
                 throw bad("offsets[\(d)]", "\(offset) is out of order or beyond the \(tokens) ids")
             }
             previous = offset
+            if d % chunk == chunk - 1 { release((offsetsStart + 8 * (d + 1 - chunk))..<(offsetsStart + 8 * (d + 1))) }
         }
         guard previous == tokens else { throw bad("offsets[\(documentCount)]", "expected \(tokens), found \(previous)") }
+        release(offsetsStart..<size)
 
         // Every id within the vocabulary (one pass; cheap next to training on them).
         let ids = base + TokenShardFormat.headerSize
         var maxId: UInt32 = 0, at = 0
-        if dtype == 2 {
-            let p = ids.bindMemory(to: UInt16.self, capacity: tokenCount)
-            for i in 0..<tokenCount where UInt32(UInt16(littleEndian: p[i])) > maxId { maxId = UInt32(UInt16(littleEndian: p[i])); at = i }
-        } else {
-            for i in 0..<tokenCount {
-                let id = UInt32(littleEndian: ids.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
-                if id > maxId { maxId = id; at = i }
+        for first in stride(from: 0, to: tokenCount, by: chunk) {
+            let last = min(first + chunk, tokenCount)
+            if dtype == 2 {
+                let p = ids.bindMemory(to: UInt16.self, capacity: tokenCount)
+                for i in first..<last where UInt32(UInt16(littleEndian: p[i])) > maxId { maxId = UInt32(UInt16(littleEndian: p[i])); at = i }
+            } else {
+                for i in first..<last {
+                    let id = UInt32(littleEndian: ids.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))
+                    if id > maxId { maxId = id; at = i }
+                }
             }
+            release((TokenShardFormat.headerSize + dtype * first)..<(TokenShardFormat.headerSize + dtype * last))
         }
         guard tokenCount == 0 || Int(maxId) < vocabulary else {
             throw bad("ids[\(at)]", "id \(maxId) is outside the vocabulary of \(vocabulary)")
@@ -254,6 +266,24 @@ public final class TokenShard: @unchecked Sendable {
     }
 
     deinit { munmap(UnsafeMutableRawPointer(mutating: base), mappedLength) }
+
+    /// Drops every mapped page of the shard from this process's resident set (they stay in the page
+    /// cache, shared and clean, and are mapped again when read). Random reads over a mapping
+    /// otherwise leave each touched page, and the kernel's fault-around neighbours, counted in the
+    /// resident set until the whole file is.
+    public func releasePages() {
+        Self.dropPages(UnsafeMutableRawPointer(mutating: base), length: mappedLength, bytes: 0..<mappedLength)
+    }
+
+    /// Tells the kernel this process no longer needs the mapped pages covering `bytes` (whole pages
+    /// only; the read-only mapping is never written, so a later read simply maps them again).
+    private static func dropPages(_ mapping: UnsafeMutableRawPointer, length: Int, bytes: Range<Int>) {
+        let page = Int(getpagesize())
+        let start = bytes.lowerBound / page * page
+        let end = min((bytes.upperBound + page - 1) / page * page, (length + page - 1) / page * page)
+        guard end > start else { return }
+        _ = madvise(mapping + start, end - start, MADV_DONTNEED)
+    }
 
     /// The id at `index` (0-based over the whole shard).
     @inline(__always)

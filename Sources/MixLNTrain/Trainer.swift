@@ -19,26 +19,31 @@ public final class Trainer {
     private var tokensSeen = 0
 
     /// - Parameters:
-    ///   - train: training sequences, served in a seeded order
+    ///   - train: training sequences (built, or read from shards as batches need them), served in a seeded order
     ///   - validation: held-out sequences (nil or empty: no evaluation)
-    public init(model: Transformer<Float>, options: TrainingOptions, train: [TokenSequence],
-                validation: [TokenSequence]?) throws {
+    public init(model: Transformer<Float>, options: TrainingOptions, train: any SequenceSource,
+                validation: (any SequenceSource)?) throws {
         try options.validate()
         guard !train.isEmpty else { throw TrainingError.noTrainingData("the training split holds no sequences") }
         guard options.seqLen <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: options.seqLen, maximum: model.config.maxSequenceLength)
         }
-        for sequence in train + (validation ?? []) where sequence.tokens.count != options.seqLen {
-            throw TrainingError.invalidOption("a sequence has \(sequence.tokens.count) tokens but --seq-len is \(options.seqLen)")
+        for source in [train] + (validation.map { [$0] } ?? []) {
+            if let built = source as? [TokenSequence], let bad = built.first(where: { $0.tokens.count != options.seqLen }) {
+                throw TrainingError.invalidOption("a sequence has \(bad.tokens.count) tokens but --seq-len is \(options.seqLen)")
+            }
+            if !source.isEmpty, source.seqLen != options.seqLen {
+                throw TrainingError.invalidOption("the sequences have \(source.seqLen) tokens but --seq-len is \(options.seqLen)")
+            }
         }
         self.model = model
         self.options = options
         model.matmulPrecision = options.precision.matmul
         optimizer = AdamOptimizer(parameterCount: model.parameterCount, settings: options.optimizer,
                                   roundsToBFloat16: options.precision.storesStateInBFloat16)
-        trainLoader = BatchLoader(sequences: train, batchSize: options.microBatchSize, seed: options.seed)
+        trainLoader = BatchLoader(source: train, batchSize: options.microBatchSize, seed: options.seed)
         if let validation, !validation.isEmpty {
-            self.validation = BatchLoader(sequences: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false)
+            self.validation = BatchLoader(source: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false)
         } else {
             self.validation = nil
         }
@@ -75,6 +80,10 @@ public final class Trainer {
     public var checkpointAttachments: [(source: String, name: String)] = []
     /// Storage type of checkpointed weights and moments.
     public var checkpointDType: SafeTensorsDType = .float32
+    /// The ranks of a data-parallel run (nil: one process); see `Trainer+DataParallel.swift`.
+    public var dataParallel: (any DataParallelGroup)?
+    /// Most floats summed over the ranks in one call.
+    public var reductionBucket = 1 << 24
     private var lastLoss: Double?
     private var lastEval: EvalRecord?
 
@@ -88,6 +97,7 @@ public final class Trainer {
     @discardableResult
     public func run(stopAfter: Int? = nil, shouldStop: () -> Bool = { false },
                     onEvent: (TrainingEvent) -> Void) throws -> TrainingSummary {
+        try validateDataParallel()
         let start = Date()
         let firstStep = step
         let tokensPerStep = options.totalBatchSize * options.seqLen
@@ -99,7 +109,7 @@ public final class Trainer {
                             elapsedSeconds: Date().timeIntervalSince(start), tokens: tokensSeen)
         }
         while step < options.steps {
-            if shouldStop() || stopAfter.map({ step - firstStep >= $0 }) ?? false {
+            if try agreeToStop(shouldStop()) || stopAfter.map({ step - firstStep >= $0 }) ?? false {
                 try saveCheckpoint(onEvent)
                 let result = summary(.stopped)
                 onEvent(.done(result))
@@ -107,7 +117,9 @@ public final class Trainer {
             }
             let stepStart = Date()
             let lr = options.schedule.rate(at: step)
-            let loss = try accumulateGradients()
+            var sums = try accumulateGradients()
+            let reduceSeconds = try reduceGradients(loss: &sums)  // all ranks' gradients, before norms and clipping
+            let loss = sums.counted > 0 ? sums.total / Double(sums.counted) : .nan
             let norms = model.gradientNorms()
             if !loss.isFinite || !norms.total.isFinite {
                 onEvent(.diverged(DivergenceRecord(step: step + 1, loss: loss, gradNorm: norms.total.isFinite ? norms.total : nil)))
@@ -129,7 +141,7 @@ public final class Trainer {
                 gradNorms: GradientNormSummary(embedding: norms.embedding, layers: norms.layers.map(\.gradNorm),
                                                finalNorm: norms.finalNorm, lmHead: norms.lmHead),
                 tokens: tokensSeen, tokensPerSecond: Double(tokensPerStep) / now.timeIntervalSince(stepStart),
-                elapsedSeconds: now.timeIntervalSince(start))))
+                elapsedSeconds: now.timeIntervalSince(start), allReduceSeconds: reduceSeconds)))
             let evalDue = options.evalEvery > 0 && step % options.evalEvery == 0
             if validation != nil, evalDue || step == options.steps {
                 let record = try evaluate()
@@ -151,31 +163,37 @@ public final class Trainer {
         onEvent(.checkpoint(CheckpointRecord(step: step, path: path)))
     }
 
-    /// Zeroes the gradients and accumulates those of one update's micro-batches, each scaled by
-    /// 1/accumulation as the official script does. Returns the mean loss of the micro-batches that
-    /// predict anything (nan when none does, which ends the run as diverged).
-    private func accumulateGradients() throws -> Double {
+    /// Zeroes the gradients and accumulates those of one update's micro-batches (this rank's share of
+    /// them, stepping over the others), each scaled by 1/accumulation as the official script does.
+    /// Returns the sum of the losses of the micro-batches that predict anything and their number (the
+    /// mean is nan when none does, which ends the run as diverged). After a non-finite loss the rest
+    /// of the update's micro-batches are only stepped over.
+    private func accumulateGradients() throws -> (total: Double, counted: Int) {
         model.zeroGradients()
-        let accumulation = options.accumulationSteps
+        let accumulation = options.accumulationSteps, share = microBatchShare
         var lossTotal = 0.0, counted = 0
-        for _ in 0..<accumulation {
+        for k in 0..<accumulation {
+            guard share.contains(k), lossTotal.isFinite else {
+                trainLoader.skip(options.microBatchSize)
+                continue
+            }
             let batch = trainLoader.next()
             let loss = try model.forward(tokens: batch.tokens, targets: batch.targets,
                                          batch: batch.batchSize, seqLen: batch.seqLen)
             if model.lastPredictedCount == 0 { continue }
             lossTotal += loss
             counted += 1
-            if !loss.isFinite { return loss }
+            if !loss.isFinite { continue }
             model.backward(lossScale: 1 / Float(accumulation))
         }
-        return counted > 0 ? lossTotal / Double(counted) : .nan
+        return (lossTotal, counted)
     }
 
     /// Loss and perplexity over the validation split (mean over every predicted token).
     public func evaluate() throws -> EvalRecord {
         guard let validation else { throw TrainingError.noTrainingData("there is no validation split to evaluate on") }
         var lossSum = 0.0, count = 0
-        for batch in validation.batches(limit: options.evalBatches) {
+        for (i, batch) in validation.batches(limit: options.evalBatches).enumerated() where evaluates(batch: i) {
             let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen)
             let n = model.lastPredictedCount
             if n > 0 {
@@ -183,6 +201,7 @@ public final class Trainer {
                 count += n
             }
         }
+        try reduceEvaluation(lossSum: &lossSum, count: &count)
         let mean = count > 0 ? lossSum / Double(count) : .nan
         return EvalRecord(step: step, loss: mean, perplexity: Foundation.exp(mean), tokens: count)
     }

@@ -46,10 +46,12 @@ public struct StepRecord: Codable, Sendable {
     public var tokens: Int
     public var tokensPerSecond: Double
     public var elapsedSeconds: Double
+    /// Data parallel: seconds this update spent summing gradients over the ranks (nil in one process).
+    public var allReduceSeconds: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case step, loss, lr, gradNorm = "grad_norm", gradNorms = "grad_norms", tokens
-        case tokensPerSecond = "tokens_per_second", elapsedSeconds = "elapsed_seconds"
+        case tokensPerSecond = "tokens_per_second", elapsedSeconds = "elapsed_seconds", allReduceSeconds = "allreduce_seconds"
     }
 }
 

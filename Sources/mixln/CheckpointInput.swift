@@ -80,7 +80,7 @@ struct CheckpointInput: ParsableArguments {
 
     /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`: the documents
     /// `--split` selects (by default a held-out split where there is one, said on stderr).
-    func batches(for model: Transformer<Float>) throws -> [TokenBatch] {
+    func batches(for model: Transformer<Float>) throws -> TokenBatches {
         if let maxTokens, maxTokens <= 0 { throw CLIError("--max-tokens must be positive, got \(maxTokens)") }
         guard batchSize > 0 else { throw CLIError("--batch-size must be positive, got \(batchSize)") }
         let folder = try Self.modelFolder(checkpoint)
@@ -100,28 +100,33 @@ struct CheckpointInput: ParsableArguments {
         }
         try checkTokenizerFits(tokenizer, documents: selected.documents, modelVocabulary: model.config.vocabSize)
         let options = SequenceOptions(seqLen: length, packing: packing ?? run?.packing ?? false, vocabularySize: model.config.vocabSize)
-        let sequences = try SequenceBuilder.build(selected.documents, tokenizer: tokenizer, options: options)
+        let sequences: any SequenceSource = try selected.shards.map { try ShardSequences(shards: $0, tokenizer: tokenizer, options: options) }
+            ?? SequenceBuilder.build(selected.documents, tokenizer: tokenizer, options: options)
         let batches = try Self.batches(sequences, for: model, batchSize: batchSize, maxTokens: maxTokens, source: data)
         if let note = selected.note { progressLine(note) }
         return batches
     }
 
-    /// Built sequences as batches for `model`, in order, cut at `maxTokens`; `source` names the data in errors.
-    /// Sequences built for the model's vocabulary (`SequenceOptions.vocabularySize`) pad with an id it has.
+    /// Sequences as batches for `model`, in order, cut at `maxTokens`, built as they are read;
+    /// `source` names the data in errors. Sequences built for the model's vocabulary
+    /// (`SequenceOptions.vocabularySize`) pad with an id it has; shards were checked against it when
+    /// opened, and sequences held in memory are checked here.
     /// Each batch is cut to its longest sequence (`TokenBatch.trimmedToLongest`): 128-token documents
     /// with `--seq-len 256` run at T = 128, with the same results.
-    static func batches(_ sequences: [TokenSequence], for model: Transformer<Float>,
-                        batchSize: Int, maxTokens: Int?, source data: String) throws -> [TokenBatch] {
+    static func batches(_ sequences: any SequenceSource, for model: Transformer<Float>,
+                        batchSize: Int, maxTokens: Int?, source data: String) throws -> TokenBatches {
         guard !sequences.isEmpty else {
             throw CLIError("\(data): no sequences to analyze (the data set is empty)")
         }
-        for sequence in sequences {
-            if let bad = sequence.tokens.first(where: { Int($0) >= model.config.vocabSize }) {
-                throw CLIError("\(data): token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
+        if let built = sequences as? [TokenSequence] {
+            for sequence in built {
+                if let bad = sequence.tokens.first(where: { Int($0) >= model.config.vocabSize }) {
+                    throw CLIError("\(data): token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
+                }
             }
         }
-        let loader = BatchLoader(sequences: sequences, batchSize: batchSize, seed: 0, shuffle: false)
-        let batches = Evaluation.limit(loader.batches(), maxTokens: maxTokens).map { $0.trimmedToLongest() }
+        let all = TokenBatches(source: sequences, batchSize: batchSize, trimmed: true)
+        let batches = Evaluation.limit(all, maxTokens: maxTokens)
         guard batches.contains(where: { $0.predictedTokenCount > 0 }) else {
             throw CLIError("\(data): no tokens to predict (every sequence is shorter than 2 tokens)")
         }

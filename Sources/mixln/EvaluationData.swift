@@ -15,7 +15,10 @@ enum DataSplit: String, ExpressibleByArgument, CaseIterable {
 
 /// The documents a checkpoint command evaluates, and the line saying which part of the data they are.
 struct EvaluationDocuments {
+    /// The documents of a corpus read into memory (empty when `shards` holds them).
     var documents: [Document]
+    /// The token shards holding the documents of a shard directory, read as batches need them.
+    var shards: [TokenShard]? = nil
     /// Said on stderr when the part was chosen by default rather than by `--split`.
     var note: String?
 
@@ -33,11 +36,11 @@ struct EvaluationDocuments {
                 throw CLIError("\(data) has no validation shards (prepared with --val-fraction 0); use --split all or train")
             }
             let selected = [DataSplit.all: dataset.train + dataset.validation, .validation: dataset.validation, .train: dataset.train][part]!
-            let documents = dataset.documents(selected)
-            guard !documents.isEmpty else { throw DataError.emptyCorpus(data) }
+            let documentCount = selected.reduce(0) { $0 + $1.documentCount }
+            guard documentCount > 0 else { throw DataError.emptyCorpus(data) }
             let note = split == nil && part == .validation
-                ? "using the validation split of \(data) (\(documents.count) documents); --split all for every document" : nil
-            return EvaluationDocuments(documents: documents, note: note)
+                ? "using the validation split of \(data) (\(documentCount) documents); --split all for every document" : nil
+            return EvaluationDocuments(documents: [], shards: selected, note: note)
         }
         let documents = try CorpusReader.readDocuments(at: data)
         guard let run else {

@@ -1,5 +1,6 @@
 import Foundation
 import MixLNData
+import MixLNDistributed
 import MixLNModel
 import MixLNTrain
 
@@ -19,7 +20,7 @@ import MixLNTrain
 /// - `--save-every`, `--save-dtype`: change what is written from now on, and are recorded;
 /// - `--stop-after`, `--json`, and `--out` naming the run itself.
 extension TrainCommand {
-    func resumeRun(_ runPath: String) throws -> (summary: TrainingSummary, record: RunRecord) {
+    func resumeRun(_ runPath: String, group: ProcessGroup = .single()) throws -> (summary: TrainingSummary, record: RunRecord) {
         let recorded = try RunRecord.load(runDirectory: runPath)
         if let fineTuning = recorded.fineTuning {
             throw CLIError("\(runPath) is a fine-tuning run (mixln \(fineTuning.method) from \(fineTuning.base)); train --resume continues pre-training runs only")
@@ -32,7 +33,7 @@ extension TrainCommand {
         guard let checkpoint = TrainingCheckpoint.checkpoints(in: runPath).last else {
             throw CLIError("\(runPath) has no complete checkpoint to resume from")
         }
-        return try execute(record, in: runPath, resumingFrom: checkpoint)
+        return try execute(record, in: runPath, resumingFrom: checkpoint, group: group)
     }
 
     /// The record to continue with: `record` with the allowed changes given here applied, after

@@ -58,9 +58,9 @@ struct RunAnalysis {
         return true
     }
 
-    private func analysisBatches(for model: Transformer<Float>, record: RunRecord) throws -> [TokenBatch] {
+    private func analysisBatches(for model: Transformer<Float>, record: RunRecord) throws -> TokenBatches {
         let tokenizer = try TokenizerLoader.load(path: record.tokenizer)
-        let sequences: [TokenSequence]
+        let sequences: any SequenceSource
         if let evalData {
             sequences = try SequenceBuilder.build(try CorpusReader.readDocuments(at: evalData), tokenizer: tokenizer, options: record.sequenceOptions)
         } else {

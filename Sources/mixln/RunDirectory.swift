@@ -4,11 +4,16 @@ import Foundation
 /// atomically (temporary file, then rename); metrics are appended and flushed line by line.
 final class RunDirectory {
     let url: URL
+    /// False for the ranks of a data-parallel run other than 0: every write is then skipped.
+    let writes: Bool
     private var metrics: FileHandle?
 
-    /// Creates the folder (and parents) and checks it can be written, before any work starts.
-    init(path: String) throws {
+    /// Creates the folder (and parents) and checks it can be written, before any work starts;
+    /// with `writes` false it touches nothing and every write does nothing.
+    init(path: String, writes: Bool = true) throws {
         url = URL(fileURLWithPath: path)
+        self.writes = writes
+        guard writes else { return }
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             let probe = url.appendingPathComponent(".write-test-\(getpid())")
@@ -26,6 +31,7 @@ final class RunDirectory {
     }
 
     func write(_ data: Data, to name: String) throws {
+        guard writes else { return }
         let target = url.appendingPathComponent(name)
         let temporary = url.appendingPathComponent(".\(name).tmp-\(getpid())")
         do {
@@ -41,6 +47,7 @@ final class RunDirectory {
 
     /// Starts a fresh `metrics.jsonl`.
     func startMetrics() throws {
+        guard writes else { return }
         let file = url.appendingPathComponent("metrics.jsonl")
         guard FileManager.default.createFile(atPath: file.path, contents: nil),
               let handle = try? FileHandle(forWritingTo: file) else {
@@ -52,6 +59,7 @@ final class RunDirectory {
     /// Keeps the metrics of the first `step` updates (dropping what a stopped or killed run wrote
     /// after its last checkpoint) and continues appending to them.
     func resumeMetrics(afterStep step: Int) throws {
+        guard writes else { return }
         let file = url.appendingPathComponent("metrics.jsonl")
         let text = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
         var kept = Data()

@@ -28,13 +28,14 @@ struct RunRecord: Codable {
         enum CodingKeys: String, CodingKey { case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size" }
     }
 
-    /// One continuation of the run: from which step, to how many steps, on how many threads.
+    /// One continuation of the run: from which step, to how many steps, on how many threads and ranks.
     struct Resume: Codable, Equatable {
         var atStep: Int
         var steps: Int
         var threads: Int
+        var ranks: Int? = nil
 
-        enum CodingKeys: String, CodingKey { case atStep = "at_step", steps, threads }
+        enum CodingKeys: String, CodingKey { case atStep = "at_step", steps, threads, ranks }
     }
 
     var version: Int
@@ -57,6 +58,9 @@ struct RunRecord: Codable {
     var validationFraction: Double
     /// Thread count of the run; results are bit-identical only for the same count.
     var threads: Int
+    /// Processes of a data-parallel run (`mpirun -np N`); nil: one. Like `threads`, another count
+    /// sums in another order, so a run is bit-identical only for the same number.
+    var ranks: Int? = nil
     /// Storage type of checkpoints: `f32` or `bf16`.
     var saveDType: String
     var parameters: Int
@@ -68,7 +72,7 @@ struct RunRecord: Codable {
     enum CodingKeys: String, CodingKey {
         case version = "record_version", command, modelOptions = "model_options", config, normPlan = "norm_plan", training
         case data, tokenizer, tokenizerName = "tokenizer_name", packing, validationFraction = "validation_fraction"
-        case threads, saveDType = "save_dtype", parameters, resumes
+        case threads, ranks, saveDType = "save_dtype", parameters, resumes
         case fineTuning = "fine_tuning"
     }
 

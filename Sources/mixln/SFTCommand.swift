@@ -56,7 +56,7 @@ struct SFTCommand: ParsableCommand {
         if dropped > 0 {
             progressLine("\(dropped) of \(conversations.count) records dropped: no reply token within --seq-len \(options.seqLen)")
         }
-        guard !train.isEmpty else { throw CLIError("\(data): no training record has a reply within --seq-len \(options.seqLen)") }
+        guard train.count > 0 else { throw CLIError("\(data): no training record has a reply within --seq-len \(options.seqLen)") }
 
         let folder = try CheckpointInput.modelFolder(input.checkpoint)
         let tokenizerSpecification = tokenizerSpec(try input.tokenizer ?? recordedTokenizer(checkpoint: input.checkpoint) ?? "byte")

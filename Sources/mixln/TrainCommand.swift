@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MixLNData
+import MixLNDistributed
 import MixLNModel
 import MixLNTensor
 import MixLNTrain
@@ -71,7 +72,9 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (summary, record) = try train(command: CommandLine.arguments)
+        guard let group = try DataParallelLaunch.group() else { return }  // a rank with nothing to do
+        let (summary, record) = try group.running { try train(command: CommandLine.arguments, group: group) }
+        guard group.rank == 0 else { return }
         let scheme = record.normPlan.scheme
         if json {
             try JSONCoding.printDocument(summary)
@@ -86,14 +89,17 @@ struct TrainCommand: ParsableCommand {
 
     /// Trains (or, with `--resume`, continues) the run this command describes and returns its summary
     /// and its record, printing nothing on stdout — `compare` calls it in-process.
-    /// - Parameter command: the command line to record in a new run's `run.json` (for people; a
-    ///   resumed run keeps the one it was started with).
-    func train(command: [String]) throws -> (summary: TrainingSummary, record: RunRecord) {
+    /// - Parameters:
+    ///   - command: the command line to record in a new run's `run.json` (for people; a resumed run
+    ///     keeps the one it was started with).
+    ///   - group: the ranks of a data-parallel run (`mpirun`); one process by default.
+    func train(command: [String], group: ProcessGroup = .single()) throws -> (summary: TrainingSummary, record: RunRecord) {
         if let stopAfter, stopAfter < 1 { throw CLIError("--stop-after must be positive, got \(stopAfter)") }
-        if let resume { return try resumeRun(resume) }
+        if threads == nil, group.size > 1 { Parallel.setThreadCount(group.defaultThreads()) }
+        if let resume { return try resumeRun(resume, group: group) }
         let record = try newRecord(command: command)
         guard let out else { throw CLIError("--out is required (the run directory to write)") }
-        return try execute(record, in: out, resumingFrom: nil)
+        return try execute(record, in: out, resumingFrom: nil, group: group)
     }
 
     /// The record of a new run from these options, `Defaults` filled in, paths made absolute, the
@@ -156,12 +162,14 @@ struct TrainCommand: ParsableCommand {
     /// Builds the run `record` describes in the run directory `out` — from the record alone, for a
     /// new run and a resumed one alike — and trains it, from `checkpoint` when given. Writes the
     /// record to `run.json` (a resumed run's once its checkpoint is restored, with the resume listed).
-    func execute(_ record: RunRecord, in out: String, resumingFrom checkpoint: String?) throws -> (summary: TrainingSummary, record: RunRecord) {
+    /// Data parallel: every rank builds the same run; rank 0 alone writes files and shows progress.
+    func execute(_ record: RunRecord, in out: String, resumingFrom checkpoint: String?,
+                 group: ProcessGroup = .single()) throws -> (summary: TrainingSummary, record: RunRecord) {
         var record = record
         Parallel.setThreadCount(record.threads)
         let tokenizer = try TokenizerLoader.load(path: record.tokenizer)
         let checkpointDType = try record.checkpointDType
-        let runDirectory = try RunDirectory(path: out)
+        let runDirectory = try RunDirectory(path: out, writes: group.rank == 0)
 
         let split = try record.loadSplit(using: tokenizer)
         guard !split.train.isEmpty else {
@@ -171,17 +179,19 @@ struct TrainCommand: ParsableCommand {
         model.initializeWeights(seed: record.training.seed)
         record.parameters = model.parameterCount
         let trainer = try Trainer(model: model, options: record.training, train: split.train, validation: split.validation)
-        trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
+        trainer.checkpointDirectory = group.rank == 0 ? runDirectory.url.appendingPathComponent("checkpoints").path : nil
+        trainer.dataParallel = group.size > 1 ? group : nil
         trainer.checkpointDType = checkpointDType
         if let file = TokenizerFile(spec: record.tokenizer) {
             // tokenizer.json under its Hugging Face name; a SentencePiece file keeps its own (spiece.model, tokenizer.model).
             trainer.checkpointAttachments = [(file.source, file.name)]
         }
 
-        if let checkpoint {
-            try TrainingCheckpoint.restore(trainer, from: checkpoint)
+        if let checkpoint { try TrainingCheckpoint.restore(trainer, from: checkpoint) }
+        try startDataParallel(trainer, record: &record, group: group, resuming: checkpoint != nil)
+        if checkpoint != nil {
             record.version = RunRecord.currentVersion
-            record.resumes.append(.init(atStep: trainer.step, steps: record.training.steps, threads: record.threads))
+            record.resumes.append(.init(atStep: trainer.step, steps: record.training.steps, threads: record.threads, ranks: record.ranks))
             try runDirectory.writeJSON(record, to: "run.json")
             try runDirectory.resumeMetrics(afterStep: trainer.step)
         } else {
@@ -192,7 +202,7 @@ struct TrainCommand: ParsableCommand {
         var progress = ProgressRenderer(label: record.normPlan.scheme)
         var writeError: Error?
         let summary = try trainer.run(stopAfter: stopAfter, shouldStop: { Interrupt.requested }) { event in
-            progress.show(event)
+            if group.rank == 0 { progress.show(event) }
             do {
                 switch event {
                 case .step(let record): try runDirectory.appendMetric(event: "step", record)
