@@ -198,24 +198,8 @@ struct TrainCommand: ParsableCommand {
             try runDirectory.writeJSON(record, to: "run.json")
             try runDirectory.startMetrics()
         }
-        Interrupt.install()
-        var progress = ProgressRenderer(label: record.normPlan.scheme)
-        var writeError: Error?
-        let summary = try trainer.run(stopAfter: stopAfter, shouldStop: { Interrupt.requested }) { event in
-            if group.rank == 0 { progress.show(event) }
-            do {
-                switch event {
-                case .step(let record): try runDirectory.appendMetric(event: "step", record)
-                case .eval(let record): try runDirectory.appendMetric(event: "eval", record)
-                case .diverged(let record): try runDirectory.appendMetric(event: "diverged", record)
-                case .checkpoint(let record): try runDirectory.appendMetric(event: "checkpoint", record)
-                case .done(let record): try runDirectory.appendMetric(event: "done", record)
-                case .started(let record): try runDirectory.appendMetric(event: "started", record)
-                }
-            } catch { writeError = writeError ?? error }
-        }
-        if let writeError { throw CLIError("writing metrics failed: \(writeError)") }
-        try runDirectory.writeJSON(summary, to: "summary.json")
+        let summary = try runTrainer(trainer, in: runDirectory, label: record.normPlan.scheme, stopAfter: stopAfter,
+                                     showsProgress: group.rank == 0)
         return (summary, record)
     }
 }
