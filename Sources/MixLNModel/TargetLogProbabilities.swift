@@ -10,7 +10,8 @@ extension Transformer {
     /// target given the tokens up to it, `log p(targets[n] | tokens[…n])`; 0 where the target is
     /// `CrossEntropy.ignoreIndex`. This is what multiple-choice scoring sums over a continuation.
     ///
-    /// The layers run as in `forward` (with every target ignored, so no loss is computed); the LM
+    /// The layers run as in a forward-only `forward` (every target ignored, keeping only what the loss
+    /// would need, so no LM head runs there); the LM
     /// head then runs again on the rows that have a target only, in chunks, and each row gives
     /// `logits[target] − log Σ exp(logits)` (the loss's own log-sum-exp kernel), which stays exact
     /// where the probability itself would underflow in Float.
@@ -22,7 +23,8 @@ extension Transformer {
         for id in targets where id != CrossEntropy.ignoreIndex && (id < 0 || Int(id) >= V) {
             throw ModelError.tokenOutOfRange(token: Int(id), vocabSize: V)
         }
-        try forward(tokens: tokens, targets: [Int32](repeating: CrossEntropy.ignoreIndex, count: N), batch: B, seqLen: T_)
+        try forward(tokens: tokens, targets: [Int32](repeating: CrossEntropy.ignoreIndex, count: N), batch: B, seqLen: T_,
+                    retaining: .loss)  // forward-only: no per-layer buffers, no whole-vocabulary head
         guard let a = activations else { preconditionFailure("forward leaves its activations") }
         var result = [Double](repeating: 0, count: N)  // (N)
         let rows = (0..<N).filter { targets[$0] != CrossEntropy.ignoreIndex }
