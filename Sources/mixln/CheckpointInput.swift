@@ -8,14 +8,7 @@ import MixLNTrain
 
 /// The options every command that reads a trained model and some data shares.
 struct CheckpointInput: ParsableArguments {
-    @Option(help: "A model folder (config.json + model.safetensors, ours or the official code's), or a run directory (its newest checkpoint).")
-    var checkpoint: String
-
-    @Option(help: "Norm scheme the checkpoint was trained with; required for folders that do not record it (the official code's).")
-    var norm: String?
-
-    @Option(help: "Official POST_NUM for --norm post_pre / mix.")
-    var postNum: Int?
+    @OptionGroup var model: CheckpointModelOptions
 
     @Option(help: "Text file, folder, JSONL with 'text' or 'input_ids' (each record one sequence), C4-layout .json.gz, or a `mixln prepare` shard directory.")
     var data: String
@@ -38,13 +31,7 @@ struct CheckpointInput: ParsableArguments {
     @Flag(inversion: .prefixedNo, help: "Concatenate documents with eos instead of one padded document per sequence (default: as the run did on its own training data, else off).")
     var packing: Bool?
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
-
-    @Option(help: "Weights in memory: 'fp32', 'bf16' (kept as stored, forward only: about half the memory), or 'auto' (bf16 when the checkpoint stores BF16 and the command needs no gradients).")
-    var weights: WeightsOption = .auto
-
-    @OptionGroup var precisionOptions: PrecisionOptions
+    var checkpoint: String { model.checkpoint }
 
     /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory.
     static func modelFolder(_ checkpoint: String) throws -> String {
@@ -67,15 +54,9 @@ struct CheckpointInput: ParsableArguments {
         return files.sorted().first(where: { $0.hasSuffix(".model") }).map { (folder as NSString).appendingPathComponent($0) }
     }
 
-    /// The model, its weights held as `--weights` says (`needsGradients`, a backward pass, forces
-    /// fp32), its products computed as `--precision` says (bf16 weights are then read in place).
+    /// The model (see `CheckpointModelOptions.loadModel`).
     func loadModel(needsGradients: Bool = false) throws -> Transformer<Float> {
-        if let threads { Parallel.setThreadCount(threads) }
-        let folder = try Self.modelFolder(checkpoint)
-        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
-                                                                weights: weights.precision(for: folder, needsGradients: needsGradients))
-        model.matmulPrecision = try precisionOptions.resolved().matmul
-        return model
+        try model.loadModel(needsGradients: needsGradients)
     }
 
     /// The data as batches of `batchSize` sequences, in order, cut at `maxTokens`: the documents

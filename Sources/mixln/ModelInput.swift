@@ -4,9 +4,9 @@ import MixLNData
 import MixLNModel
 import MixLNTensor
 
-/// The checkpoint options of `CheckpointInput` without its data options: for commands that read a
-/// trained model and data of their own kind (`eval-mc` task files).
-struct ModelInput: ParsableArguments {
+/// The options that say which trained model to load and how to hold it: shared by every command
+/// that reads a checkpoint (`CheckpointInput` adds data options, `ModelInput` a checked tokenizer).
+struct CheckpointModelOptions: ParsableArguments {
     @Option(help: "A model folder (config.json + model.safetensors, ours or the official code's), or a run directory (its newest checkpoint).")
     var checkpoint: String
 
@@ -15,9 +15,6 @@ struct ModelInput: ParsableArguments {
 
     @Option(help: "Official POST_NUM for --norm post_pre / mix.")
     var postNum: Int?
-
-    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own tokenizer file, else its run's, else byte). Refused when the checkpoint records another one.")
-    var tokenizer: String?
 
     @Option(help: "Threads (default: all cores).")
     var threads: Int?
@@ -36,6 +33,22 @@ struct ModelInput: ParsableArguments {
                                                                 weights: weights.precision(for: folder, needsGradients: needsGradients))
         model.matmulPrecision = try precisionOptions.resolved().matmul
         return model
+    }
+}
+
+/// The checkpoint options without data options, plus a tokenizer checked against the checkpoint:
+/// for commands that read a trained model and data of their own kind (`eval-mc` task files, `sft`).
+struct ModelInput: ParsableArguments {
+    @OptionGroup var model: CheckpointModelOptions
+
+    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own tokenizer file, else its run's, else byte). Refused when the checkpoint records another one.")
+    var tokenizer: String?
+
+    var checkpoint: String { model.checkpoint }
+
+    /// The model (see `CheckpointModelOptions.loadModel`).
+    func loadModel(needsGradients: Bool = false) throws -> Transformer<Float> {
+        try model.loadModel(needsGradients: needsGradients)
     }
 
     /// The tokenizer that encodes text for `model` (see `checkpointTokenizer`).

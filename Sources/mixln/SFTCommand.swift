@@ -38,7 +38,7 @@ struct SFTCommand: ParsableCommand {
         let model = try input.loadModel(needsGradients: true)
         let tokenizer = try input.loadTokenizer(for: model)
         var options = try schedule.trainingOptions(maxSequenceLength: model.config.maxSequenceLength)
-        options.precision = try input.precisionOptions.resolved()  // recorded in run.json; the Trainer sets the model's
+        options.precision = try input.model.precisionOptions.resolved()  // recorded in run.json; the Trainer sets the model's
         let conversations = try ConversationReader.read(path: data)
         let sequenceOptions = SequenceOptions(seqLen: options.seqLen, vocabularySize: model.config.vocabSize)
         let parts = DatasetSplitter.split(conversations, validationFraction: schedule.valFraction, seed: options.seed)
@@ -62,7 +62,7 @@ struct SFTCommand: ParsableCommand {
         let tokenizerSpecification = tokenizerSpec(try input.tokenizer ?? recordedTokenizer(checkpoint: input.checkpoint) ?? "byte")
         var record = RunRecord(
             version: RunRecord.currentVersion, command: CommandLine.arguments,
-            modelOptions: .init(model: absolutePath(folder), norm: input.norm, postNum: input.postNum, layers: nil, vocabSize: nil),
+            modelOptions: .init(model: absolutePath(folder), norm: input.model.norm, postNum: input.model.postNum, layers: nil, vocabSize: nil),
             config: model.config, normPlan: model.plan, training: options, data: absolutePath(data), tokenizer: tokenizerSpecification,
             tokenizerName: tokenizer.name, packing: false, validationFraction: schedule.valFraction,
             threads: Parallel.threadCount, saveDType: schedule.saveDtype, parameters: model.parameterCount, resumes: [])
