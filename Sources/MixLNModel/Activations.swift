@@ -54,6 +54,8 @@ final class LayerActivations<T: TensorScalar> {
     let context: Buffer<T>  // (N, C) attention output before o_proj
     let gateUp: Buffer<T>   // (N, 2I)
     let hidden: Buffer<T>   // (N, I) silu(gate)·up
+    let qkRaw: Buffer<T>?   // (N, C + K) q|k before QK-norm (nil without QK-norm)
+    let qkRstd: Buffer<T>?  // (N, H + G) QK-norm's 1/rms per segment
     let qkvCopy: BFloat16Buffer?      // (N, W)
     let probsCopy: BFloat16Buffer?    // (B, H, T, T)
     let contextCopy: BFloat16Buffer?  // (N, C)
@@ -69,6 +71,9 @@ final class LayerActivations<T: TensorScalar> {
         context = Buffer(count: N * C)
         gateUp = Buffer(count: N * 2 * I)
         hidden = Buffer(count: N * I)
+        let hasQKNorm = norms.qkNorm != .none
+        qkRaw = hasQKNorm ? Buffer(count: N * (C + config.keyValueSize)) : nil
+        qkRstd = hasQKNorm ? Buffer(count: N * QueryKeyNorm.rstdPerRow(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads)) : nil
         qkvCopy = bfloat16Copy(N * W, precision)
         probsCopy = bfloat16Copy(P, precision)
         contextCopy = bfloat16Copy(N * C, precision)
@@ -76,7 +81,7 @@ final class LayerActivations<T: TensorScalar> {
     }
 
     var elementCount: Int {
-        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden].reduce(0) { $0 + $1.count }
+        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden, qkRaw, qkRstd].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 
     /// bf16 values in the copies (0 in fp32).
@@ -225,7 +230,8 @@ final class Activations<T: TensorScalar> {
             SublayerNorms(inputNorm: layers.contains { part($0).inputNorm }, outputNorm: layers.contains { part($0).outputNorm },
                           postNorm: layers.contains { part($0).postNorm })
         }
-        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp))
+        // QK-norm buffers are the same size in either mode.
+        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp), qkNorm: layers.first { $0.qkNorm != .none }?.qkNorm ?? .none)
     }
 }
 

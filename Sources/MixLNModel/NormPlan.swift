@@ -105,15 +105,31 @@ public struct LayerInit: Codable, Equatable, Sendable {
     }
 }
 
-/// One decoder layer's placement: its two sublayers and its init rule.
+/// RMSNorm on the attention's queries and keys after their projection and before RoPE (QK-norm),
+/// combinable with every placement.
+public enum QKNorm: String, Codable, CaseIterable, Sendable {
+    /// No norm on q and k (LLaMA, the paper).
+    case none
+    /// Each head's D channels normalized alone, one (D) weight for q and one for k shared by the
+    /// heads: Qwen3, Gemma 3.
+    case head
+    /// q normalized over its C channels and k over its K = kvHeads·D channels, with (C) and (K)
+    /// weights: OLMo 2.
+    case full
+}
+
+/// One decoder layer's placement: its two sublayers, its QK-norm and its init rule.
 public struct LayerNorms: Codable, Equatable, Sendable {
     public var attention: SublayerNorms
     public var mlp: SublayerNorms
+    /// RMSNorm on q and k before RoPE (`none` by default).
+    public var qkNorm: QKNorm
     public var initialization: LayerInit
 
-    public init(attention: SublayerNorms, mlp: SublayerNorms, initialization: LayerInit = LayerInit()) {
+    public init(attention: SublayerNorms, mlp: SublayerNorms, qkNorm: QKNorm = .none, initialization: LayerInit = LayerInit()) {
         self.attention = attention
         self.mlp = mlp
+        self.qkNorm = qkNorm
         self.initialization = initialization
     }
 
@@ -122,7 +138,16 @@ public struct LayerNorms: Codable, Equatable, Sendable {
         self.init(attention: both, mlp: both, initialization: initialization)
     }
 
-    enum CodingKeys: String, CodingKey { case attention, mlp, initialization = "init" }
+    enum CodingKeys: String, CodingKey { case attention, mlp, qkNorm = "qk_norm", initialization = "init" }
+
+    /// Plans saved before `qk_norm` existed have none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attention = try c.decode(SublayerNorms.self, forKey: .attention)
+        mlp = try c.decode(SublayerNorms.self, forKey: .mlp)
+        qkNorm = try c.decodeIfPresent(QKNorm.self, forKey: .qkNorm) ?? .none
+        initialization = try c.decode(LayerInit.self, forKey: .initialization)
+    }
 }
 
 /// The normalization placement of a whole model: one entry per decoder layer.
@@ -143,6 +168,13 @@ public struct NormPlan: Codable, Equatable, Sendable {
     }
 
     enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme }
+
+    /// This plan with `mode` as every layer's QK-norm.
+    public func withQKNorm(_ mode: QKNorm) -> NormPlan {
+        var plan = self
+        for l in plan.layers.indices { plan.layers[l].qkNorm = mode }
+        return plan
+    }
 
     /// Checks the plan fits a model of `layerCount` layers and every layer normalizes somewhere
     /// finite (a plan with no norm at all trains, but non-finite scales never do).

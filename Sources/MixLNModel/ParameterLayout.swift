@@ -35,6 +35,8 @@ public struct LayerOffsets: Sendable {
     public var mlpInputNorm: Int?         // (C)
     public var mlpOutputNorm: Int?        // (C)
     public var mlpPostNorm: Int?          // (C)
+    public var queryNorm: Int?            // (D) per head or (C) full: QK-norm's weight for q
+    public var keyNorm: Int?              // (D) per head or (K) full: QK-norm's weight for k
 }
 
 /// Where every parameter lives in the one flat allocation, named as the official model names them.
@@ -79,6 +81,12 @@ public struct ParameterLayout: Sendable {
             o.gateUp = add(prefix + "mlp.gate_proj.weight", [I, C], l, .gate)
             _ = add(prefix + "mlp.up_proj.weight", [I, C], l, .up)
             o.down = add(prefix + "mlp.down_proj.weight", [C, I], l, .down)
+            // QK-norm weights as Qwen3 / OLMo 2 name them; (D) each per head, (C) and (K) over the full projections.
+            let (queryWidth, keyWidth) = norms.qkNorm == .head ? (config.headDim, config.headDim) : (C, K)
+            if norms.qkNorm != .none {
+                o.queryNorm = add(prefix + "self_attn.q_norm.weight", [queryWidth], l, .layerNorm)
+                o.keyNorm = add(prefix + "self_attn.k_norm.weight", [keyWidth], l, .layerNorm)
+            }
             layers.append(o)
         }
         finalNorm = add("model.norm.weight", [C], nil, .finalNorm)

@@ -110,6 +110,7 @@ public final class TextGenerator<T: TensorScalar> {
         let G = config.numKeyValueHeads, K = config.keyValueSize, group = H / G
         let qkv = acts.qkv.pointer, context = acts.context.pointer
         Linear.forward(out: qkv, inp: u, weight: model.matmulWeight(o.qkv, count: (C + 2 * K) * C), rows: 1, inChannels: C, outChannels: C + 2 * K)
+        model.normalizeQueriesAndKeys(qkv, acts, o, qkNorm: model.plan.layers[l].qkNorm, rows: 1)
         model.rope.forward(qkv, position: position, heads: H)
         model.rope.forward(qkv + C, position: position, heads: G)
         (keys[l].pointer + position * K).update(from: qkv + C, count: K)

@@ -248,7 +248,7 @@ public final class Transformer<T: TensorScalar> {
             sublayerForward(norms.attention, acts.attention, rows: N, x: x, y: mid,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
                             postNorm: offsets.attentionPostNorm) { u, f in
-                attentionForward(acts, offsets, a, u: u, f: f)
+                attentionForward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, f: f)
             }
             sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid, y: y,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
@@ -324,14 +324,16 @@ public final class Transformer<T: TensorScalar> {
         }
     }
 
-    /// Attention body: `f = o_proj(attention(rope(q), rope(k), v))` with `q, k, v = qkv_proj(u)`.
+    /// Attention body: `f = o_proj(attention(rope(N_q(q)), rope(N_k(k)), v))` with `q, k, v = qkv_proj(u)`,
+    /// `N_q`, `N_k` the QK-norm (identity without one).
     /// - Parameters: u (N, C), f (N, C)
-    private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
+    private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>, qkNorm: QKNorm,
                                   u: GemmOperand<T>, f: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         let qkv = acts.qkv.pointer
         Linear.forward(out: qkv, inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W)
+        normalizeQueriesAndKeys(qkv, acts, o, qkNorm: qkNorm, rows: N)
         rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer,
@@ -339,6 +341,21 @@ public final class Transformer<T: TensorScalar> {
                                 batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         Linear.forward(out: f, inp: GemmOperand(acts.context.pointer, count: N * C, roundingInto: acts.contextCopy),
                        weight: matmulWeight(o.attentionOutput, count: C * C), rows: N, inChannels: C, outChannels: C)
+    }
+
+    /// QK-norm of the fused (N, W) qkv rows in place, before RoPE; nothing without one.
+    /// Shared by the batched forward and the KV-cached generator.
+    func normalizeQueriesAndKeys(_ qkv: UnsafeMutablePointer<T>, _ acts: LayerActivations<T>, _ o: LayerOffsets,
+                                 qkNorm: QKNorm, rows N: Int) {
+        guard qkNorm != .none else { return }
+        guard let queryNorm = o.queryNorm, let keyNorm = o.keyNorm, let raw = acts.qkRaw, let rstd = acts.qkRstd else {
+            preconditionFailure("a layer with QK-norm has its weights and buffers")
+        }
+        let (queryWidth, keyWidth) = qkNorm == .head ? (config.headDim, config.headDim) : (config.hiddenSize, config.keyValueSize)
+        QueryKeyNorm.forward(qkv: qkv, raw: raw.pointer, rstd: rstd.pointer,
+                             queryWeight: weights(queryNorm, count: queryWidth), keyWeight: weights(keyNorm, count: keyWidth),
+                             mode: qkNorm, rows: N, heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
+                             headDim: config.headDim, eps: T(config.rmsNormEps))
     }
 
     /// MLP body: `f = down(silu(gate(u)) ⊙ up(u))`.
@@ -393,7 +410,7 @@ public final class Transformer<T: TensorScalar> {
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
                              postNorm: offsets.attentionPostNorm) { u, dF, dU in
-                attentionBackward(acts, offsets, a, u: u, dF: dF, dU: dU)
+                attentionBackward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
         }
@@ -452,7 +469,7 @@ public final class Transformer<T: TensorScalar> {
 
     /// Backward of `attentionForward`: writes `dU` (N, C) from `dF` (N, C).
     /// In bf16 each output gradient is rounded into `dOutCopy` once, for both products that read it.
-    private func attentionBackward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
+    private func attentionBackward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>, qkNorm: QKNorm,
                                    u: GemmOperand<T>, dF: UnsafeMutablePointer<T>, dU: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let g = gradients.pointer
@@ -468,6 +485,11 @@ public final class Transformer<T: TensorScalar> {
                                  batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
+        if qkNorm != .none, let queryNorm = o.queryNorm, let keyNorm = o.keyNorm, let raw = acts.qkRaw, let rstd = acts.qkRstd {
+            QueryKeyNorm.backward(dqkv: a.dqkv.pointer, dQueryWeight: g + queryNorm, dKeyWeight: g + keyNorm,
+                                  raw: raw.pointer, rstd: rstd.pointer, queryWeight: parameters.pointer + queryNorm,
+                                  keyWeight: parameters.pointer + keyNorm, mode: qkNorm, rows: N, heads: H, kvHeads: G, headDim: D)
+        }
         Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: GemmOperand(a.dqkv.pointer, count: N * W, roundingInto: a.dOutCopy),
                         inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W, accumulateInput: false)
     }

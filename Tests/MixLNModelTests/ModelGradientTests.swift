@@ -15,9 +15,9 @@ final class ModelGradientTests: XCTestCase {
                           "deepnorm-official", "scaled-pre", "scaled-mix:1", "lns", "interleaved:2",
                           "post_pre", "pre_post", "deeppost", "scale_pre", "scale_post_pre", "post_pre_post_pre"]
 
-    func checkGradients(scheme: String, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
+    func checkGradients(scheme: String, qkNorm: QKNorm = .none, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
                         absolute: Double = 1e-9, file: StaticString = #filePath, line: UInt = #line) throws {
-        let plan = try NormScheme.plan(scheme, layers: config.numHiddenLayers)
+        let plan = try NormScheme.plan(scheme, layers: config.numHiddenLayers).withQKNorm(qkNorm)
         let model = try Transformer<Double>(config: config, plan: plan)
         model.initializeWeights(seed: 42)
         // Bigger init than the official 0.02 so every path carries a visible gradient; Xavier init
@@ -46,7 +46,7 @@ final class ModelGradientTests: XCTestCase {
         }
         let numeric = FiniteDifference.gradient(of: { try! model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T) },
                                                 at: model.parameters.pointer, indices: indices)
-        assertClose(indices.map { analytic[$0] }, numeric, relative: 1e-5, absolute: absolute, "\(scheme)", file: file, line: line)
+        assertClose(indices.map { analytic[$0] }, numeric, relative: 1e-5, absolute: absolute, "\(scheme) qk-norm \(qkNorm)", file: file, line: line)
         let nonZero = indices.filter { analytic[$0] != 0 }.count
         XCTAssertGreaterThan(nonZero, indices.count / 2, "\(scheme): most sampled gradients should be non-zero", file: file, line: line)
     }
@@ -67,6 +67,22 @@ final class ModelGradientTests: XCTestCase {
         config.numKeyValueHeads = 1
         config.tieWordEmbeddings = false
         try checkGradients(scheme: "post", config: config)
+    }
+
+    /// QK-norm per head and over the full projections, under each kind of placement, and with grouped-query attention.
+    /// Normalized q and k make the ×5 attention logits sharper (q·k no longer shrinks with small
+    /// weights), so central differences carry ~1e-9 absolute truncation error on gradients of ~1e-5.
+    func testQKNormWithEveryKindOfPlacement() throws {
+        for mode in [QKNorm.head, .full] {
+            for scheme in mode == .head ? ["pre", "post", "mix", "sandwich", "peri", "deepnorm", "lns"] : ["pre", "post", "mix"] {
+                try checkGradients(scheme: scheme, qkNorm: mode, absolute: 3e-9)
+            }
+            var config = Self.config
+            config.hiddenSize = 24
+            config.numAttentionHeads = 4
+            config.numKeyValueHeads = 2
+            try checkGradients(scheme: "mix:1", qkNorm: mode, config: config)
+        }
     }
 
     func testSkippedLayerGradients() throws {
