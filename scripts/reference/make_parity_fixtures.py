@@ -6,6 +6,7 @@
 1. Tests/MixLNModelTests/Fixtures/parity/<scheme>/ for every scheme in SCHEMES:
    config.json (official/HF keys + norm_type [+ post_num], no norm_plan), model.safetensors (fp32,
    official names), inputs.json, expected.json, gradients.safetensors, hidden_states.safetensors.
+   `make_parity_fixtures.py FOLDER…` rewrites only the named parity folders.
 2. Tests/MixLNCLITests/Fixtures/official/<scheme>/ for pre, post, post_pre (POST_NUM=1): a checkpoint
    as the official code writes it (config.json + model.safetensors), tokens.jsonl and expected.json
    (what `mixln eval --seq-len 16 --json` and `mixln analyze grad-norms --json` must print).
@@ -44,6 +45,8 @@ SCHEMES = {
     "deepnorm": "deepnorm",
     "scaled-pre": "scaled-pre",
     "lns": "lns",
+    "pre-qk-head": "pre+qk-head",    # QK-norm per head (Qwen3), --qk-norm head
+    "mix-qk-full": "mix:1+qk-full",  # QK-norm over the full projections (OLMo 2), --qk-norm full
 }
 OFFICIAL_SCHEMES = {"pre": "pre", "post": "post", "post_pre": "mix:1"}
 
@@ -269,12 +272,18 @@ def main() -> None:
     torch.use_deterministic_algorithms(True)
     cfg = small_config()
     ids, targets = make_inputs(cfg.vocab_size)
+    only = set(sys.argv[1:])  # parity folders to (re)write; all fixtures when none is named
+    unknown = only - set(SCHEMES)
+    if unknown:
+        sys.exit(f"unknown parity folder(s): {sorted(unknown)}; known: {sorted(SCHEMES)}")
     rows = []
     for i, (folder, scheme) in enumerate(SCHEMES.items()):
-        rows.append((f"parity/{folder}", scheme, parity_fixture(folder, scheme, 1000 + i, ids, targets)))
+        if not only or folder in only:
+            rows.append((f"parity/{folder}", scheme, parity_fixture(folder, scheme, 1000 + i, ids, targets)))
     records = cli_records(cfg.vocab_size)
     for i, (folder, scheme) in enumerate(OFFICIAL_SCHEMES.items()):
-        rows.append((f"official/{folder}", scheme, official_fixture(folder, scheme, 2000 + i, records)))
+        if not only:
+            rows.append((f"official/{folder}", scheme, official_fixture(folder, scheme, 2000 + i, records)))
 
     print(f"{'fixture':20s} {'--norm':10s} {'loss':>9s} {'total|g|':>9s}  {'layer grad norms':34s} {'size':>8s}")
     total = 0

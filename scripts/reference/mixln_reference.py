@@ -100,6 +100,9 @@ class LayerPlan:
     # sqrt(2 / (fan_in + fan_out))), as torch.nn.init.xavier_normal_ (the official deeppost).
     init_scales: Dict[str, float] = field(default_factory=dict)
     init_distribution: str = "normal"
+    # QK-norm: RMSNorm on q and k after projection, before RoPE: "none", "head" (each head's
+    # head_dim channels, one weight shared by the heads: Qwen3) or "full" (the whole projection: OLMo 2).
+    qk_norm: str = "none"
 
 
 @dataclass
@@ -115,7 +118,8 @@ class NormPlan:
     def from_dict(d: dict) -> "NormPlan":
         layers = [LayerPlan(attention=SublayerPlan(**l["attention"]), mlp=SublayerPlan(**l["mlp"]),
                             init_scales=dict(l.get("init_scales", {})),
-                            init_distribution=l.get("init_distribution", "normal")) for l in d["layers"]]
+                            init_distribution=l.get("init_distribution", "normal"),
+                            qk_norm=l.get("qk_norm", "none")) for l in d["layers"]]
         return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
                         name=d.get("name", "custom"))
 
@@ -151,7 +155,17 @@ def _count(arg: Optional[str], num_layers: int, default: Optional[int] = None) -
 
 
 def make_plan(scheme: str, num_layers: int) -> NormPlan:
-    """Named schemes as factories over the plan (design.md §3)."""
+    """Named schemes as factories over the plan (design.md §3); a "+qk-head" or "+qk-full" suffix
+    adds QK-norm to every layer (Swift: --qk-norm head|full)."""
+    base, _, qk = scheme.partition("+qk-")
+    if qk:
+        plan = make_plan(base, num_layers)
+        if qk not in ("head", "full"):
+            raise ValueError(f"unknown QK-norm {qk!r}")
+        for lp in plan.layers:
+            lp.qk_norm = qk
+        plan.name = scheme
+        return plan
     L = num_layers
     name, _, arg = scheme.partition(":")
     name = name.lower()
@@ -301,7 +315,7 @@ def rope_cos_sin(seq_len: int, head_dim: int, theta: float, device, dtype):
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False):
+    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False, qk_norm: str = "none"):
         super().__init__()
         d = cfg.hidden_size
         self.n_heads, self.head_dim, self.theta = cfg.num_attention_heads, cfg.head_dim, cfg.rope_theta
@@ -309,13 +323,23 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
+        self.qk_norm = qk_norm
+        if qk_norm != "none":
+            width = cfg.head_dim if qk_norm == "head" else d
+            self.q_norm = RMSNorm(width, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(width, cfg.rms_norm_eps)
         self.use_sdpa = use_sdpa
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, D = x.shape
         H, Dh = self.n_heads, self.head_dim
-        q = self.q_proj(x).view(B, T, H, Dh).transpose(1, 2)   # (B, H, T, Dh)
-        k = self.k_proj(x).view(B, T, H, Dh).transpose(1, 2)
+        q, k = self.q_proj(x), self.k_proj(x)                  # (B, T, D)
+        if self.qk_norm == "full":                             # OLMo 2: over the whole projection
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.view(B, T, H, Dh), k.view(B, T, H, Dh)
+        if self.qk_norm == "head":                             # Qwen3: each head alone
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)            # (B, H, T, Dh)
         v = self.v_proj(x).view(B, T, H, Dh).transpose(1, 2)
         cos, sin = rope_cos_sin(T, Dh, self.theta, x.device, x.dtype)
         q = q * cos + rotate_half(q) * sin
@@ -347,7 +371,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False):
         super().__init__()
         self.plan = plan
-        self.self_attn = Attention(cfg, use_sdpa)
+        self.self_attn = Attention(cfg, use_sdpa, plan.qk_norm)
         self.mlp = MLP(cfg)
         self.role_to_name = norm_names(plan)
         for name in self.role_to_name.values():
@@ -486,7 +510,7 @@ def config_dict(model: MixLNForCausalLM, with_plan: bool = True) -> dict:
     d = {k: getattr(cfg, k) for k in CONFIG_KEYS}
     d["model_type"] = "llama"
     d["architectures"] = ["LlamaForCausalLM"]
-    name = model.plan.name.lower()
+    name = model.plan.name.lower().partition("+qk-")[0]  # QK-norm shows in the weights (q_norm, k_norm)
     if with_plan:
         d["norm_type"] = model.plan.name
         d["norm_plan"] = model.plan.to_dict()
