@@ -169,10 +169,12 @@ public struct NormPlan: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme }
 
-    /// This plan with `mode` as every layer's QK-norm.
+    /// This plan with `mode` as every layer's QK-norm; the scheme name says so (`pre+qk-head`).
     public func withQKNorm(_ mode: QKNorm) -> NormPlan {
         var plan = self
         for l in plan.layers.indices { plan.layers[l].qkNorm = mode }
+        let base = scheme.components(separatedBy: "+qk-")[0]
+        plan.scheme = mode == .none ? base : "\(base)+qk-\(mode.rawValue)"
         return plan
     }
 
