@@ -16,7 +16,8 @@ import MixLNTrain
 /// The data is `evalData` cut like the run's training data (same tokenizer, `--seq-len`, packing),
 /// or by default the run's own validation split, rebuilt from its `run.json` record with the same seed.
 struct RunAnalysis {
-    static let files = ["grad_norms.json", "angular.json", "layer_drop.json", "depth.json"]
+    /// The analyses of the pre-trained checkpoint alone; `layer_drop.json` is the scored model's when there are tasks.
+    static let checkpointFiles = ["grad_norms.json", "angular.json", "depth.json"]
     /// The task scores of the final model (`eval-mc --json`'s document).
     static let taskFile = "eval_mc.json"
 
@@ -79,15 +80,15 @@ struct RunAnalysis {
         let source = Source(checkpoint: (checkpoint as NSString).lastPathComponent,
                             data: evalData ?? "validation split of \(record.data)", maxTokens: maxTokens, batchSize: batchSize,
                             downstream: tasks.map { tasks in
-            Downstream(checkpoint: scored.map(relativeToRun) ?? "", written: scored.map(Self.written) ?? "", tasks: tasks.files.map(absolutePath), limit: tasks.limit,
-                       batchTokens: TaskFiles.defaultBatchTokens)
+            Downstream(checkpoint: scored.map(relativeToRun) ?? "", written: scored.map(Self.written) ?? "",
+                       tasks: tasks.files.map(absolutePath), limit: tasks.limit, batchTokens: TaskFiles.defaultBatchTokens)
         })
         let previous = FileManager.default.contents(atPath: folder.url.appendingPathComponent("source.json").path)
             .flatMap { try? JSONDecoder().decode(Source.self, from: $0) }
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: folder.url.appendingPathComponent(name).path) }
         var sameData = previous
         sameData?.downstream = source.downstream
-        let perplexityDone = ["grad_norms.json", "angular.json", "depth.json"].allSatisfy(exists) && sameData == source
+        let perplexityDone = Self.checkpointFiles.allSatisfy(exists) && sameData == source
         let layerDropDone = exists("layer_drop.json") && (tasks == nil || exists(Self.taskFile)) && previous == source
         if perplexityDone, layerDropDone {
             progressLine("\(label): analyses of \(source.checkpoint) already done")
