@@ -57,9 +57,9 @@ struct FineTuningStage {
     /// Fine-tunes `base` into `folder` unless that stage already finished there.
     func run(from base: String, into folder: String, label: String) throws -> Result {
         let expected = commandLine(from: base, into: folder)
-        Comparison.warnIfTrainedOtherwise(folder, label: label, expected: expected)
         let summary: TrainingSummary
         if let existing = Comparison.summary(of: folder), existing.status != .stopped {
+            Comparison.warnIfTrainedOtherwise(folder, label: label, expected: expected)
             progressLine("\(label): \(existing.status.rawValue) after \(existing.steps) steps (summary.json); not fine-tuned again")
             summary = existing
         } else {
@@ -70,7 +70,7 @@ struct FineTuningStage {
             progressLine("\(label): \(method) from \(base)")
             summary = try parse(from: base, into: folder).fineTune(command: expected)
             if summary.status == .stopped {
-                throw CLIError("interrupted during \(label) at step \(summary.steps); run the same command again to fine-tune it again")
+                throw CLIError("interrupted during \(label) at step \(summary.steps); run the same command again to start it over")
             }
         }
         return Result(method: method, path: folder, status: summary.status.rawValue, steps: summary.steps,
