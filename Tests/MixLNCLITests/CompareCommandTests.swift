@@ -149,6 +149,13 @@ final class CompareCommandTests: CLITestCase {
         XCTAssertTrue(third.stderr.contains("pre-seed0: scoring sft/checkpoints/step-000003"), third.stderr)
         XCTAssertTrue(third.stderr.contains("mix-seed0: analyses of step-000005 already done"), third.stderr)
         XCTAssertEqual(try json("down/pre-seed0/sft/summary.json")["status"] as? String, "completed")
+
+        // Other tasks (here fewer questions) are scored again; the pre-trained checkpoint's analyses are kept.
+        let fewer = try mixln(arguments + ["--task-limit", "3"])
+        XCTAssertEqual(fewer.status, 0, fewer.stderr)
+        XCTAssertFalse(fewer.stderr.contains("grad-norms done"), fewer.stderr)
+        XCTAssertEqual(fewer.stderr.components(separatedBy: "layer-drop with tasks done").count - 1, 2, fewer.stderr)
+        XCTAssertEqual((try json("down/mix-seed0/analysis/eval_mc.json")["tasks"] as? [[String: Any]])?.first?["n"] as? Int, 3)
     }
 
     func testBadDownstreamInputFailsBeforeTraining() throws {
