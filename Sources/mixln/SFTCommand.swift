@@ -7,7 +7,7 @@ import MixLNTrain
 
 /// `mixln sft`: supervised fine-tuning of a trained checkpoint on instruction / chat records, the
 /// loss on the replies only; writes an ordinary run directory.
-struct SFTCommand: ParsableCommand {
+struct SFTCommand: FineTuningCommand {
     static let configuration = CommandConfiguration(
         commandName: "sft",
         abstract: "Supervised fine-tuning of a checkpoint on instruction or chat records, the loss on the replies only.",
@@ -35,6 +35,23 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
+        let summary = try fineTune(command: CommandLine.arguments)
+        if json {
+            try JSONCoding.printDocument(summary)
+        } else if let eval = summary.finalEval {
+            print("sft: \(summary.status.rawValue) after \(summary.steps) steps; validation loss (replies) \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
+        } else {
+            print("sft: \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
+        }
+    }
+
+    func validateInputs() throws {
+        _ = try schedule.trainingOptions(maxSequenceLength: .max)
+        _ = try ConversationReader.read(path: data)
+    }
+
+    /// Fine-tunes into `--out`, recording `command` in its `run.json`; prints nothing on stdout.
+    func fineTune(command: [String]) throws -> TrainingSummary {
         let model = try input.loadModel(needsGradients: true)
         let tokenizer = try input.loadTokenizer(for: model)
         var options = try schedule.trainingOptions(maxSequenceLength: model.config.maxSequenceLength)
@@ -61,7 +78,7 @@ struct SFTCommand: ParsableCommand {
         let folder = try CheckpointInput.modelFolder(input.checkpoint)
         let tokenizerSpecification = tokenizerSpec(try input.tokenizer ?? recordedTokenizer(checkpoint: input.checkpoint) ?? "byte")
         var record = RunRecord(
-            version: RunRecord.currentVersion, command: CommandLine.arguments,
+            version: RunRecord.currentVersion, command: command,
             modelOptions: .init(model: absolutePath(folder), norm: input.model.norm, postNum: input.model.postNum, layers: nil, vocabSize: nil),
             config: model.config, normPlan: model.plan, training: options, data: absolutePath(data), tokenizer: tokenizerSpecification,
             tokenizerName: tokenizer.name, packing: false, validationFraction: schedule.valFraction,
@@ -76,14 +93,7 @@ struct SFTCommand: ParsableCommand {
         if let file = TokenizerFile(spec: record.tokenizer) { trainer.checkpointAttachments = [(file.source, file.name)] }
         try runDirectory.writeJSON(record, to: "run.json")
         try runDirectory.startMetrics()
-        let summary = try runTrainer(trainer, in: runDirectory, label: "sft", stopAfter: schedule.stopAfter)
-        if json {
-            try JSONCoding.printDocument(summary)
-        } else if let eval = summary.finalEval {
-            print("sft: \(summary.status.rawValue) after \(summary.steps) steps; validation loss (replies) \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
-        } else {
-            print("sft: \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
-        }
+        return try runTrainer(trainer, in: runDirectory, label: "sft", stopAfter: schedule.stopAfter)
     }
 }
 

@@ -1,0 +1,54 @@
+import ArgumentParser
+import MixLNData
+
+/// `compare`'s optional downstream stage (the paper's Table 2 flow): fine-tune every pre-trained run
+/// in the same way, then score the final model on multiple-choice tasks as `eval-mc` does and measure
+/// each layer's accuracy drop as `analyze layer-drop --tasks` does.
+struct DownstreamOptions: ParsableArguments {
+    @Option(help: "Fine-tune every run with `mixln sft` on these records (JSON array or JSONL, as sft reads them) into <run>/sft/.")
+    var sftData: String?
+
+    @Option(help: "With --sft-data: updates of each fine-tuning run.")
+    var sftSteps: Int = TrainCommand.Defaults.steps
+
+    @Option(help: "With --sft-data: peak learning rate of fine-tuning.")
+    var sftLr: Double = FineTuneOptions.defaultLearningRate
+
+    @Option(help: "With --sft-data: sequences per fine-tuning update.")
+    var sftBatchSize: Int = TrainCommand.Defaults.batchSize
+
+    @Option(help: "With --sft-data: how records become text: \(ChatTemplate.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var sftTemplate: ChatTemplate = .alpaca
+
+    @Option(parsing: .upToNextOption,
+            help: "Multiple-choice task files (as eval-mc reads them): score each run's final model (after fine-tuning) and the drop when each layer is removed.")
+    var tasks: [String] = []
+
+    @Option(help: "With --tasks: only the first N questions of each task file.")
+    var taskLimit: Int?
+
+    /// The fine-tuning stages in the order they run, each from the previous one's model, for the runs
+    /// pre-trained with `seed` (which every stage's data order and validation split also use, so
+    /// runs of one seed are fine-tuned identically whatever their scheme).
+    func stages(seed: UInt64) -> [FineTuningStage] {
+        var stages: [FineTuningStage] = []
+        if let sftData {
+            stages.append(FineTuningStage(method: "sft", command: SFTCommand.self, arguments: [
+                "--data", sftData, "--template", sftTemplate.rawValue, "--steps", String(sftSteps), "--lr", String(sftLr),
+                "--batch-size", String(sftBatchSize), "--seed", String(seed)]))
+        }
+        return stages
+    }
+
+    /// Whether anything happens after pre-training.
+    var isEnabled: Bool { sftData != nil || !tasks.isEmpty }
+
+    /// Reads the fine-tuning records and the task files and checks the options, so that a missing
+    /// file or a bad line stops `compare` before it trains anything.
+    func check() throws {
+        if let taskLimit, taskLimit <= 0 { throw CLIError("--task-limit must be positive, got \(taskLimit)") }
+        if taskLimit != nil, tasks.isEmpty { throw CLIError("--task-limit needs --tasks") }
+        for stage in stages(seed: 0) { try stage.validate() }
+        for path in tasks { _ = try MultipleChoiceTaskReader.read(path: path, limit: taskLimit) }
+    }
+}
