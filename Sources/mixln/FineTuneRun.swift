@@ -20,10 +20,10 @@ struct FineTuneRun {
         }
     }
 
-    /// Says on stderr how many records were dropped and why; throws when none is left to train on.
+    /// Says on stderr how many records were dropped and why; throws (saying only that) when none is left to train on.
     func noteDropped(_ dropped: Int, of total: Int, kept train: Int, why: String) throws {
-        if dropped > 0 { progressLine("\(dropped) of \(total) records dropped: \(why)") }
         guard train > 0 else { throw CLIError("\(data): no training record is left (\(why))") }
+        if dropped > 0 { progressLine("\(dropped) of \(total) records dropped: \(why)") }
     }
 
     /// The run's record: the model, `options`, and what the fine-tuning started from.
