@@ -38,14 +38,11 @@ struct DPOCommand: ParsableCommand {
 
     func run() throws {
         guard beta > 0, beta.isFinite else { throw CLIError("--beta must be positive, got \(beta)") }
-        let model = try input.loadModel(needsGradients: true)
-        let tokenizer = try input.loadTokenizer(for: model)
-        var options = try schedule.trainingOptions(maxSequenceLength: model.config.maxSequenceLength)
-        options.precision = try input.model.precisionOptions.resolved()  // recorded in run.json; the Trainer sets the model's
+        let run = FineTuneRun(input: input, schedule: schedule, data: data)
+        let (model, tokenizer, options) = try run.start()
         let pairs = try PreferenceReader.read(path: data)
         let sequenceOptions = SequenceOptions(seqLen: options.seqLen, vocabularySize: model.config.vocabSize)
         let parts = DatasetSplitter.split(pairs, validationFraction: schedule.valFraction, seed: options.seed)
-        let run = FineTuneRun(input: input, schedule: schedule, data: data)
         /// The pairs' sequences, chosen then rejected, pair after pair.
         func sequences(_ part: [PreferencePair]) throws -> [TokenSequence] {
             var built: [TokenSequence] = []

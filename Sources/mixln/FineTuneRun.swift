@@ -13,6 +13,16 @@ struct FineTuneRun {
     /// `--data` as given.
     let data: String
 
+    /// The model to fine-tune (fp32 weights, for a backward), the tokenizer that encodes its records,
+    /// and the training options, the run's precision included (the Trainer sets the model's from them).
+    func start() throws -> (model: Transformer<Float>, tokenizer: any Tokenizer, options: TrainingOptions) {
+        let model = try input.loadModel(needsGradients: true)
+        let tokenizer = try input.loadTokenizer(for: model)
+        var options = try schedule.trainingOptions(maxSequenceLength: model.config.maxSequenceLength)
+        options.precision = try input.model.precisionOptions.resolved()
+        return (model, tokenizer, options)
+    }
+
     /// Throws naming the record's line when `sequence` holds an id the model has no row for.
     func checkVocabulary(_ sequence: TokenSequence, line: Int, model: Transformer<Float>) throws {
         if let bad = sequence.tokens.first(where: { Int($0) >= model.config.vocabSize }) {

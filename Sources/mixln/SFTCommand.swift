@@ -35,14 +35,11 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
-        let model = try input.loadModel(needsGradients: true)
-        let tokenizer = try input.loadTokenizer(for: model)
-        var options = try schedule.trainingOptions(maxSequenceLength: model.config.maxSequenceLength)
-        options.precision = try input.model.precisionOptions.resolved()  // recorded in run.json; the Trainer sets the model's
+        let run = FineTuneRun(input: input, schedule: schedule, data: data)
+        let (model, tokenizer, options) = try run.start()
         let conversations = try ConversationReader.read(path: data)
         let sequenceOptions = SequenceOptions(seqLen: options.seqLen, vocabularySize: model.config.vocabSize)
         let parts = DatasetSplitter.split(conversations, validationFraction: schedule.valFraction, seed: options.seed)
-        let run = FineTuneRun(input: input, schedule: schedule, data: data)
         func sequences(_ part: [Conversation]) throws -> [TokenSequence] {
             try part.compactMap { conversation in
                 let sequence = SupervisedSequence.build(conversation, template: template, tokenizer: tokenizer, options: sequenceOptions)

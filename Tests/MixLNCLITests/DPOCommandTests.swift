@@ -3,15 +3,6 @@ import XCTest
 
 /// `mixln dpo`: preference-tunes a trained run on chosen / rejected pairs into an ordinary run directory.
 final class DPOCommandTests: CLITestCase {
-    /// A tiny pre-trained run (byte tokenizer, 2 layers, 4 updates).
-    func pretrained() throws -> String {
-        let run = workDirectory.appendingPathComponent("pre").path
-        let result = try mixln(["train", "--model", try tinyConfig(layers: 2), "--norm", "mix:1", "--data", try tinyCorpus(),
-                                "--steps", "4", "--batch-size", "4", "--seq-len", "48", "--out", run])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        return run
-    }
-
     /// An easy preference: the same chosen reply and the same rejected reply for every prompt, in
     /// both layouts; the last pair's prompt is too long for --seq-len 48, so it is dropped.
     func pairs() throws -> String {
@@ -25,7 +16,7 @@ final class DPOCommandTests: CLITestCase {
     }
 
     func testPreferenceRunLearnsThePreferenceAndIsAnOrdinaryRun() throws {
-        let base = try pretrained(), out = workDirectory.appendingPathComponent("dpo").path
+        let base = try pretrainedTinyRun(), out = workDirectory.appendingPathComponent("dpo").path
         let result = try mixln(["dpo", "--checkpoint", base, "--data", try pairs(), "--template", "plain", "--beta", "0.1",
                                 "--steps", "20", "--warmup", "0", "--lr", "1e-3", "--batch-size", "4", "--seq-len", "48",
                                 "--val-fraction", "0.25", "--eval-every", "10", "--out", out])
@@ -73,7 +64,7 @@ final class DPOCommandTests: CLITestCase {
     }
 
     func testBadInputIsRefusedWithOneLine() throws {
-        let base = try pretrained()
+        let base = try pretrainedTinyRun()
         func dpo(_ data: String, _ extra: [String] = [], out: String) throws -> Result {
             try mixln(["dpo", "--checkpoint", base, "--data", data, "--template", "plain", "--steps", "1", "--seq-len", "48",
                        "--out", workDirectory.appendingPathComponent(out).path] + extra)
