@@ -294,6 +294,13 @@ public final class Transformer<T: TensorScalar> {
     /// Number of targets the last forward averaged over.
     public var lastPredictedCount: Int { activations?.predictedCount ?? 0 }
 
+    /// Each row's loss `−log p(targets[n] | tokens[…n])` in the last forward, (B·T); 0 where the
+    /// target is ignored. Summed over a reply's rows it is minus the reply's log-probability.
+    public var lastRowLosses: [Double] {
+        guard let a = activations else { return [] }
+        return (0..<a.rows).map { a.targets[$0] == CrossEntropy.ignoreIndex ? 0 : a.rowLoss.pointer[$0] }
+    }
+
     /// One sublayer as the plan places its norms:
     /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `r = α·x + g`, `y = N_post(r) | r`.
     /// The body reads `u` as a GEMM operand (its bf16 copy in bf16, made here once).
@@ -375,6 +382,26 @@ public final class Transformer<T: TensorScalar> {
     /// Accumulates into `gradients` the gradient of `lossScale × (mean loss of the last forward)`.
     /// Needs fp32 weights (a bf16 model has no gradients).
     public func backward(lossScale: T = 1) {
+        backward { probs, targets, rows, vocab in
+            CrossEntropy.backward(probs: probs, targets: targets, rows: rows, vocab: vocab, dLoss: lossScale / T(lastPredictedCount))
+        }
+    }
+
+    /// Accumulates into `gradients` the gradient of `Σ_n rowLossWeights[n] · rowLoss_n`, where
+    /// `rowLoss_n = −log p(targets[n])` of the last forward (see `lastRowLosses`). The weights cover
+    /// the B·T rows of that forward; those of rows whose target is ignored are never read. With every
+    /// weight `1 / lastPredictedCount` this is `backward(lossScale: 1)`; per-sequence weights give
+    /// objectives built on sequence log-probabilities (DPO). Needs fp32 weights.
+    /// - Parameters: rowLossWeights (B·T)
+    public func backward(rowLossWeights: UnsafePointer<T>) {
+        backward { probs, targets, rows, vocab in
+            CrossEntropy.backward(probs: probs, targets: targets, rows: rows, vocab: vocab, rowWeights: rowLossWeights)
+        }
+    }
+
+    /// The backward pass, the loss's gradient with respect to the logits written by `lossGradient`
+    /// (called with the probabilities (N, V) the forward kept, to turn into dLogits, and the targets (N)).
+    private func backward(lossGradient: (UnsafeMutablePointer<T>, UnsafePointer<Int32>, _ rows: Int, _ vocab: Int) -> Void) {
         precondition(bfloat16 == nil, "backward needs fp32 weights; this model keeps bf16 weights for forward only")
         guard let a = activations else { preconditionFailure("backward needs a forward first") }
         precondition(a.retention == .backward, "backward needs a forward retaining .backward; the last one kept only \(a.retention)")
@@ -383,10 +410,7 @@ public final class Transformer<T: TensorScalar> {
         let w = parameters.pointer, g = gradients.pointer
 
         let headSpan = OpProfiler.begin()
-        a.targets.withUnsafeBufferPointer { t in
-            CrossEntropy.backward(probs: a.logits.pointer, targets: t.baseAddress!, rows: N, vocab: V,
-                                  dLoss: lossScale / T(a.predictedCount))
-        }
+        a.targets.withUnsafeBufferPointer { t in lossGradient(a.logits.pointer, t.baseAddress!, N, V) }
         Linear.backward(dInp: a.dBody.pointer, dWeight: g + layout.lmHead,
                         dOut: GemmOperand(a.logits.pointer, count: N * V, roundingInto: a.dOutCopy),
                         inp: GemmOperand(a.finalNormed.pointer, savedIn: a.finalNormedCopy), weight: matmulWeight(layout.lmHead, count: V * C),

@@ -17,8 +17,23 @@ struct DownstreamOptions: ParsableArguments {
     @Option(help: "With --sft-data: sequences per fine-tuning update.")
     var sftBatchSize: Int = TrainCommand.Defaults.batchSize
 
-    @Option(help: "With --sft-data: how records become text: \(ChatTemplate.allCases.map(\.rawValue).joined(separator: ", ")).")
+    @Option(help: "With --sft-data or --dpo-data: how records become text: \(ChatTemplate.allCases.map(\.rawValue).joined(separator: ", ")).")
     var sftTemplate: ChatTemplate = .alpaca
+
+    @Option(help: "Then fine-tune every run with `mixln dpo` on these preference pairs (as dpo reads them) into <run>/dpo/, from the sft model when there is one.")
+    var dpoData: String?
+
+    @Option(help: "With --dpo-data: updates of each preference-tuning run.")
+    var dpoSteps: Int = TrainCommand.Defaults.steps
+
+    @Option(help: "With --dpo-data: peak learning rate of preference tuning.")
+    var dpoLr: Double = FineTuneOptions.defaultLearningRate
+
+    @Option(help: "With --dpo-data: pairs per preference-tuning update.")
+    var dpoBatchSize: Int = TrainCommand.Defaults.batchSize
+
+    @Option(help: "With --dpo-data: DPO's β.")
+    var dpoBeta: Double = 0.1
 
     @Option(parsing: .upToNextOption,
             help: "Multiple-choice task files (as eval-mc reads them): score each run's final model (after fine-tuning) and the drop when each layer is removed.")
@@ -37,11 +52,16 @@ struct DownstreamOptions: ParsableArguments {
                 "--data", sftData, "--template", sftTemplate.rawValue, "--steps", String(sftSteps), "--lr", String(sftLr),
                 "--batch-size", String(sftBatchSize), "--seed", String(seed)]))
         }
+        if let dpoData {
+            stages.append(FineTuningStage(method: "dpo", command: DPOCommand.self, arguments: [
+                "--data", dpoData, "--template", sftTemplate.rawValue, "--steps", String(dpoSteps), "--lr", String(dpoLr),
+                "--batch-size", String(dpoBatchSize), "--beta", String(dpoBeta), "--seed", String(seed)]))
+        }
         return stages
     }
 
     /// Whether anything happens after pre-training.
-    var isEnabled: Bool { sftData != nil || !tasks.isEmpty }
+    var isEnabled: Bool { sftData != nil || dpoData != nil || !tasks.isEmpty }
 
     /// Reads the fine-tuning records and the task files and checks the options, so that a missing
     /// file or a bad line stops `compare` before it trains anything.

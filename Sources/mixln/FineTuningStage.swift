@@ -14,7 +14,7 @@ protocol FineTuningCommand: ParsableCommand {
     func fineTune(command: [String]) throws -> TrainingSummary
 }
 
-/// One stage of `compare`'s downstream pipeline: a fine-tuning command (`sft`) with options that are
+/// One stage of `compare`'s downstream pipeline: a fine-tuning command (`sft`, `dpo`) with options that are
 /// the same for every run, started from the previous stage's model (the pre-trained run for the
 /// first) and written to `<run>/<method>/`.
 ///
@@ -24,7 +24,7 @@ protocol FineTuningCommand: ParsableCommand {
 struct FineTuningStage {
     /// What one run's stage produced, as `compare.json` lists it.
     struct Result: Codable, Equatable {
-        /// The subcommand (`sft`).
+        /// The subcommand (`sft`, `dpo`).
         var method: String
         /// The stage's run directory.
         var path: String
@@ -38,7 +38,7 @@ struct FineTuningStage {
         enum CodingKeys: String, CodingKey { case method, path, status, steps, validationLoss = "validation_loss" }
     }
 
-    /// The subcommand's name, which is also the stage's folder inside each run (`sft`).
+    /// The subcommand's name, which is also the stage's folder inside each run (`sft`, `dpo`).
     let method: String
     let command: any FineTuningCommand.Type
     /// The command's options other than `--checkpoint` and `--out`.

@@ -55,6 +55,22 @@ public enum CrossEntropy {
     public static func backward<T: TensorScalar>(
         probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, dLoss: T
     ) {
+        backward(probs: probs, targets: targets, rows: rows, vocab: vocab) { _ in dLoss }
+    }
+
+    /// The same with a weight per row: `dLogits[n] = (p − onehot(target)) · rowWeights[n]`, where
+    /// `rowWeights[n]` is ∂(total loss)/∂(row n's loss); ignored rows become 0 and their weights are never read.
+    /// - Parameters: probs (N, V) → dLogits, targets (N), rowWeights (N)
+    public static func backward<T: TensorScalar>(
+        probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, rowWeights: UnsafePointer<T>
+    ) {
+        backward(probs: probs, targets: targets, rows: rows, vocab: vocab) { rowWeights[$0] }
+    }
+
+    /// The one backward kernel: `dLoss(n)` is row n's weight.
+    private static func backward<T: TensorScalar>(
+        probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, dLoss: (Int) -> T
+    ) {
         Parallel.forEachChunk(rows, minimumPerThread: 16) { range in
             for n in range {
                 let row = probs + n * vocab
@@ -64,7 +80,7 @@ public enum CrossEntropy {
                     continue
                 }
                 row[Int(target)] -= 1
-                VectorMath.scale(row, dLoss, vocab)
+                VectorMath.scale(row, dLoss(n), vocab)
             }
         }
     }
