@@ -158,6 +158,28 @@ final class CompareCommandTests: CLITestCase {
         XCTAssertEqual((try json("down/mix-seed0/analysis/eval_mc.json")["tasks"] as? [[String: Any]])?.first?["n"] as? Int, 3)
     }
 
+    /// --dpo-data adds a preference-tuning stage after sft, started from the sft model; what is scored is the dpo model.
+    func testPreferenceStageFollowsFineTuning() throws {
+        let (sft, tasks) = try downstreamFiles()
+        let pairs = (0..<12).map { #"{"prompt": "Add \#($0) and 1.", "chosen": "\#($0 + 1)", "rejected": "no"}"# }
+        let dpo = try write(pairs.joined(separator: "\n") + "\n", to: "pairs.jsonl")
+        let result = try mixln(try compareArguments(norms: "pre", out: "pref", extra: [
+            "--sft-data", sft, "--sft-steps", "2", "--sft-batch-size", "2", "--sft-template", "plain",
+            "--dpo-data", dpo, "--dpo-steps", "2", "--dpo-batch-size", "2", "--dpo-beta", "0.2", "--tasks", tasks]))
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let run = try json("pref/pre-seed0/dpo/run.json")
+        let fineTuning = try XCTUnwrap(run["fine_tuning"] as? [String: Any])
+        XCTAssertEqual(fineTuning["method"] as? String, "dpo")
+        XCTAssertEqual(fineTuning["beta"] as? Double, 0.2)
+        XCTAssertTrue((fineTuning["base"] as? String)?.hasSuffix("pref/pre-seed0/sft/checkpoints/step-000002") ?? false, "dpo starts from the sft model")
+        let stages = try XCTUnwrap(((try json("pref/compare.json")["runs"] as? [[String: Any]])?.first?["downstream"] as? [String: Any])?["stages"] as? [[String: Any]])
+        XCTAssertEqual(stages.map { $0["method"] as? String }, ["sft", "dpo"])
+        let source = try XCTUnwrap(try json("pref/pre-seed0/analysis/source.json")["downstream"] as? [String: Any])
+        XCTAssertEqual(source["checkpoint"] as? String, "dpo/checkpoints/step-000002")
+        assertCleanFailure(try mixln(try compareArguments(norms: "pre", out: "bad", extra: ["--dpo-data", dpo, "--dpo-beta", "0"])),
+                           mentioning: "--beta must be positive")
+    }
+
     func testBadDownstreamInputFailsBeforeTraining() throws {
         let (sft, tasks) = try downstreamFiles()
         let badTasks = try write(#"{"context": "a", "choices": ["b", "c"], "gold": 0}"# + "\n" + #"{"context": "a", "choices": ["b"], "gold": 0}"# + "\n",
