@@ -128,7 +128,8 @@ public final class Transformer<T: TensorScalar> {
 
     /// Official init: each decoder-layer projection as its layer's init rule says (N(0, initializer_range ·
     /// gain), or Xavier normal for `deeppost`), LM head N(0, initializer_range), embedding N(0, √(2/5))
-    /// with the padding row zero, norm weights 1. Reproducible for a seed.
+    /// with the padding row zero, norm weights 1 (input norms: the plan's `inputNormWeight`), output
+    /// scales λ as the plan says. Reproducible for a seed.
     public func initializeWeights(seed: UInt64) {
         precondition(bfloat16 == nil, "initializeWeights needs fp32 weights")
         var rng = RandomSource(seed: seed)
@@ -143,11 +144,24 @@ public final class Transformer<T: TensorScalar> {
                 }
             case .embeddingNorm, .layerNorm, .finalNorm:
                 p.update(repeating: 1, count: tensor.count)
+            case .outputScale:
+                break  // set per sublayer below
             case .query, .key, .value, .attentionOutput, .gate, .up, .down:
                 let rule = plan.layers[tensor.layer!].initialization
                 rng.fillNormal(p, count: tensor.count,
                                std: rule.std(tensor.role, fanOut: tensor.shape[0], fanIn: tensor.shape[1], initializerRange: std))
             case .lmHead: rng.fillNormal(p, count: tensor.count, std: std)
+            }
+        }
+        // What the plan sets per sublayer: output scales λ, and input norm weights other than 1 (learnable LNS).
+        for (offsets, norms) in zip(layout.layers, plan.layers) {
+            for (offset, sublayer) in [(offsets.attentionOutputScale, norms.attention), (offsets.mlpOutputScale, norms.mlp)] {
+                if let offset, let scale = sublayer.outputScale {
+                    (parameters.pointer + offset).update(repeating: T(scale.initialValue), count: scale.perChannel ? config.hiddenSize : 1)
+                }
+            }
+            for offset in [offsets.attentionInputNorm, offsets.mlpInputNorm].compactMap({ $0 }) {
+                (parameters.pointer + offset).update(repeating: T(norms.initialization.inputNormWeight), count: config.hiddenSize)
             }
         }
         parametersDidChange()
@@ -247,12 +261,12 @@ public final class Transformer<T: TensorScalar> {
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
             sublayerForward(norms.attention, acts.attention, rows: N, x: x, y: mid,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                            postNorm: offsets.attentionPostNorm) { u, f in
+                            postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, f in
                 attentionForward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, f: f)
             }
             sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid, y: y,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                            postNorm: offsets.mlpPostNorm) { u, f in
+                            postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
             }
             onLayer?(LayerPass(layer: l, input: x, mlpInput: mid, output: y, norms: norms, acts: acts))
@@ -302,12 +316,12 @@ public final class Transformer<T: TensorScalar> {
     }
 
     /// One sublayer as the plan places its norms:
-    /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `r = α·x + g`, `y = N_post(r) | r`.
+    /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `g' = λ ⊙ g | g`, `r = α·x + g'`, `y = N_post(r) | r`.
     /// The body reads `u` as a GEMM operand (its bf16 copy in bf16, made here once).
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
     func sublayerForward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
+        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?,
         body: (_ u: GemmOperand<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
         let C = config.hiddenSize, eps = T(config.rmsNormEps)
@@ -323,6 +337,11 @@ public final class Transformer<T: TensorScalar> {
             RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: g, weight: weights(weight, count: C),
                             rows: N, channels: C, eps: eps)
             g = normed.pointer
+        }
+        if let scaled = acts.scaledOutput, let scale = norms.outputScale, let lambda = outputScale {
+            SublayerScale.forward(out: scaled.pointer, inp: g, scale: weights(lambda, count: scale.perChannel ? C : 1),
+                                  perChannel: scale.perChannel, rows: N, channels: C)
+            g = scaled.pointer
         }
         let r = postNorm == nil ? y : acts.residual!.pointer  // buffers shared by all layers may hold a residual this layer does not use
         VectorMath.scaledAdd(r, T(norms.residualScale), x, g, N * C)
@@ -426,14 +445,14 @@ public final class Transformer<T: TensorScalar> {
             sublayerBackward(norms.mlp, acts.mlp, x: a.streams[2 * l + 1].pointer,
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                             postNorm: offsets.mlpPostNorm) { u, dF, dU in
+                             postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, dF, dU in
                 mlpBackward(acts, offsets, a, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
             sublayerBackward(norms.attention, acts.attention, x: a.streams[2 * l].pointer,
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                             postNorm: offsets.attentionPostNorm) { u, dF, dU in
+                             postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, dF, dU in
                 attentionBackward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
@@ -456,7 +475,7 @@ public final class Transformer<T: TensorScalar> {
     private func sublayerBackward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>,
         dY: UnsafeMutablePointer<T>, dX: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
+        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?,
         body: (_ u: GemmOperand<T>, _ dF: UnsafeMutablePointer<T>, _ dU: UnsafeMutablePointer<T>) -> Void
     ) {
         let a = activations!, N = a.rows, C = config.hiddenSize, w = parameters.pointer, g = gradients.pointer
@@ -468,14 +487,22 @@ public final class Transformer<T: TensorScalar> {
                              weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
             dR = a.dResidual.pointer
         }
-        // r = α·x + g
+        // r = α·x + g'
         dX.update(repeating: 0, count: N * C)
         VectorMath.axpy(T(norms.residualScale), dR, dX, N * C)
+        // g' = λ ⊙ g
+        var dG = dR
+        if let scale = norms.outputScale, let lambda = outputScale {
+            SublayerScale.backward(dInp: a.dScaled.pointer, dScale: g + lambda, dOut: dR,
+                                   inp: acts.outputNormed?.pointer ?? acts.body.pointer, scale: w + lambda,
+                                   perChannel: scale.perChannel, rows: N, channels: C)
+            dG = a.dScaled.pointer
+        }
         // g = N_out(f)
-        var dF = dR
+        var dF = dG
         if let rstd = acts.outputRstd, let weight = outputNorm {
             a.dBody.zero()
-            RMSNorm.backward(dInp: a.dBody.pointer, dWeight: g + weight, dOut: dR, inp: acts.body.pointer,
+            RMSNorm.backward(dInp: a.dBody.pointer, dWeight: g + weight, dOut: dG, inp: acts.body.pointer,
                              weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
             dF = a.dBody.pointer
         }

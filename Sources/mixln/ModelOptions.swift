@@ -6,7 +6,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Preset (\(ModelPresets.names.joined(separator: ", "))) or a config.json path.")
     var model: String?
 
-    @Option(name: .long, help: "Norm scheme: pre, post, mix, mix:K, mix:0.25, mix-reversed:K, sandwich, peri, deepnorm, deepnorm-official, scaled-pre, scaled-mix:K, lns, interleaved:P, or an official NORM_TYPE (post_pre, …). Default: pre.")
+    @Option(name: .long, help: "Norm scheme: \(NormScheme.names.joined(separator: ", ")), or an official NORM_TYPE (post_pre, …). Default: pre.")
     var norm: String?
 
     @Option(name: .long, help: "Official POST_NUM: leading Post-LN layers for mix / post_pre (default ⌊L/4⌋ for mix; 1 for post_pre / scale_post_pre, as the official code).")

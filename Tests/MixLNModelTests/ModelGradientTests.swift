@@ -13,7 +13,8 @@ final class ModelGradientTests: XCTestCase {
                                     vocabSize: 50, maxSequenceLength: 16, padTokenId: nil)
     static let schemes = ["pre", "post", "mix", "mix:3", "mix:0.5", "mix-reversed:1", "sandwich", "peri", "deepnorm",
                           "deepnorm-official", "scaled-pre", "scaled-mix:1", "lns", "interleaved:2",
-                          "post_pre", "pre_post", "deeppost", "scale_pre", "scale_post_pre", "post_pre_post_pre"]
+                          "post_pre", "pre_post", "deeppost", "scale_pre", "scale_post_pre", "post_pre_post_pre",
+                          "lns-learnable", "reordered", "rezero", "skipinit", "layerscale", "layerscale:0.3"]
 
     func checkGradients(scheme: String, qkNorm: QKNorm = .none, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
                         absolute: Double = 1e-9, file: StaticString = #filePath, line: UInt = #line) throws {
@@ -25,6 +26,10 @@ final class ModelGradientTests: XCTestCase {
         // for central differences.
         let boost: Double = plan.layers.contains { $0.initialization.distribution == .xavierNormal } ? 1 : 5
         for i in 0..<model.parameterCount where model.parameters[i] != 1 { model.parameters[i] *= boost }
+        // Output scales λ away from their init: at ReZero's λ = 0 no branch would carry a gradient.
+        for tensor in model.layout.tensors where tensor.role == .outputScale {
+            for i in 0..<tensor.count { model.parameters[tensor.offset + i] = 0.4 + 0.15 * Double(i % 4) }
+        }
         model.skippedLayers = skipped
         let B = 2, T = 8
         var rng = RandomSource(seed: 7)

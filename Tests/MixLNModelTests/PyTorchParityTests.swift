@@ -13,7 +13,9 @@ final class PyTorchParityTests: XCTestCase {
     static let schemes = ["pre": "pre", "post": "post", "mix": "post_pre", "sandwich": "sandwich", "peri": "peri",
                           "deepnorm": "deepnorm", "scaled-pre": "scaled-pre", "lns": "lns",
                           // QK-norm, read off the q_norm weights' shape: per head, and over the full projections
-                          "pre-qk-head": "pre", "mix-qk-full": "post_pre"]
+                          "pre-qk-head": "pre", "mix-qk-full": "post_pre",
+                          // Placements after Mix-LN: OLMo 2's output norms, a scalar and a per-channel output scale
+                          "reordered": "reordered", "skipinit": "skipinit", "layerscale": "layerscale"]
     static let qkNorms: [String: QKNorm] = ["pre-qk-head": .head, "mix-qk-full": .full]
 
     func fixture(_ name: String) throws -> String {

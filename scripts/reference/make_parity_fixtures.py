@@ -28,7 +28,7 @@ from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from mixln_reference import (IGNORE_INDEX, MixLNForCausalLM, ModelConfig, RMSNorm, make_plan,  # noqa: E402
+from mixln_reference import (IGNORE_INDEX, MixLNForCausalLM, ModelConfig, RMSNorm, Scale, make_plan,  # noqa: E402
                              save_checkpoint)
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -47,6 +47,9 @@ SCHEMES = {
     "lns": "lns",
     "pre-qk-head": "pre+qk-head",    # QK-norm per head (Qwen3), --qk-norm head
     "mix-qk-full": "mix:1+qk-full",  # QK-norm over the full projections (OLMo 2), --qk-norm full
+    "reordered": "reordered",        # OLMo 2's output-only norms
+    "skipinit": "skipinit",          # no norm, a learnable scalar on each sublayer output
+    "layerscale": "layerscale",      # Pre-LN with a learnable per-channel scale on each sublayer output
 }
 OFFICIAL_SCHEMES = {"pre": "pre", "post": "post", "post_pre": "mix:1"}
 
@@ -70,6 +73,8 @@ def build_model(scheme: str, seed: int) -> MixLNForCausalLM:
         for m in model.modules():
             if isinstance(m, RMSNorm):
                 m.weight.copy_(1.0 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+            elif isinstance(m, Scale):  # output scales away from their init (ReZero's 0 would cut every branch)
+                m.weight.copy_(0.5 + 0.2 * torch.randn(m.weight.shape, generator=gen))
     pad = cfg.padding_row
     assert pad == cfg.vocab_size - 1 and torch.all(model.model.embed_tokens.weight[pad] == 0)
     return model.float()

@@ -89,6 +89,9 @@ class SublayerPlan:
     post_norm: bool = False
     residual_scale: float = 1.0
     input_norm_scale: float = 1.0
+    # A learnable lambda on the output before the residual add, r = a*x + lambda*g (ReZero, SkipInit:
+    # one scalar; LayerScale: one per channel): {"per_channel": bool, "init": float}, or None.
+    output_scale: Optional[dict] = None
 
 
 @dataclass
@@ -103,6 +106,8 @@ class LayerPlan:
     # QK-norm: RMSNorm on q and k after projection, before RoPE: "none", "head" (each head's
     # head_dim channels, one weight shared by the heads: Qwen3) or "full" (the whole projection: OLMo 2).
     qk_norm: str = "none"
+    # Init value of the input norms' weights (1; learnable LayerNorm Scaling: 1/sqrt(l)).
+    input_norm_weight: float = 1.0
 
 
 @dataclass
@@ -119,7 +124,8 @@ class NormPlan:
         layers = [LayerPlan(attention=SublayerPlan(**l["attention"]), mlp=SublayerPlan(**l["mlp"]),
                             init_scales=dict(l.get("init_scales", {})),
                             init_distribution=l.get("init_distribution", "normal"),
-                            qk_norm=l.get("qk_norm", "none")) for l in d["layers"]]
+                            qk_norm=l.get("qk_norm", "none"),
+                            input_norm_weight=float(l.get("input_norm_weight", 1.0))) for l in d["layers"]]
         return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
                         name=d.get("name", "custom"))
 
@@ -239,6 +245,26 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp = _post() if i < k else _pre()
             if i >= k:
                 lp.init_scales = {"o_proj": s, "down_proj": s}
+            layers.append(lp)
+    elif name == "lns-learnable":
+        layers = []
+        for i in range(L):
+            lp = _pre()
+            lp.input_norm_weight = 1.0 / math.sqrt(i + 1)
+            layers.append(lp)
+    elif name == "reordered":                       # OLMo 2: x + N(F(x)), no input norm
+        layers = [LayerPlan(SublayerPlan(output_norm=True), SublayerPlan(output_norm=True)) for _ in range(L)]
+    elif name in ("rezero", "skipinit"):            # no norm, x + a*F(x), a from 0 (ReZero) or 1/sqrt(L) (SkipInit)
+        a = 0.0 if name == "rezero" else 1.0 / math.sqrt(L)
+        layers = [LayerPlan(SublayerPlan(output_scale={"per_channel": False, "init": a}),
+                            SublayerPlan(output_scale={"per_channel": False, "init": a})) for _ in range(L)]
+    elif name == "layerscale":                      # CaiT: Pre-LN, per-channel lambda from eps
+        eps = float(arg) if arg is not None else (0.1 if L <= 18 else 1e-5 if L <= 24 else 1e-6)
+        layers = []
+        for _ in range(L):
+            lp = _pre()
+            lp.attention.output_scale = {"per_channel": True, "init": eps}
+            lp.mlp.output_scale = {"per_channel": True, "init": eps}
             layers.append(lp)
     elif name in ("interleaved", "post_pre_post_pre"):
         p = int(arg or 4)
@@ -367,6 +393,16 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+class Scale(nn.Module):
+    """A learnable multiplier, one value or one per channel (state_dict name `<module>.weight`)."""
+    def __init__(self, size: int, init: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((size,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False):
         super().__init__()
@@ -376,6 +412,10 @@ class DecoderLayer(nn.Module):
         self.role_to_name = norm_names(plan)
         for name in self.role_to_name.values():
             self.add_module(name, RMSNorm(cfg.hidden_size, cfg.rms_norm_eps))
+        for prefix, sub in (("attention", plan.attention), ("mlp", plan.mlp)):
+            if sub.output_scale is not None:
+                size = cfg.hidden_size if sub.output_scale["per_channel"] else 1
+                self.add_module(prefix + "_scale", Scale(size, sub.output_scale["init"]))
 
     def _norm(self, role: str) -> RMSNorm:
         return getattr(self, self.role_to_name[role])
@@ -384,6 +424,8 @@ class DecoderLayer(nn.Module):
         u = self._norm(prefix + "_in")(x) * p.input_norm_scale if p.input_norm else x
         f = fn(u)
         g = self._norm(prefix + "_out")(f) if p.output_norm else f
+        if p.output_scale is not None:
+            g = getattr(self, ("attention" if prefix == "attn" else "mlp") + "_scale")(g)
         r = p.residual_scale * x + g
         return self._norm(prefix + "_post")(r) if p.post_norm else r
 
@@ -448,6 +490,13 @@ class MixLNForCausalLM(nn.Module):
         for m in self.modules():
             if isinstance(m, RMSNorm):
                 m.weight.fill_(1.0)
+        for layer, lp in zip(self.model.layers, self.plan.layers):
+            for prefix, sub in (("attention", lp.attention), ("mlp", lp.mlp)):
+                if sub.output_scale is not None:
+                    getattr(layer, prefix + "_scale").weight.fill_(sub.output_scale["init"])
+            for role in ("attn_in", "mlp_in"):
+                if role in layer.role_to_name:
+                    layer._norm(role).weight.fill_(lp.input_norm_weight)
 
     def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None,
                 compute_loss: bool = True) -> CausalLMOutput:
