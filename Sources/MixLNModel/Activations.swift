@@ -22,7 +22,7 @@ final class SublayerActivations<T: TensorScalar> {
     let body: Buffer<T>           // (N, C) f = F(u)
     let outputNormed: Buffer<T>?  // (N, C) N_out(f)
     let outputRstd: Buffer<T>?    // (N)
-    let residual: Buffer<T>?      // (N, C) r = α·x + g, kept only when a post norm follows
+    let residual: Buffer<T>?      // (N, C) r = α·x̃ + g', kept only when a post norm or GPAS after the residual follows
     let postRstd: Buffer<T>?      // (N)
     let scaledOutput: Buffer<T>?  // (N, C) λ ⊙ g, when an output scale follows
     let bodyInputCopy: BFloat16Buffer?  // (N, C) u in bf16
@@ -33,7 +33,7 @@ final class SublayerActivations<T: TensorScalar> {
         body = Buffer(count: N * C)
         outputNormed = norms.outputNorm ? Buffer(count: N * C) : nil
         outputRstd = norms.outputNorm ? Buffer(count: N) : nil
-        residual = norms.postNorm ? Buffer(count: N * C) : nil
+        residual = norms.postNorm || norms.gpas == .afterResidual ? Buffer(count: N * C) : nil
         postRstd = norms.postNorm ? Buffer(count: N) : nil
         scaledOutput = norms.outputScale != nil ? Buffer(count: N * C) : nil
         bodyInputCopy = bfloat16Copy(N * C, precision)
@@ -231,7 +231,8 @@ final class Activations<T: TensorScalar> {
     static func union(_ layers: [LayerNorms]) -> LayerNorms {
         func any(_ part: (LayerNorms) -> SublayerNorms) -> SublayerNorms {
             SublayerNorms(inputNorm: layers.contains { part($0).inputNorm }, outputNorm: layers.contains { part($0).outputNorm },
-                          postNorm: layers.contains { part($0).postNorm }, outputScale: layers.compactMap { part($0).outputScale }.first)
+                          postNorm: layers.contains { part($0).postNorm }, outputScale: layers.compactMap { part($0).outputScale }.first,
+                          gpas: layers.contains { part($0).gpas == .afterResidual } ? .afterResidual : layers.compactMap { part($0).gpas }.first)
         }
         // QK-norm buffers are the same size in either mode.
         return LayerNorms(attention: any(\.attention), mlp: any(\.mlp), qkNorm: layers.first { $0.qkNorm != .none }?.qkNorm ?? .none)

@@ -14,11 +14,23 @@ public struct OutputScale: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey { case perChannel = "per_channel", initialValue = "init" }
 }
 
+/// Where GPAS (gradient-preserving activation scaling) scales a sublayer's activations by
+/// `1 − SiLU(a)` with a stop-gradient, `z − SiLU(a)·sg(z)`: the forward shrinks `z`, the backward
+/// passes dL/dz unscaled.
+public enum GPASSite: String, Codable, Sendable {
+    /// The sublayer output after the residual add, `y = r − SiLU(a)·sg(r)` (Pre-LN, LNS, Sandwich…).
+    case afterResidual = "after_residual"
+    /// The shortcut input of a post-norm sublayer, `r = α·(x − SiLU(a)·sg(x)) + g` (Post-LN, DeepNorm).
+    case shortcut
+}
+
 /// Where one sublayer (attention or MLP) normalizes, as data.
 ///
 /// The sublayer computes, in this order:
 /// `u = inputNorm ? N_in(x)·inputNormScale : x`, `f = F(u)`, `g = outputNorm ? N_out(f) : f`,
-/// `g' = outputScale ? λ ⊙ g : g`, `r = residualScale·x + g'`, `y = postNorm ? N_post(r) : r`.
+/// `g' = outputScale ? λ ⊙ g : g`, `r = residualScale·x̃ + g'`, `y = postNorm ? N_post(r) : r`, where GPAS
+/// (`gpas`, with its layer's gate a) makes `x̃ = x − SiLU(a)·sg(x)` at `.shortcut` and replaces `y` by
+/// `y − SiLU(a)·sg(y)` at `.afterResidual` (x̃ = x without it).
 public struct SublayerNorms: Codable, Equatable, Sendable {
     /// Normalize the sublayer input: `F(N(x))` (Pre-LN, Sandwich, Peri).
     public var inputNorm: Bool
@@ -32,15 +44,18 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
     public var inputNormScale: Double
     /// A learnable λ on the output before the residual add (ReZero, SkipInit, LayerScale); nil: none.
     public var outputScale: OutputScale?
+    /// Where the layer's GPAS gate scales this sublayer; nil: no GPAS.
+    public var gpas: GPASSite?
 
     public init(inputNorm: Bool = false, outputNorm: Bool = false, postNorm: Bool = false,
-                residualScale: Double = 1, inputNormScale: Double = 1, outputScale: OutputScale? = nil) {
+                residualScale: Double = 1, inputNormScale: Double = 1, outputScale: OutputScale? = nil, gpas: GPASSite? = nil) {
         self.inputNorm = inputNorm
         self.outputNorm = outputNorm
         self.postNorm = postNorm
         self.residualScale = residualScale
         self.inputNormScale = inputNormScale
         self.outputScale = outputScale
+        self.gpas = gpas
     }
 
     public static let pre = SublayerNorms(inputNorm: true)
@@ -49,7 +64,7 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case inputNorm = "input_norm", outputNorm = "output_norm", postNorm = "post_norm"
-        case residualScale = "residual_scale", inputNormScale = "input_norm_scale", outputScale = "output_scale"
+        case residualScale = "residual_scale", inputNormScale = "input_norm_scale", outputScale = "output_scale", gpas
     }
 }
 
@@ -192,6 +207,20 @@ public struct NormPlan: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme }
 
+    /// This plan with GPAS in every layer (Chen et al. 2025): one gate per layer, shared by its two
+    /// sublayers, applied to the shortcut input of a post-norm sublayer and after the residual add of
+    /// any other; the scheme name says so (`mix:3+gpas`).
+    public func withGPAS() -> NormPlan {
+        var plan = self
+        for l in plan.layers.indices {
+            for part in [\LayerNorms.attention, \LayerNorms.mlp] {
+                plan.layers[l][keyPath: part].gpas = plan.layers[l][keyPath: part].postNorm ? .shortcut : .afterResidual
+            }
+        }
+        if !scheme.contains("+gpas") { plan.scheme = scheme + "+gpas" }
+        return plan
+    }
+
     /// This plan with `mode` as every layer's QK-norm; the scheme name says so (`pre+qk-head`).
     public func withQKNorm(_ mode: QKNorm) -> NormPlan {
         var plan = self
@@ -212,6 +241,10 @@ public struct NormPlan: Codable, Equatable, Sendable {
             for s in [layer.attention, layer.mlp]
             where !(s.residualScale.isFinite && s.inputNormScale.isFinite && (s.outputScale?.initialValue.isFinite ?? true)) {
                 throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite scale")
+            }
+            for s in [layer.attention, layer.mlp] where s.gpas == .afterResidual && s.postNorm {
+                throw ModelError.invalidNormScheme("layer \(i) of the norm plan puts GPAS after the residual add of a post-norm sublayer; "
+                    + "there it scales the shortcut input (gpas: shortcut)")
             }
             guard layer.initialization.inputNormWeight.isFinite else {
                 throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite input norm weight")

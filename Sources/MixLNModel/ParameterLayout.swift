@@ -37,6 +37,7 @@ public struct LayerOffsets: Sendable {
     public var mlpPostNorm: Int?          // (C)
     public var attentionOutputScale: Int? // (C) or (1): λ on the attention output (LayerScale; ReZero, SkipInit)
     public var mlpOutputScale: Int?       // (C) or (1): λ on the MLP output
+    public var gpasGate: Int?             // (1): GPAS's gate a, shared by both sublayers
     public var queryNorm: Int?            // (D) per head or (C) full: QK-norm's weight for q
     public var keyNorm: Int?              // (D) per head or (K) full: QK-norm's weight for k
 }
@@ -88,6 +89,9 @@ public struct ParameterLayout: Sendable {
             }
             if let scale = norms.mlp.outputScale {
                 o.mlpOutputScale = add(prefix + "mlp_scale.weight", [scale.perChannel ? C : 1], l, .outputScale)
+            }
+            if norms.attention.gpas != nil || norms.mlp.gpas != nil {
+                o.gpasGate = add(prefix + "gpas_gate.weight", [1], l, .outputScale)
             }
             // QK-norm weights as Qwen3 / OLMo 2 name them; (D) each per head, (C) and (K) over the full projections.
             let (queryWidth, keyWidth) = norms.qkNorm == .head ? (config.headDim, config.headDim) : (C, K)

@@ -15,7 +15,9 @@ final class PyTorchParityTests: XCTestCase {
                           // QK-norm, read off the q_norm weights' shape: per head, and over the full projections
                           "pre-qk-head": "pre", "mix-qk-full": "post_pre",
                           // Placements after Mix-LN: OLMo 2's output norms, a scalar and a per-channel output scale
-                          "reordered": "reordered", "skipinit": "skipinit", "layerscale": "layerscale"]
+                          "reordered": "reordered", "skipinit": "skipinit", "layerscale": "layerscale",
+                          // GPAS with its gates away from 0: the stop-gradient as PyTorch's detach() computes it
+                          "mix-gpas": "post_pre"]
     static let qkNorms: [String: QKNorm] = ["pre-qk-head": .head, "mix-qk-full": .full]
 
     func fixture(_ name: String) throws -> String {

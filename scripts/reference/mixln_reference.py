@@ -92,6 +92,9 @@ class SublayerPlan:
     # A learnable lambda on the output before the residual add, r = a*x + lambda*g (ReZero, SkipInit:
     # one scalar; LayerScale: one per channel): {"per_channel": bool, "init": float}, or None.
     output_scale: Optional[dict] = None
+    # GPAS (Chen et al. 2025) with the layer's gate a: "shortcut" (r = a_res*(x - silu(a)*x.detach()) + g,
+    # post-norm sublayers) or "after_residual" (y = r - silu(a)*r.detach()), or None.
+    gpas: Optional[str] = None
 
 
 @dataclass
@@ -163,6 +166,13 @@ def _count(arg: Optional[str], num_layers: int, default: Optional[int] = None) -
 def make_plan(scheme: str, num_layers: int) -> NormPlan:
     """Named schemes as factories over the plan (design.md §3); a "+qk-head" or "+qk-full" suffix
     adds QK-norm to every layer (Swift: --qk-norm head|full)."""
+    if scheme.endswith("+gpas"):
+        plan = make_plan(scheme[:-len("+gpas")], num_layers)
+        for lp in plan.layers:
+            for sub in (lp.attention, lp.mlp):
+                sub.gpas = "shortcut" if sub.post_norm else "after_residual"
+        plan.name = scheme
+        return plan
     base, _, qk = scheme.partition("+qk-")
     if qk:
         plan = make_plan(base, num_layers)
@@ -416,6 +426,8 @@ class DecoderLayer(nn.Module):
             if sub.output_scale is not None:
                 size = cfg.hidden_size if sub.output_scale["per_channel"] else 1
                 self.add_module(prefix + "_scale", Scale(size, sub.output_scale["init"]))
+        if plan.attention.gpas or plan.mlp.gpas:
+            self.gpas_gate = Scale(1, 0.0)
 
     def _norm(self, role: str) -> RMSNorm:
         return getattr(self, self.role_to_name[role])
@@ -426,8 +438,13 @@ class DecoderLayer(nn.Module):
         g = self._norm(prefix + "_out")(f) if p.output_norm else f
         if p.output_scale is not None:
             g = getattr(self, ("attention" if prefix == "attn" else "mlp") + "_scale")(g)
+        if p.gpas == "shortcut":
+            x = x - F.silu(self.gpas_gate.weight) * x.detach()
         r = p.residual_scale * x + g
-        return self._norm(prefix + "_post")(r) if p.post_norm else r
+        y = self._norm(prefix + "_post")(r) if p.post_norm else r
+        if p.gpas == "after_residual":
+            y = y - F.silu(self.gpas_gate.weight) * y.detach()
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._sublayer(x, self.plan.attention, self.self_attn, "attn")
@@ -494,6 +511,8 @@ class MixLNForCausalLM(nn.Module):
             for prefix, sub in (("attention", lp.attention), ("mlp", lp.mlp)):
                 if sub.output_scale is not None:
                     getattr(layer, prefix + "_scale").weight.fill_(sub.output_scale["init"])
+            if hasattr(layer, "gpas_gate"):
+                layer.gpas_gate.weight.zero_()
             for role in ("attn_in", "mlp_in"):
                 if role in layer.role_to_name:
                     layer._norm(role).weight.fill_(lp.input_norm_weight)
@@ -559,7 +578,7 @@ def config_dict(model: MixLNForCausalLM, with_plan: bool = True) -> dict:
     d = {k: getattr(cfg, k) for k in CONFIG_KEYS}
     d["model_type"] = "llama"
     d["architectures"] = ["LlamaForCausalLM"]
-    name = model.plan.name.lower().partition("+qk-")[0]  # QK-norm shows in the weights (q_norm, k_norm)
+    name = model.plan.name.lower().partition("+qk-")[0].partition("+gpas")[0]  # QK-norm and GPAS show in the weights
     if with_plan:
         d["norm_type"] = model.plan.name
         d["norm_plan"] = model.plan.to_dict()
