@@ -40,6 +40,7 @@ public struct LayerOffsets: Sendable {
     public var gpasGate: Int?             // (1): GPAS's gate a, shared by both sublayers
     public var queryNorm: Int?            // (D) per head or (C) full: QK-norm's weight for q
     public var keyNorm: Int?              // (D) per head or (K) full: QK-norm's weight for k
+    public var valueNorm: Int?            // (D) per head or (K) full: the value norm's weight (HybridNorm)
 }
 
 /// Where every parameter lives in the one flat allocation, named as the official model names them.
@@ -98,6 +99,7 @@ public struct ParameterLayout: Sendable {
             if norms.qkNorm != .none {
                 o.queryNorm = add(prefix + "self_attn.q_norm.weight", [queryWidth], l, .layerNorm)
                 o.keyNorm = add(prefix + "self_attn.k_norm.weight", [keyWidth], l, .layerNorm)
+                if norms.valueNorm { o.valueNorm = add(prefix + "self_attn.v_norm.weight", [keyWidth], l, .layerNorm) }
             }
             layers.append(o)
         }

@@ -349,7 +349,8 @@ public final class Transformer<T: TensorScalar> {
         // r is kept apart from y when a post norm or GPAS after the residual reads it (buffers shared by
         // all layers may hold a residual this layer does not use).
         let r = postNorm == nil && norms.gpas != .afterResidual ? y : acts.residual!.pointer
-        VectorMath.scaledAdd(r, T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1), x, g, N * C)
+        let skip = norms.skipFromNormedInput ? u : x
+        VectorMath.scaledAdd(r, T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1), skip, g, N * C)
         if let rstd = acts.postRstd, let weight = postNorm {
             RMSNorm.forward(out: y, rstd: rstd.pointer, inp: r, weight: weights(weight, count: C), rows: N, channels: C, eps: eps)
         }
@@ -389,6 +390,7 @@ public final class Transformer<T: TensorScalar> {
         let (queryWidth, keyWidth) = qkNorm == .head ? (config.headDim, config.headDim) : (config.hiddenSize, config.keyValueSize)
         QueryKeyNorm.forward(qkv: qkv, raw: raw.pointer, rstd: rstd.pointer,
                              queryWeight: weights(queryNorm, count: queryWidth), keyWeight: weights(keyNorm, count: keyWidth),
+                             valueWeight: o.valueNorm.map { weights($0, count: keyWidth) },
                              mode: qkNorm, rows: N, heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
                              headDim: config.headDim, eps: T(config.rmsNormEps))
     }
@@ -500,11 +502,12 @@ public final class Transformer<T: TensorScalar> {
                              weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
             dR = a.dResidual.pointer
         }
-        // r = α·x̃ + g', x̃ = x − SiLU(a)·sg(x) at the shortcut: dX gets α·dR unscaled
+        // r = α·s + g' with s = x̃ = x − SiLU(a)·sg(x) at the shortcut (dX gets α·dR unscaled), or s = u
         dX.update(repeating: 0, count: N * C)
-        VectorMath.axpy(T(norms.residualScale), dR, dX, N * C)
+        if !norms.skipFromNormedInput { VectorMath.axpy(T(norms.residualScale), dR, dX, N * C) }
         if norms.gpas == .shortcut, let gate = gpasGate {
-            GradientPreservingScale.backwardGate(dGate: g + gate, dOut: dR, inp: x, gate: w + gate, count: N * C,
+            let skip = norms.skipFromNormedInput ? (acts.inputNormed?.pointer ?? x) : x
+            GradientPreservingScale.backwardGate(dGate: g + gate, dOut: dR, inp: skip, gate: w + gate, count: N * C,
                                                  scale: T(norms.residualScale))
         }
         // g' = λ ⊙ g
@@ -526,6 +529,7 @@ public final class Transformer<T: TensorScalar> {
         // f = F(u)
         let u = acts.inputNormed?.pointer ?? x
         body(GemmOperand(u, savedIn: acts.bodyInputCopy), dF, a.dBodyInput.pointer)
+        if norms.skipFromNormedInput { VectorMath.axpy(T(norms.residualScale), dR, a.dBodyInput.pointer, N * C) }
         // u = N_in(x)·s
         if let rstd = acts.inputRstd, let weight = inputNorm {
             RMSNorm.backward(dInp: dX, dWeight: g + weight, dOut: a.dBodyInput.pointer, inp: x, weight: w + weight,
@@ -555,8 +559,10 @@ public final class Transformer<T: TensorScalar> {
         rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         if qkNorm != .none, let queryNorm = o.queryNorm, let keyNorm = o.keyNorm, let raw = acts.qkRaw, let rstd = acts.qkRstd {
             QueryKeyNorm.backward(dqkv: a.dqkv.pointer, dQueryWeight: g + queryNorm, dKeyWeight: g + keyNorm,
+                                  dValueWeight: o.valueNorm.map { g + $0 },
                                   raw: raw.pointer, rstd: rstd.pointer, queryWeight: parameters.pointer + queryNorm,
-                                  keyWeight: parameters.pointer + keyNorm, mode: qkNorm, rows: N, heads: H, kvHeads: G, headDim: D)
+                                  keyWeight: parameters.pointer + keyNorm, valueWeight: o.valueNorm.map { UnsafePointer(parameters.pointer + $0) },
+                                  mode: qkNorm, rows: N, heads: H, kvHeads: G, headDim: D)
         }
         Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: GemmOperand(a.dqkv.pointer, count: N * W, roundingInto: a.dOutCopy),
                         inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W, accumulateInput: false)

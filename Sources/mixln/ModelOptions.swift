@@ -47,7 +47,8 @@ struct ModelOptions: ParsableArguments {
     }
 
     func resolvePlan(layers: Int) throws -> NormPlan {
-        let plan = try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum).withQKNorm(resolvedQKNorm() ?? .none)
+        let named = try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum)
+        let plan = try resolvedQKNorm().map { named.withQKNorm($0) } ?? named
         return gpas ? plan.withGPAS() : plan
     }
 

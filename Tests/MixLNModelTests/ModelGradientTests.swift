@@ -14,11 +14,12 @@ final class ModelGradientTests: XCTestCase {
     static let schemes = ["pre", "post", "mix", "mix:3", "mix:0.5", "mix-reversed:1", "sandwich", "peri", "deepnorm",
                           "deepnorm-official", "scaled-pre", "scaled-mix:1", "lns", "interleaved:2",
                           "post_pre", "pre_post", "deeppost", "scale_pre", "scale_post_pre", "post_pre_post_pre",
-                          "lns-learnable", "reordered", "rezero", "skipinit", "layerscale", "layerscale:0.3"]
+                          "lns-learnable", "reordered", "rezero", "skipinit", "layerscale", "layerscale:0.3", "hybrid", "hybrid-star"]
 
-    func checkGradients(scheme: String, qkNorm: QKNorm = .none, gpas: Bool = false, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
+    func checkGradients(scheme schemeName: String, qkNorm: QKNorm? = nil, gpas: Bool = false, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
                         absolute: Double = 1e-9, file: StaticString = #filePath, line: UInt = #line) throws {
-        let named = try NormScheme.plan(scheme, layers: config.numHiddenLayers).withQKNorm(qkNorm)
+        let base = try NormScheme.plan(schemeName, layers: config.numHiddenLayers)
+        let named = qkNorm.map { base.withQKNorm($0) } ?? base
         let plan = gpas ? named.withGPAS() : named
         let model = try Transformer<Double>(config: config, plan: plan)
         model.initializeWeights(seed: 42)
@@ -52,9 +53,9 @@ final class ModelGradientTests: XCTestCase {
         }
         let numeric = FiniteDifference.gradient(of: { try! model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T) },
                                                 at: model.parameters.pointer, indices: indices)
-        assertClose(indices.map { analytic[$0] }, numeric, relative: 1e-5, absolute: absolute, "\(scheme) qk-norm \(qkNorm)", file: file, line: line)
+        assertClose(indices.map { analytic[$0] }, numeric, relative: 1e-5, absolute: absolute, "\(schemeName) qk-norm \(qkNorm.map(\.rawValue) ?? "as the scheme")", file: file, line: line)
         let nonZero = indices.filter { analytic[$0] != 0 }.count
-        XCTAssertGreaterThan(nonZero, indices.count / 2, "\(scheme): most sampled gradients should be non-zero", file: file, line: line)
+        XCTAssertGreaterThan(nonZero, indices.count / 2, "\(schemeName): most sampled gradients should be non-zero", file: file, line: line)
     }
 
     func testEverySchemeMatchesFiniteDifferences() throws {
