@@ -87,16 +87,12 @@ public enum QueryKeyNorm {
         let weightOffsets = layout.parts.indices.map { p in layout.parts[..<p].reduce(0) { $0 + $1.width } }
         let W = (H + 2 * G) * D, R = (H + 2 * G) * D, S = rstdPerRow(heads: H, kvHeads: G)
         let weightCount = layout.parts.reduce(0) { $0 + $1.width }
-        // Weight gradients are reduced per worker, then summed in worker order (deterministic for a thread count).
-        let workers = Parallel.workerCount(N, minimumPerThread: 16)
-        let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * weightCount)  // (workers, Σ weight widths)
-        partial.initialize(repeating: 0, count: workers * weightCount)
-        defer { partial.deallocate() }
-        Parallel.forEachWorker(N, workers: workers) { w, range in
+        // Weight gradients (q's, k's, v's side by side) are reduced per worker, then summed in worker order.
+        Parallel.reduceByWorker(N, minimumPerThread: 16, width: weightCount, { (range, partial: UnsafeMutablePointer<T>) in
             for n in range {
                 for (j, segment) in segments.enumerated() {
                     let x = raw + n * R + segment.offset, d = dqkv + n * W + segment.offset
-                    let weight = weights[segment.part], dw = partial + w * weightCount + weightOffsets[segment.part]
+                    let weight = weights[segment.part], dw = partial + weightOffsets[segment.part]
                     let r = rstd[n * S + j]
                     var gx: T = 0
                     for c in 0..<segment.width {
@@ -107,11 +103,8 @@ public enum QueryKeyNorm {
                     for c in 0..<segment.width { d[c] = r * weight[c] * d[c] - k * x[c] }
                 }
             }
-        }
-        for w in 0..<workers {
-            for (p, part) in layout.parts.enumerated() {
-                VectorMath.axpy(1, partial + w * weightCount + weightOffsets[p], dWeights[p], part.width)
-            }
-        }
+        }, combine: { (partial: UnsafePointer<T>) in
+            for (p, part) in layout.parts.enumerated() { VectorMath.axpy(1, partial + weightOffsets[p], dWeights[p], part.width) }
+        })
     }
 }
