@@ -96,6 +96,16 @@ void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, s
     for (size_t i = 0; i < n; i++) out[i] = a * x[i] + y[i];
 }
 
+double mixln_exp_shifted_sum_f32_f64(const float *x, float shift, float *out, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) {
+        float e = exp_one(x[i] - shift);
+        out[i] = e;
+        s += (double)e;
+    }
+    return s;
+}
+
 float mixln_softmax_f32(float *x, size_t n) {
     float m = mixln_max_f32(x, n);
     float s = 0;

@@ -57,6 +57,8 @@ where Self.RawSignificand: FixedWidthInteger {
     static func axpy(_ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count: Int)
     /// out[i] = a·x[i] + y[i]  (out may alias y)
     static func scaledAdd(_ out: UnsafeMutablePointer<Self>, _ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int)
+    /// `out[i] = exp(x[i] − shift)` (`out` may be `x`); returns Σ out[i] accumulated in `Double`.
+    static func expShiftedSumInDouble(_ x: UnsafePointer<Self>, minus shift: Self, into out: UnsafeMutablePointer<Self>, count: Int) -> Double
     /// Softmax of `x` in place; returns log Σ exp of the original values.
     static func softmaxInPlace(_ x: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// out[i] = bits[i] read as bfloat16 (exact: every bfloat16 is a Float and a Double).
@@ -117,6 +119,10 @@ extension Float: TensorScalar {
     @inlinable public static func scaledAdd(_ out: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>,
                                             _ y: UnsafePointer<Float>, count: Int) {
         mixln_scaled_add_f32(out, a, x, y, count)
+    }
+    @inlinable public static func expShiftedSumInDouble(_ x: UnsafePointer<Float>, minus shift: Float, into out: UnsafeMutablePointer<Float>,
+                                                        count: Int) -> Double {
+        mixln_exp_shifted_sum_f32_f64(x, shift, out, count)
     }
     @inlinable public static func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
         mixln_softmax_f32(x, count)
@@ -215,6 +221,15 @@ extension Double: TensorScalar {
     public static func scaledAdd(_ out: UnsafeMutablePointer<Double>, _ a: Double, _ x: UnsafePointer<Double>,
                                  _ y: UnsafePointer<Double>, count: Int) {
         for i in 0..<count { out[i] = a * x[i] + y[i] }
+    }
+    public static func expShiftedSumInDouble(_ x: UnsafePointer<Double>, minus shift: Double, into out: UnsafeMutablePointer<Double>,
+                                             count: Int) -> Double {
+        var total = 0.0
+        for i in 0..<count {
+            out[i] = Foundation.exp(x[i] - shift)
+            total += out[i]
+        }
+        return total
     }
     public static func softmaxInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) -> Double {
         let m = maximum(x, count: count)

@@ -32,6 +32,12 @@ public enum VectorMath {
                                                              _ y: UnsafePointer<T>, _ n: Int) {
         T.scaledAdd(out, a, x, y, count: n)
     }
+    /// out[i] = exp(x[i] − shift) (out may be x); returns Σ out[i] in `Double`. With `shift = max(x)`,
+    /// `shift + log(result)` is log Σ exp(x) without the fp32 rounding of `softmax`'s return value.
+    @inlinable public static func expShifted<T: TensorScalar>(_ x: UnsafePointer<T>, minus shift: T, into out: UnsafeMutablePointer<T>,
+                                                               _ n: Int) -> Double {
+        T.expShiftedSumInDouble(x, minus: shift, into: out, count: n)
+    }
     /// Softmax in place; returns log Σ exp of the original values.
     @inlinable public static func softmax<T: TensorScalar>(_ x: UnsafeMutablePointer<T>, _ n: Int) -> T {
         T.softmaxInPlace(x, count: n)
