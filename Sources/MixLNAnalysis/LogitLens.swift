@@ -33,26 +33,30 @@ public struct LogitLensReport: Codable, Sendable {
 
 public enum LogitLens {
     /// Logits per head chunk: R = this / V rows, and two (R, V) buffers are held (the final layer's
-    /// probabilities and the layer under the lens). Tests lower it to force many chunks.
+    /// logits and the layer under the lens). Tests lower it to force many chunks.
     nonisolated(unsafe) static var chunkElements = 1 << 22
 
     /// The lens at every layer, averaged over every predicted token of `batches`.
     ///
     /// Batch by batch, one forward keeps the layer inputs x_0 … x_L (the LM head is not run there);
-    /// then, R predicted rows at a time, the head runs on x_L once — its unnormalized probabilities
-    /// kept for the chunk — and on each x_ℓ in turn, and every row gives its cross-entropy, argmax
-    /// and KL against the kept distribution. Row values are summed in row order in `Double`, so the
+    /// then, R predicted rows at a time, the head runs on x_L once — its logits kept for the chunk —
+    /// and on each x_ℓ in turn, and every row gives its cross-entropy, argmax and KL against the kept
+    /// logits (`VectorMath.softmaxDivergence`: precise even for the tiny KL of nearly equal layers). Row values are summed in row order in `Double`, so the
     /// result does not depend on the thread count or chunk size. Works in the model's
     /// `matmulPrecision` and with bf16 weights, as the forward does.
     public static func run<T: TensorScalar>(_ model: Transformer<T>, batches: some Collection<TokenBatch>,
                                             progress: (Int, Int) -> Void = { _, _ in }) throws -> LogitLensReport {
         let L = model.config.numHiddenLayers, V = model.config.vocabSize
         let R = max(1, chunkElements / V)
-        let final = model.headChunk(rows: R), lens = model.headChunk(rows: R)  // (R, V) each
-        let rowValues = Buffer<Double>(count: (L + 1) * R * 3)  // (L+1, R, 3) loss, agreement, KL of each row of the chunk
-        let finalRows = Buffer<Double>(count: R * 3)            // (R, 3) per final row: log Σ exp, Σ e, Σ e·z_L
-        let finalTop = UnsafeMutablePointer<Int>.allocate(capacity: R)  // (R) the model's argmax
+        let final = model.headChunk(rows: R), lens = model.headChunk(rows: R)  // (R, V) each: z_L, z_ℓ
+        let finalMax = Buffer<T>(count: R)                                   // (R) max z_L per row
+        let finalTop = UnsafeMutablePointer<Int>.allocate(capacity: R)        // (R) the model's argmax
         defer { finalTop.deallocate() }
+        let rowValues = Buffer<Double>(count: (L + 1) * R * 3)  // (L+1, R, 3) loss, agreement, KL of each row of the chunk
+        func record(_ l: Int, _ m: Int, loss: Double, agrees: Bool, kl: Double) {
+            let out = rowValues.pointer + 3 * (l * R + m)
+            (out[0], out[1], out[2]) = (loss, agrees ? 1 : 0, kl)
+        }
         var sums = Array(repeating: (loss: 0.0, agreeing: 0, kl: 0.0), count: L + 1)
         var tokens = 0
         for (i, batch) in batches.enumerated() {
@@ -66,32 +70,26 @@ public enum LogitLens {
             for start in stride(from: 0, to: rows.count, by: R) {
                 let part = rows[start..<min(rows.count, start + R)], M = part.count
                 let target = { (m: Int) in Int(batch.targets[part[part.startIndex + m]]) }
-                // ℓ = L: p_L ∝ e = exp(z_L − max z_L) into `final`, from logits computed in `lens`.
-                model.headLogits(of: model.layerInput(L), rows: part, into: lens)
+                // ℓ = L: the model's own logits, kept in `final` for the chunk.
+                model.headLogits(of: model.layerInput(L), rows: part, into: final)
                 Parallel.forEachChunk(M, minimumPerThread: 4) { range in
                     for m in range {
-                        let z = lens.logits.pointer + m * V, e = final.logits.pointer + m * V, top = VectorMath.max(z, V)
-                        finalTop[m] = argmax(z, top, V)
-                        let total = VectorMath.expShifted(z, minus: top, into: e, V)
-                        let logSumExp = Double(top) + log(total)
-                        let f = finalRows.pointer + 3 * m
-                        (f[0], f[1], f[2]) = (logSumExp, total, VectorMath.dotInDouble(e, z, V))
-                        let out = rowValues.pointer + 3 * (L * R + m)
-                        (out[0], out[1], out[2]) = (logSumExp - Double(z[target(m)]), 1, 0)
+                        let z = final.logits.pointer + m * V, top = VectorMath.max(z, V)
+                        (finalMax.pointer[m], finalTop[m]) = (top, argmax(z, top, V))
+                        let scratch = lens.logits.pointer + m * V
+                        let logSumExp = Double(top) + log(VectorMath.expShifted(z, minus: top, into: scratch, V))
+                        record(L, m, loss: logSumExp - Double(z[target(m)]), agrees: true, kl: 0)
                     }
                 }
                 for l in 0..<L {
                     model.headLogits(of: model.layerInput(l), rows: part, into: lens)
                     Parallel.forEachChunk(M, minimumPerThread: 4) { range in
                         for m in range {
-                            let z = lens.logits.pointer + m * V, e = final.logits.pointer + m * V, top = VectorMath.max(z, V)
+                            let zL = final.logits.pointer + m * V, z = lens.logits.pointer + m * V, top = VectorMath.max(z, V)
                             let agrees = argmax(z, top, V) == finalTop[m], targetLogit = Double(z[target(m)])
-                            let weighted = VectorMath.dotInDouble(e, z, V)  // Σ e·z_ℓ
+                            let kl = VectorMath.softmaxDivergence(zL, z, aMax: finalMax.pointer[m], bMax: top, V)
                             let logSumExp = Double(top) + log(VectorMath.expShifted(z, minus: top, into: z, V))
-                            let f = finalRows.pointer + 3 * m  // KL = Σ p_L (z_L − z_ℓ) − lse_L + lse_ℓ, p_L = e / Σ e
-                            let kl = (f[2] - weighted) / f[1] - f[0] + logSumExp
-                            let out = rowValues.pointer + 3 * (l * R + m)
-                            (out[0], out[1], out[2]) = (logSumExp - targetLogit, agrees ? 1 : 0, kl)
+                            record(l, m, loss: logSumExp - targetLogit, agrees: agrees, kl: kl)
                         }
                     }
                 }
