@@ -21,20 +21,13 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mixln_reference import load_checkpoint  # noqa: E402
-
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-OFFICIAL = os.path.join(REPO, "Tests", "MixLNCLITests", "Fixtures", "official")
-SCHEMES = {"pre": "pre", "post": "post", "post_pre": "mix:1"}
+from make_analysis_fixtures import official_fixtures  # noqa: E402
 
 
 @torch.no_grad()
 def main():
     torch.set_num_threads(1)
-    for folder, scheme in SCHEMES.items():
-        d = os.path.join(OFFICIAL, folder)
-        model = load_checkpoint(d, scheme).eval()
-        records = [json.loads(line)["input_ids"] for line in open(os.path.join(d, "tokens.jsonl"))]
+    for folder, d, model, records in official_fixtures():
         L = model.config.num_hidden_layers
         sums = [[0.0, 0, 0.0] for _ in range(L + 1)]
         tokens = 0
