@@ -150,9 +150,9 @@ struct LogitLensCommand: ParsableCommand {
         }
         let L = report.layers.count - 1
         print("logit lens over \(report.tokens) tokens: final norm + LM head on the input of layer ℓ (ℓ = \(L): the model's output)")
-        print("layer   loss      top-1 agreement   KL(final ‖ layer)")
+        print("layer   loss      top-1 agreement   KL(final ‖ layer), nats")
         for l in report.layers {
-            print(String(format: "%5d   %7.4f   %15.4f   %17.4f", l.layer, l.loss, l.top1Agreement, l.klToFinal))
+            print(String(format: "%5d   %7.4f   %15.4f   %17.3e", l.layer, l.loss, l.top1Agreement, l.klToFinal))
         }
     }
 }

@@ -102,6 +102,12 @@ final class OfficialCheckpointTests: CLITestCase {
             XCTAssertEqual(last["top1_agreement"] as? Double, 1)
             let eval = try XCTUnwrap(try output(["eval"] + common)["loss"] as? Double)
             XCTAssertEqual(try XCTUnwrap(last["loss"] as? Double), eval, accuracy: 1e-7 * eval, "\(scheme): the last layer is eval's loss")
+            let table = try mixln(["analyze", "logit-lens"] + common.filter { $0 != "--json" })
+            XCTAssertEqual(table.status, 0, table.stderr)
+            let lines = table.stdout.split(separator: "\n")
+            XCTAssertEqual(lines.count, 2 + 5, table.stdout)
+            XCTAssertTrue(lines[1].hasPrefix("layer   loss"), table.stdout)
+            XCTAssertTrue(lines[6].hasPrefix("    4   ") && lines[6].hasSuffix("1.0000           0.000e+00"), table.stdout)
         }
     }
 }
