@@ -41,9 +41,10 @@ public enum LogitLens {
     /// Batch by batch, one forward keeps the layer inputs x_0 … x_L (the LM head is not run there);
     /// then, R predicted rows at a time, the head runs on x_L once — its logits kept for the chunk —
     /// and on each x_ℓ in turn, and every row gives its cross-entropy, argmax and KL against the kept
-    /// logits (`VectorMath.softmaxDivergence`: precise even for the tiny KL of nearly equal layers). Row values are summed in row order in `Double`, so the
-    /// result does not depend on the thread count or chunk size. Works in the model's
-    /// `matmulPrecision` and with bf16 weights, as the forward does.
+    /// logits (`VectorMath.softmaxDivergence`: precise even for the tiny KL of nearly equal layers).
+    /// Row values are summed in row order in `Double`, so the result does not depend on the thread
+    /// count or chunk size. Works in the model's `matmulPrecision` and with bf16 weights, as the
+    /// forward does. Memory beyond the forward's layer inputs: two (R, V) logit buffers.
     public static func run<T: TensorScalar>(_ model: Transformer<T>, batches: some Collection<TokenBatch>,
                                             progress: (Int, Int) -> Void = { _, _ in }) throws -> LogitLensReport {
         let L = model.config.numHiddenLayers, V = model.config.vocabSize
