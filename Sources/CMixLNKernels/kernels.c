@@ -96,11 +96,23 @@ void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, s
     for (size_t i = 0; i < n; i++) out[i] = a * x[i] + y[i];
 }
 
+// In place and out of place as two loops: one loop on pointers that may alias would get a runtime
+// overlap check, which the in-place call always fails, and run scalar.
 double mixln_exp_shifted_sum_f32_f64(const float *x, float shift, float *out, size_t n) {
     double s = 0;
+    if (out == x) {
+        for (size_t i = 0; i < n; i++) {
+            float e = exp_one(out[i] - shift);
+            out[i] = e;
+            s += (double)e;
+        }
+        return s;
+    }
+    const float *restrict in = x;
+    float *restrict o = out;
     for (size_t i = 0; i < n; i++) {
-        float e = exp_one(x[i] - shift);
-        out[i] = e;
+        float e = exp_one(in[i] - shift);
+        o[i] = e;
         s += (double)e;
     }
     return s;

@@ -57,7 +57,7 @@ where Self.RawSignificand: FixedWidthInteger {
     static func axpy(_ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count: Int)
     /// out[i] = a·x[i] + y[i]  (out may alias y)
     static func scaledAdd(_ out: UnsafeMutablePointer<Self>, _ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int)
-    /// `out[i] = exp(x[i] − shift)` (`out` may be `x`); returns Σ out[i] accumulated in `Double`.
+    /// `out[i] = exp(x[i] − shift)` (`out` is `x` or does not overlap it); returns Σ out[i] accumulated in `Double`.
     static func expShiftedSumInDouble(_ x: UnsafePointer<Self>, minus shift: Self, into out: UnsafeMutablePointer<Self>, count: Int) -> Double
     /// For KL(softmax(a) ‖ softmax(b)) (`VectorMath.softmaxDivergence`): with e_i = exp(a_i − aMax) and
     /// d_i = a_i − b_i − shift, the `Double` sums (Σ e_i, Σ e_i·d_i, Σ e_i·(exp(−d_i) − 1 + d_i)), the

@@ -34,7 +34,7 @@ public enum VectorMath {
                                                              _ y: UnsafePointer<T>, _ n: Int) {
         T.scaledAdd(out, a, x, y, count: n)
     }
-    /// out[i] = exp(x[i] − shift) (out may be x); returns Σ out[i] in `Double`. With `shift = max(x)`,
+    /// out[i] = exp(x[i] − shift) (out is x or does not overlap it); returns Σ out[i] in `Double`. With `shift = max(x)`,
     /// `shift + log(result)` is log Σ exp(x) without the fp32 rounding of `softmax`'s return value.
     @inlinable public static func expShifted<T: TensorScalar>(_ x: UnsafePointer<T>, minus shift: T, into out: UnsafeMutablePointer<T>,
                                                                _ n: Int) -> Double {

@@ -27,7 +27,7 @@ void mixln_axpy_f32(float a, const float *x, float *y, size_t n);
 void mixln_add_scalar_f32(float *x, float a, size_t n);
 /// out[i] = a * x[i] + y[i]  (out may alias y).
 void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, size_t n);
-/// out[i] = exp(x[i] - shift) (out may alias x); returns the sum of out in double.
+/// out[i] = exp(x[i] - shift) (out is x, or does not overlap it); returns the sum of out in double.
 /// With shift = max(x): the unnormalized softmax and log(sum) + shift = log-sum-exp without fp32 rounding.
 double mixln_exp_shifted_sum_f32_f64(const float *x, float shift, float *out, size_t n);
 /// For KL(softmax(a) || softmax(b)) without cancellation: with e_i = exp(a_i - a_max) and
