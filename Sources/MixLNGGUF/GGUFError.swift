@@ -1,0 +1,5 @@
+/// Why a GGUF file could not be read: one line naming the file, the field and what was expected.
+public struct GGUFError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ path: String, _ problem: String) { description = "\(path): \(problem)" }
+}
