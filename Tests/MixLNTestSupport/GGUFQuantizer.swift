@@ -12,6 +12,12 @@ public enum GGUFQuantizer {
     /// `values` (whole blocks of `type`) as stored bytes.
     public static func encode(_ values: [Float], as type: GGMLType) -> Data {
         precondition(values.count % type.blockSize == 0)
+        switch type {  // one value per "block": stored as is, in bulk
+        case .f32: return Data(values.flatMap { le($0.bitPattern) })
+        case .f16: return Data(values.flatMap { le(HalfFloat.bits($0)) })
+        case .bf16: return Data(values.flatMap { le(BFloat16.bits($0)) })
+        default: break
+        }
         var out = Data()
         for start in stride(from: 0, to: values.count, by: type.blockSize) {
             let x = Array(values[start..<(start + type.blockSize)])

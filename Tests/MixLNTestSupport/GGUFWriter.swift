@@ -103,3 +103,22 @@ public struct GGUFWriter {
 
     public func write(to path: String) throws { try serialized().write(to: URL(fileURLWithPath: path)) }
 }
+
+extension GGUFWriter {
+    /// llama.cpp's converter `permute` of a q or k projection (heads·D rows of `columns`) for its
+    /// interleaved RoPE: `w.reshape(heads, 2, D/2, columns).swapaxes(1, 2)`, so row h·D + s·D/2 + i
+    /// (half s, pair i of head h) becomes row h·D + 2i + s.
+    public static func llamaCppPermute(_ w: [Float], heads: Int, columns: Int) -> [Float] {
+        let D = w.count / columns / heads
+        var out = w
+        for h in 0..<heads {
+            for s in 0..<2 {
+                for i in 0..<(D / 2) {
+                    let from = (h * D + s * D / 2 + i) * columns, to = (h * D + 2 * i + s) * columns
+                    out.replaceSubrange(to..<(to + columns), with: w[from..<(from + columns)])
+                }
+            }
+        }
+        return out
+    }
+}
