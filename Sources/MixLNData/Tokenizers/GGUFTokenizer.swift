@@ -13,8 +13,10 @@ import MixLNGGUF
 /// - `tokenizer.ggml.model = gpt2`: byte-level BPE from `tokens` and `merges`, as the
 ///   `tokenizer.json` it came from: CONTROL tokens become special added tokens, USER_DEFINED ones
 ///   plain added tokens; the pre-tokenizer from `tokenizer.ggml.pre`: `default`, `gpt-2`, `gpt2`
-///   (GPT-2's split), `llama-bpe`, `llama3` (LLaMA 3's), `smollm`, `starcoder` (digits one by one,
-///   then GPT-2's); `add_bos_token` (default false) / `add_eos_token` add BOS / EOS.
+///   (GPT-2's split), `llama-bpe`, `llama3` (LLaMA 3's, whole pre-tokens looked up before merging),
+///   `smollm`, `starcoder` (digits one by one, then GPT-2's); `add_bos_token` (default false) /
+///   `add_eos_token` add BOS / EOS. (llama.cpp's own `default` split differs a little from GPT-2's;
+///   a converter writes `default` for a BPE vocabulary it does not recognise.)
 ///
 /// Anything else (another model or pre-tokenizer) throws an error naming it: a `--tokenizer` file
 /// can stand in.
@@ -116,7 +118,10 @@ public enum GGUFTokenizer {
 
     private static func byteLevelBPE(_ file: GGUFFile, tokens: [String], types: [Int]) throws -> any Tokenizer {
         let merges = try file.require("tokenizer.ggml.merges", file.strings)
-        let preTokenizer = try preTokenizer(try file.string("tokenizer.ggml.pre") ?? "default", path: file.path)
+        let pre = try file.string("tokenizer.ggml.pre") ?? "default"
+        let preTokenizer = try preTokenizer(pre, path: file.path)
+        // LLaMA 3 looks a whole pre-token up in the vocabulary before merging (llama.cpp does too).
+        let ignoreMerges = pre == "llama-bpe" || pre == "llama3"
         let control = 3, userDefined = 4
         let added: [[String: Any]] = tokens.indices.compactMap { id in
             guard types[id] == control || types[id] == userDefined else { return nil }
@@ -147,7 +152,7 @@ public enum GGUFTokenizer {
             "pre_tokenizer": preTokenizer, "post_processor": postProcessor,
             "decoder": ["type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": true],
             "model": ["type": "BPE", "dropout": NSNull(), "unk_token": unknown, "continuing_subword_prefix": NSNull(),
-                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": false,
+                      "end_of_word_suffix": NSNull(), "fuse_unk": false, "byte_fallback": false, "ignore_merges": ignoreMerges,
                       "vocab": vocabulary, "merges": merges] as [String: Any],
         ]
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
