@@ -65,7 +65,7 @@ public final class GGUFFile {
         let keyCount = try cursor.readCount("metadata_kv_count")
         // Every metadata entry takes at least 12 bytes (key length, type), every tensor info 24.
         guard keyCount <= cursor.remaining / 12 else {
-            throw GGUFError(path, "metadata_kv_count \(keyCount) cannot fit in the \(bytes.count)-byte file")
+            throw GGUFError(path, "truncated or corrupt: metadata_kv_count \(keyCount) cannot fit in the \(cursor.remaining) bytes left of the \(bytes.count)-byte file")
         }
         var metadata: [String: GGUFValue] = [:]
         for index in 0..<keyCount {
@@ -82,7 +82,7 @@ public final class GGUFFile {
             alignment = Int(value)
         }
         guard tensorCount <= cursor.remaining / 24 else {
-            throw GGUFError(path, "tensor_count \(tensorCount) cannot fit in the \(bytes.count)-byte file")
+            throw GGUFError(path, "truncated or corrupt: tensor_count \(tensorCount) cannot fit in the \(cursor.remaining) bytes left of the \(bytes.count)-byte file")
         }
         var infos: [(name: String, type: GGMLType, dimensions: [Int], offset: Int, size: Int)] = []
         var names = Set<String>()
