@@ -6,16 +6,7 @@ import XCTest
 @testable import MixLNModel
 
 /// Every malformed GGUF file is refused with one line naming the file and the field; none crashes.
-final class GGUFFileTests: XCTestCase {
-    var directory: String!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-file-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
+final class GGUFFileTests: GGUFTestCase {
     /// A tiny valid LLaMA file: C = 32, I = 32, 2 heads, 1 layer, 8 tokens, tied head, F32 weights.
     func validWriter(skipping skipped: String? = nil) -> GGUFWriter {
         var w = GGUFWriter()

@@ -7,16 +7,7 @@ import XCTest
 
 /// A model written as GGUF (as llama.cpp's converter writes it: permuted q/k rows, GGUF names,
 /// dimensions innermost first) loads as the same model saved as safetensors.
-final class GGUFModelTests: XCTestCase {
-    var directory: String!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("gguf-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws { try? FileManager.default.removeItem(atPath: directory) }
-
+final class GGUFModelTests: GGUFTestCase {
     /// Row lengths of 256 so every K-quant fits; eps and theta exact in float32 (GGUF stores them so).
     func config(layers: Int = 1, kvHeads: Int = 2, tied: Bool = false) -> ModelConfig {
         ModelConfig(hiddenSize: 256, intermediateSize: 256, numAttentionHeads: 4, numHiddenLayers: layers, vocabSize: 48,
