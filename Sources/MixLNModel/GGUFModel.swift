@@ -53,9 +53,6 @@ public enum GGUFModel {
         if let rotary = try file.int("llama.rope.dimension_count"), heads > 0, rotary != hidden / heads {
             throw GGUFError(file.path, "llama.rope.dimension_count \(rotary) is not the head size \(hidden / heads); partial rotary embeddings are not supported")
         }
-        if file.info("rope_freqs.weight") != nil {
-            throw GGUFError(file.path, "tensor 'rope_freqs.weight' (per-frequency RoPE factors, as LLaMA 3.1 files store their llama3 scaling) is not supported")
-        }
         let config = ModelConfig(
             hiddenSize: hidden, intermediateSize: try file.require("llama.feed_forward_length", file.int),
             numAttentionHeads: heads, numHiddenLayers: try file.require("llama.block_count", file.int),
@@ -63,7 +60,8 @@ public enum GGUFModel {
             rmsNormEps: try file.require("llama.attention.layer_norm_rms_epsilon", file.double),
             ropeTheta: try file.double("llama.rope.freq_base") ?? 10000, padTokenId: nil,
             numKeyValueHeads: try file.int("llama.attention.head_count_kv") ?? heads,
-            tieWordEmbeddings: file.info("output.weight") == nil, ropeScaling: try ropeScaling(file))
+            tieWordEmbeddings: file.info("output.weight") == nil,
+            ropeScaling: try ropeScaling(file, headDim: heads > 0 ? hidden / heads : 0))
         do {
             try config.validate()
         } catch let error as ModelError {
@@ -72,11 +70,15 @@ public enum GGUFModel {
         return config
     }
 
-    /// `llama.rope.scaling.type`: `none` (or absent) → nil, `linear` → `.linear(factor)`; others refused by name.
-    static func ropeScaling(_ file: GGUFFile) throws -> RopeScaling? {
+    /// `llama.rope.scaling.type`: `none` (or absent) → nil, or the `llama3` scaling `rope_freqs.weight`
+    /// encodes; `linear` → `.linear(factor)`; others refused by name.
+    static func ropeScaling(_ file: GGUFFile, headDim: Int) throws -> RopeScaling? {
         guard let kind = try file.string("llama.rope.scaling.type"), kind != "none" else {
             if let factor = try file.double("llama.rope.scale_linear"), factor != 1 { return .linear(factor: factor) }
-            return nil
+            return try file.info("rope_freqs.weight").flatMap { try llama3Scaling(file, $0, headDim: headDim) }
+        }
+        if file.info("rope_freqs.weight") != nil {
+            throw GGUFError(file.path, "gives both llama.rope.scaling.type '\(kind)' and tensor 'rope_freqs.weight'; keep one")
         }
         guard kind == "linear" else {
             throw GGUFError(file.path, "llama.rope.scaling.type '\(kind)' is not supported (supported: none, linear); running it as plain RoPE would give wrong frequencies")
@@ -84,6 +86,44 @@ public enum GGUFModel {
         let scaling = RopeScaling.linear(factor: try file.require("llama.rope.scaling.factor", file.double))
         do { try scaling.validate() } catch let error as ModelError { throw GGUFError(file.path, error.message) }
         return scaling
+    }
+
+    /// llama.cpp's converter stores LLaMA 3.1's `llama3` rope scaling as one divisor per rotation pair
+    /// (`rope_freqs.weight`, D/2 values: the pair's inverse frequency becomes f / divisor) and no
+    /// parameters. The parameters are recovered — `factor` is the largest divisor; with `low_freq_factor`
+    /// fixed at 1 (scaling all three band parameters alike changes no frequency), two divisors strictly
+    /// between 1 and `factor` fix `high_freq_factor` and `original_max_position_embeddings`; else
+    /// LLaMA 3.1's 1, 4, 8192 — and accepted only when `RopeScaling.llama3` gives back every divisor.
+    static func llama3Scaling(_ file: GGUFFile, _ info: GGUFTensorInfo, headDim: Int) throws -> RopeScaling? {
+        let theta = try file.double("llama.rope.freq_base") ?? 10000
+        guard info.dimensions == [headDim / 2] else {
+            throw GGUFError(file.path, "tensor 'rope_freqs.weight' has dimensions \(info.dimensions), expected [\(headDim / 2)] (one per rotation pair)")
+        }
+        var stored = [Float](repeating: 0, count: headDim / 2)
+        stored.withUnsafeMutableBufferPointer { out in
+            file.withBytes(of: info) { GGUFDequantization.dequantize(info.type, $0, count: out.count, into: out.baseAddress!) }
+        }
+        let divisors = stored.map(Double.init), f = RopeScaling.unscaledInverseFrequencies(headDim: headDim, theta: theta)
+        guard let factor = divisors.max(), divisors.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+            throw GGUFError(file.path, "tensor 'rope_freqs.weight' holds divisors that are not positive numbers")
+        }
+        if divisors.allSatisfy({ $0 == 1 }) { return nil }
+        var candidates = [RopeScaling.Llama3(factor: factor, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192)]
+        // In the smooth band 1/divisor = (1 − s)/factor + s with s = old/λ − low over (high − low), linear in 1/λ = f/2π.
+        let smooth = divisors.indices.filter { divisors[$0] > 1 + 1e-6 && divisors[$0] < factor * (1 - 1e-6) }
+        if let first = smooth.first, let last = smooth.last, first != last {
+            let s = { (i: Int) in (1 / divisors[i] - 1 / factor) / (1 - 1 / factor) }, x = { (i: Int) in f[i] / (2 * Double.pi) }
+            let slope = (s(last) - s(first)) / (x(last) - x(first)), offset = slope * x(first) - s(first)  // s = slope·x − offset
+            if offset > 0, slope > 0, (slope / offset).isFinite, slope / offset < 1e12 {
+                candidates.insert(.init(factor: factor, lowFreqFactor: 1, highFreqFactor: ((1 + 1 / offset) * 1e4).rounded() / 1e4,
+                                        originalMaxPositionEmbeddings: Int((slope / offset).rounded())), at: 0)
+            }
+        }
+        for candidate in candidates {
+            let scaled = RopeScaling.llama3(candidate).apply(to: f)
+            if zip(zip(f, scaled), divisors).allSatisfy({ abs($0.0 / $0.1 - $1) <= 1e-5 * $1 }) { return .llama3(candidate) }
+        }
+        throw GGUFError(file.path, "tensor 'rope_freqs.weight' holds RoPE frequency divisors that no llama3 rope scaling reproduces; they are not supported")
     }
 
     /// Loads the GGUF file at `path`, every weight dequantized to fp32 then converted to `T`.
@@ -99,7 +139,7 @@ public enum GGUFModel {
         let plan = try NormScheme.plan("pre", layers: config.numHiddenLayers)
         let layout = ParameterLayout(config: config, plan: plan)
         let names = ggufNames(layers: config.numHiddenLayers, tied: config.tieWordEmbeddings)
-        let expected = Set(names.values)
+        let expected = Set(names.values).union(["rope_freqs.weight"])  // read into the config
         if let unexpected = file.tensors.first(where: { !expected.contains($0.name) }) {
             throw GGUFError(path, "unexpected tensor '\(unexpected.name)' for a LLaMA model of \(config.numHiddenLayers) layers")
         }

@@ -130,6 +130,33 @@ final class GGUFModelTests: GGUFTestCase {
         XCTAssertGreaterThan(zip(unpermuted, reference).map { abs($0 - $1) }.max()!, 1e-3)
     }
 
+    /// llama.cpp stores LLaMA 3.1's scaling as per-pair divisors (`rope_freqs.weight`); the loader
+    /// recovers the `llama3` parameters that give them back, and refuses divisors none gives.
+    func testRopeFrequencyDivisorsBecomeLlama3Scaling() throws {
+        for scaling in [RopeScaling.Llama3(factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192),
+                        .init(factor: 32, lowFreqFactor: 1, highFreqFactor: 2, originalMaxPositionEmbeddings: 4096)] {
+            var config = config()
+            config.ropeScaling = .llama3(scaling)
+            let model = try randomModel(config)
+            let f = RopeScaling.unscaledInverseFrequencies(headDim: config.headDim, theta: config.ropeTheta)
+            let divisors = zip(f, RopeScaling.llama3(scaling).apply(to: f)).map { Float($0 / $1) }
+            let path = try writeGGUF(model) {
+                $0.addTensor("rope_freqs.weight", dimensions: [divisors.count], type: GGMLType.f32.rawValue,
+                             bytes: GGUFQuantizer.encode(divisors, as: .f32))
+            }.path
+            let loaded: Transformer<Float> = try GGUFModel.load(path)
+            XCTAssertEqual(loaded.config.ropeScaling, .llama3(scaling))
+            XCTAssertEqual(try logits(loaded), try logits(safetensorsModel(config, weights: model.parameters.array)))
+        }
+        let path = try writeGGUF(try randomModel(config())) {
+            $0.addTensor("rope_freqs.weight", dimensions: [32], type: GGMLType.f32.rawValue,
+                         bytes: GGUFQuantizer.encode((0..<32).map { 1 + Float($0 % 3) }, as: .f32))
+        }.path
+        XCTAssertThrowsError(try GGUFModel.load(path) as Transformer<Float>) {
+            XCTAssertTrue("\($0)".contains("no llama3 rope scaling reproduces"), "\($0)")
+        }
+    }
+
     func testUnpermuteInvertsTheConvertersPermute() {
         let w = (0..<(3 * 8 * 5)).map(Float.init)  // 3 heads of D = 8, 5 columns
         let permuted = GGUFWriter.llamaCppPermute(w, heads: 3, columns: 5)
