@@ -38,7 +38,7 @@ extension TokenizerParityTests {
 
     /// A byte-level BPE `tokenizer.json` fixture as GGUF metadata: tokens by id, merges as "a b",
     /// special added tokens as CONTROL.
-    func byteLevelGGUF(_ fixture: String, pre: String, bos: Int?) throws -> String {
+    func byteLevelGGUF(_ fixture: String, pre: String, bos: Int?, eos: Int? = nil) throws -> String {
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: Self.fixture(fixture)))) as? [String: Any])
         let model = try XCTUnwrap(json["model"] as? [String: Any])
         let vocab = try XCTUnwrap(model["vocab"] as? [String: Int])
@@ -53,6 +53,7 @@ extension TokenizerParityTests {
             w.add("tokenizer.ggml.tokens", strings: tokens)
             w.add("tokenizer.ggml.token_type", int32s: types)
             w.add("tokenizer.ggml.merges", strings: merges)
+            if let eos { w.add("tokenizer.ggml.eos_token_id", uint32: UInt32(eos)) }
             if let bos {
                 w.add("tokenizer.ggml.bos_token_id", uint32: UInt32(bos))
                 w.add("tokenizer.ggml.add_bos_token", bool: true)
@@ -79,8 +80,9 @@ extension TokenizerParityTests {
     }
 
     func testGGUFLlama3ByteLevelBPE() throws {
-        let tokenizer = try TokenizerLoader.load(path: byteLevelGGUF("llama3_style.json", pre: "llama-bpe", bos: 0))
+        let tokenizer = try TokenizerLoader.load(path: byteLevelGGUF("llama3_style.json", pre: "llama-bpe", bos: 0, eos: 7))
         XCTAssertEqual(tokenizer.bosId, 0)
+        XCTAssertEqual(tokenizer.eosId, 7, "the file's eos_token_id, not the one found by name (1)")
         try assertParity(tokenizer, "llama3_style.expected.json")
     }
 

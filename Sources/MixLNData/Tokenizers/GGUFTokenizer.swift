@@ -15,7 +15,8 @@ import MixLNGGUF
 ///   plain added tokens; the pre-tokenizer from `tokenizer.ggml.pre`: `default`, `gpt-2`, `gpt2`
 ///   (GPT-2's split), `llama-bpe`, `llama3` (LLaMA 3's, whole pre-tokens looked up before merging),
 ///   `smollm`, `starcoder` (digits one by one, then GPT-2's); `add_bos_token` (default false) /
-///   `add_eos_token` add BOS / EOS. (llama.cpp's own `default` split differs a little from GPT-2's;
+///   `add_eos_token` add BOS / EOS; `bos_token_id`, `eos_token_id`, `padding_token_id` where given,
+///   else the special ids are found by name as for a `tokenizer.json`. (llama.cpp's own `default` split differs a little from GPT-2's;
 ///   a converter writes `default` for a BPE vocabulary it does not recognise.)
 ///
 /// Anything else (another model or pre-tokenizer) throws an error naming it: a `--tokenizer` file
@@ -156,6 +157,9 @@ public enum GGUFTokenizer {
                       "vocab": vocabulary, "merges": merges] as [String: Any],
         ]
         let data = try JSONSerialization.data(withJSONObject: json, options: [.sortedKeys])
-        return try HuggingFaceTokenizer(data: data, path: file.path)
+        let ids = HuggingFaceTokenizer.SpecialIds(bos: try tokenId(file, "tokenizer.ggml.bos_token_id", count: tokens.count),
+                                                  eos: try tokenId(file, "tokenizer.ggml.eos_token_id", count: tokens.count),
+                                                  pad: try tokenId(file, "tokenizer.ggml.padding_token_id", count: tokens.count))
+        return try HuggingFaceTokenizer(data: data, path: file.path, specialIds: ids)
     }
 }
