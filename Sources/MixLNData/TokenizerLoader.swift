@@ -6,7 +6,8 @@ public enum TokenizerLoader {
     /// or a folder holding `tokenizer.json` → `HuggingFaceTokenizer`; a `*.gguf` file → the
     /// tokenizer in its metadata (`GGUFTokenizer`).
     /// - Throws: `DataError.noSuchFile` for a missing path, `DataError.invalidOption` for a file
-    ///   of another kind, or the `TokenizerError` of a file that cannot be read as its kind.
+    ///   of another kind, or the `TokenizerError` of a file that cannot be read as its kind (the
+    ///   `GGUFError` of a GGUF file).
     public static func load(path: String) throws -> any Tokenizer {
         if path == "byte" { return ByteTokenizer() }
         var isDirectory: ObjCBool = false

@@ -2,4 +2,6 @@
 public struct GGUFError: Error, CustomStringConvertible, Equatable {
     public let description: String
     public init(_ path: String, _ problem: String) { description = "\(path): \(problem)" }
+    /// A message that already names its file.
+    public init(_ message: String) { description = message }
 }

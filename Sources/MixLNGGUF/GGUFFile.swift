@@ -59,7 +59,8 @@ public final class GGUFFile {
         let version = try cursor.read(UInt32.self, "version")
         guard version == 2 || version == 3 else {
             throw GGUFError(path, version == 1 ? "GGUF version 1 (32-bit counts) is not supported; convert the file again with a current llama.cpp"
-                                               : "unsupported GGUF version \(version) (supported: 2, 3)")
+                : version.byteSwapped == 2 || version.byteSwapped == 3 ? "a big-endian GGUF file; only little-endian files are supported"
+                : "unsupported GGUF version \(version) (supported: 2, 3)")
         }
         let tensorCount = try cursor.readCount("tensor_count")
         let keyCount = try cursor.readCount("metadata_kv_count")

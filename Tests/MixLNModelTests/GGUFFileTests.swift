@@ -53,13 +53,16 @@ final class GGUFFileTests: GGUFTestCase {
         XCTAssertEqual(model.config.vocabSize, 8)
         XCTAssertTrue(model.config.tieWordEmbeddings)
         XCTAssertEqual(model.config.rmsNormEps, Double(Float(1e-5)))
+        var version2 = validWriter()
+        version2.version = 2  // the same layout; version 3 only added big-endian files
+        XCTAssertEqual(try GGUFFile(path: try path(version2.serialized())).version, 2)
     }
 
     func testHeaderErrors() throws {
         let valid = validWriter().serialized()
         try expectError(Data(), "truncated: 0 bytes")
         try expectError(Data("GGML".utf8) + valid.dropFirst(4), "not a GGUF file")
-        for (version, message) in [(1, "GGUF version 1"), (4, "unsupported GGUF version 4")] {
+        for (version, message) in [(1, "GGUF version 1"), (4, "unsupported GGUF version 4"), (3 << 24, "a big-endian GGUF file")] {
             var w = validWriter()
             w.version = UInt32(version)
             try expectError(w.serialized(), message)

@@ -23,15 +23,14 @@ import MixLNGGUF
 /// can stand in.
 public enum GGUFTokenizer {
     /// Reads the tokenizer of the GGUF file at `path`.
+    /// - Throws: `GGUFError` naming the file and the field: a malformed file, or a tokenizer that
+    ///   cannot be represented (with the hint that `--tokenizer` can stand in).
     public static func load(path: String) throws -> any Tokenizer {
-        let file: GGUFFile
-        do { file = try GGUFFile(path: path) } catch let error as GGUFError {
-            throw TokenizerError.malformed(path: path, reason: error.description)
-        }
+        let file = try GGUFFile(path: path)
         do {
             return try make(file)
         } catch let error as GGUFError {
-            throw TokenizerError.malformed(path: path, reason: "\(error.description); pass --tokenizer with the model's tokenizer file")
+            throw GGUFError(error.description + "; pass --tokenizer with the model's own tokenizer file")
         }
     }
 
