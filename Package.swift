@@ -100,8 +100,10 @@ let package = Package(
             swiftSettings: fastMath,
             linkerSettings: [.linkedFramework("Accelerate", .when(platforms: [.macOS]))]
         ),
-        .target(name: "MixLNModel", dependencies: ["MixLNTensor"], resources: [.copy("Presets")], swiftSettings: fastMath),
-        .target(name: "MixLNData", dependencies: ["CZlib"], swiftSettings: fastMath),
+        // GGUF (llama.cpp's format): the container only — metadata, tensor infos, validation; no numerics.
+        .target(name: "MixLNGGUF"),
+        .target(name: "MixLNModel", dependencies: ["MixLNTensor", "MixLNGGUF"], resources: [.copy("Presets")], swiftSettings: fastMath),
+        .target(name: "MixLNData", dependencies: ["CZlib", "MixLNGGUF"], swiftSettings: fastMath),
         .target(name: "MixLNTrain", dependencies: ["MixLNModel", "MixLNData"], swiftSettings: fastMath),
         .target(name: "MixLNAnalysis", dependencies: ["MixLNTrain", "MixLNModel", "MixLNData"], swiftSettings: fastMath),
         .target(name: "MixLNDistributed", dependencies: ["MixLNTrain"] + mpiDependency, swiftSettings: fastMath + mpiDefine),
@@ -111,7 +113,7 @@ let package = Package(
                            .product(name: "ArgumentParser", package: "swift-argument-parser")],
             swiftSettings: fastMath
         ),
-        .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor", "CZlib"], path: "Tests/MixLNTestSupport"),
+        .target(name: "MixLNTestSupport", dependencies: ["MixLNTensor", "MixLNGGUF", "CZlib"], path: "Tests/MixLNTestSupport"),
         .testTarget(name: "MixLNTensorTests", dependencies: ["MixLNTensor", "MixLNTestSupport", "CMixLNKernels", "CMixLNGemm"]),
         .testTarget(name: "MixLNModelTests", dependencies: ["MixLNModel", "MixLNTestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MixLNDataTests", dependencies: ["MixLNData", "MixLNTestSupport"], resources: [.copy("Fixtures")]),

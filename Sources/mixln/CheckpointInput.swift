@@ -33,8 +33,13 @@ struct CheckpointInput: ParsableArguments {
 
     var checkpoint: String { model.checkpoint }
 
-    /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory.
+    /// The model folder: `checkpoint` itself, or the newest checkpoint of a run directory; a GGUF
+    /// file stands for itself (it carries its config and its tokenizer).
     static func modelFolder(_ checkpoint: String) throws -> String {
+        if GGUFModel.isGGUF(checkpoint) {
+            guard FileManager.default.fileExists(atPath: checkpoint) else { throw CLIError("\(checkpoint): no such file") }
+            return checkpoint
+        }
         let config = (checkpoint as NSString).appendingPathComponent(ModelDirectory.configFile)
         if FileManager.default.fileExists(atPath: config) { return checkpoint }
         if let newest = TrainingCheckpoint.checkpoints(in: checkpoint).last { return newest }
@@ -46,8 +51,10 @@ struct CheckpointInput: ParsableArguments {
         carriedTokenizer(in: folder) ?? "byte"
     }
 
-    /// The tokenizer file a checkpoint carries (`tokenizer.json`, or a SentencePiece `.model`), if any.
+    /// The tokenizer file a checkpoint carries (`tokenizer.json`, or a SentencePiece `.model`; a
+    /// GGUF file's own metadata), if any.
     static func carriedTokenizer(in folder: String) -> String? {
+        if GGUFModel.isGGUF(folder) { return folder }
         let json = (folder as NSString).appendingPathComponent("tokenizer.json")
         if FileManager.default.fileExists(atPath: json) { return json }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []

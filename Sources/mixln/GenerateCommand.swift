@@ -10,11 +10,11 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Continue a prompt: greedy by default, or sampled with --temperature and --top-k.")
 
-    @Option(help: "A model folder or a run directory (its newest checkpoint).") var checkpoint: String
+    @Option(help: "A model folder, a run directory (its newest checkpoint), or a LLaMA GGUF file.") var checkpoint: String
     @Option(help: "Norm scheme, for folders that do not record it.") var norm: String?
     @Option(help: "Official POST_NUM for --norm post_pre / mix.") var postNum: Int?
     @Option(help: "Text to continue.") var prompt: String
-    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, or a tokenizer.json (default: the checkpoint's own, else byte).") var tokenizer: String?
+    @Option(help: "Tokenizer: 'byte', a SentencePiece .model, a tokenizer.json, or a GGUF file (default: the checkpoint's own, else byte).") var tokenizer: String?
     @Option(help: "Tokens to generate at most (fewer at the model's context limit or at eos).") var maxNewTokens: Int = 100
     @Option(help: "0 = greedy; above 0 samples from softmax(logits / temperature).") var temperature: Double = 0
     @Option(help: "Sample among the k most likely tokens only.") var topK: Int?
@@ -31,8 +31,7 @@ struct GenerateCommand: ParsableCommand {
         guard temperature >= 0, temperature.isFinite else { throw CLIError("--temperature must be 0 or positive") }
         if let topK, topK < 1 { throw CLIError("--top-k must be at least 1") }
         let folder = try CheckpointInput.modelFolder(checkpoint)
-        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
-                                                                weights: weights.precision(for: folder, needsGradients: false))
+        let model = try CheckpointModelOptions.load(checkpoint, norm: norm, postNum: postNum, weights: weights, needsGradients: false)
         model.matmulPrecision = try precisionOptions.resolved().matmul
         let tokenizer = try TokenizerLoader.load(path: self.tokenizer ?? CheckpointInput.defaultTokenizer(in: folder))
         // The prompt without the end-of-text a tokenizer may append, after its beginning-of-text if it has one.

@@ -7,7 +7,7 @@ import MixLNTensor
 /// The options that say which trained model to load and how to hold it: shared by every command
 /// that reads a checkpoint (`CheckpointInput` adds data options, `ModelInput` a checked tokenizer).
 struct CheckpointModelOptions: ParsableArguments {
-    @Option(help: "A model folder (config.json + model.safetensors, ours or the official code's), or a run directory (its newest checkpoint).")
+    @Option(help: "A model folder (config.json + model.safetensors, ours or the official code's), a run directory (its newest checkpoint), or a LLaMA GGUF file (llama.cpp's format; dequantized to fp32).")
     var checkpoint: String
 
     @Option(help: "Norm scheme the checkpoint was trained with; required for folders that do not record it (the official code's).")
@@ -28,11 +28,25 @@ struct CheckpointModelOptions: ParsableArguments {
     /// fp32), its products computed as `--precision` says (bf16 weights are then read in place).
     func loadModel(needsGradients: Bool = false) throws -> Transformer<Float> {
         if let threads { Parallel.setThreadCount(threads) }
-        let folder = try CheckpointInput.modelFolder(checkpoint)
-        let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum,
-                                                                weights: weights.precision(for: folder, needsGradients: needsGradients))
+        let model = try Self.load(checkpoint, norm: norm, postNum: postNum, weights: weights, needsGradients: needsGradients)
         model.matmulPrecision = try precisionOptions.resolved().matmul
         return model
+    }
+
+    /// The model of `checkpoint`: a GGUF file (dequantized to fp32, Pre-LN), else a model folder or
+    /// run directory (`CheckpointInput.modelFolder`) held as `weights` says.
+    static func load(_ checkpoint: String, norm: String?, postNum: Int?, weights: WeightsOption,
+                     needsGradients: Bool) throws -> Transformer<Float> {
+        if GGUFModel.isGGUF(checkpoint) {
+            if weights == .bf16 {
+                throw CLIError("--weights bf16 reads BF16 safetensors in place; a GGUF file's weights are dequantized to fp32 (use --weights fp32 or auto)")
+            }
+            if postNum != nil { throw CLIError("--post-num does not apply to a GGUF file: its LLaMA model is Pre-LN") }
+            return try GGUFModel.load(checkpoint, norm: norm)
+        }
+        let folder = try CheckpointInput.modelFolder(checkpoint)
+        return try ModelDirectory.load(folder, norm: norm, postNum: postNum,
+                                       weights: weights.precision(for: folder, needsGradients: needsGradients))
     }
 }
 

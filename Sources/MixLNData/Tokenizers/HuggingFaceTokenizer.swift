@@ -59,6 +59,16 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
 
     /// Parses `tokenizer.json` bytes; `path` only names them in errors and `name`.
     public init(data: Data, path: String = "<data>") throws {
+        try self.init(data: data, path: path, specialIds: SpecialIds())
+    }
+
+    /// Special ids a source states outright (a GGUF file's `tokenizer.ggml.*_token_id`); nil: found by name.
+    struct SpecialIds {
+        var bos: Int32?, eos: Int32?, pad: Int32?
+    }
+
+    /// Parses `tokenizer.json` bytes, with the special ids `specialIds` gives in place of the ones found by name.
+    init(data: Data, path: String, specialIds: SpecialIds) throws {
         let json = try HFJSON(data: data, path: path)
         guard !json["model"].isNull else { throw json["model"].missing("the model object") }
         let model = try HFModels.make(json["model"])
@@ -117,9 +127,9 @@ public struct HuggingFaceTokenizer: Tokenizer, @unchecked Sendable {
         case let unigram as HFModels.Unigram: unkId = unigram.unkId
         default: unkId = nil
         }
-        eosId = find(["</s>", "<|endoftext|>", "<eos>", "<|end_of_text|>"])
-        bosId = find(["<s>", "<bos>", "<|begin_of_text|>"])
-        padId = find(["<pad>", "<|padding|>", "[PAD]"]) ?? eosId ?? unkId ?? 0
+        eosId = specialIds.eos ?? find(["</s>", "<|endoftext|>", "<eos>", "<|end_of_text|>"])
+        bosId = specialIds.bos ?? find(["<s>", "<bos>", "<|begin_of_text|>"])
+        padId = specialIds.pad ?? find(["<pad>", "<|padding|>", "[PAD]"]) ?? eosId ?? unkId ?? 0
         let kind = model is HFModels.Unigram ? "unigram" : "bpe"
         name = "tokenizer.json-\(kind):" + ((path as NSString).deletingLastPathComponent as NSString).lastPathComponent
             + "/" + (path as NSString).lastPathComponent

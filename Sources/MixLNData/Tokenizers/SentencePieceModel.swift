@@ -34,6 +34,11 @@ struct SentencePieceModel {
     var removeExtraWhitespaces = true
     var escapeWhitespaces = true
 
+    /// A model of `pieces` with the `.proto`'s defaults for everything else (set the fields after).
+    init(pieces: [Piece]) {
+        self.pieces = pieces
+    }
+
     /// Decodes a serialized `ModelProto`.
     /// - Throws: `TokenizerError.truncated` / `.malformed` for bad bytes, `.unsupportedModelType`
     ///   for WORD and CHAR models, `.missingField` when there are no pieces.

@@ -40,6 +40,8 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     private let byteValue: [Int16] // per id: the byte a BYTE piece stands for, else -1
     private let pieceScores: [Float] // per id, for BPE merges
     private let isUnused: [Bool]    // per id
+    private let addsBOS: Bool       // encode(_:addSpecialTokens: true) prepends bosId
+    private let addsEOS: Bool       // … and appends eosId
 
     /// Loads the `.model` file at `path`.
     /// - Throws: `DataError.noSuchFile` / `.unreadable`, or a `TokenizerError` naming the problem.
@@ -54,7 +56,13 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
     /// Decodes a serialized `ModelProto`; `path` only names it in errors and `name`.
     public init(data: Data, path: String = "<data>") throws {
         let bytes = [UInt8](data)
-        let model = try SentencePieceModel(bytes: bytes, path: path)
+        try self.init(model: SentencePieceModel(bytes: bytes, path: path), path: path, fingerprint: fnv1a64Hex(bytes))
+    }
+
+    /// A tokenizer over `model` (read from a `.model` file, or built from a GGUF file's vocabulary);
+    /// `addsBOS` / `addsEOS` override the family convention of `encode(_:addSpecialTokens: true)`
+    /// (unigram appends EOS, BPE prepends BOS) where the source says what to add.
+    init(model: SentencePieceModel, path: String, fingerprint: String, addsBOS: Bool? = nil, addsEOS: Bool? = nil) throws {
         self.model = model
         let count = model.pieces.count
         func validId(_ id: Int32, _ field: String) throws -> Int32? {
@@ -76,7 +84,9 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
         // so unknown stands in (it is never predicted at padded positions either way).
         padId = try validId(model.padId, "pad_id") ?? unk
         name = "sentencepiece-\(algorithm.rawValue):" + (path as NSString).lastPathComponent
-        fingerprint = fnv1a64Hex(bytes)
+        self.fingerprint = fingerprint
+        self.addsBOS = addsBOS ?? (algorithm == .bpe)
+        self.addsEOS = addsEOS ?? (algorithm == .unigram)
 
         var lookup: [([UInt8], Int32)] = []
         var userDefined: [([UInt8], Int32)] = []
@@ -137,10 +147,8 @@ public struct SentencePieceTokenizer: Tokenizer, @unchecked Sendable {
             return pieceIds(segments, buffer)
         }
         if addSpecialTokens {
-            switch algorithm {
-            case .unigram: if let eos = eosId { ids.append(eos) }
-            case .bpe: if let bos = bosId { ids.insert(bos, at: 0) }
-            }
+            if addsBOS, let bos = bosId { ids.insert(bos, at: 0) }
+            if addsEOS, let eos = eosId { ids.append(eos) }
         }
         return ids
     }
