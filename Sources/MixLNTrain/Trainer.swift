@@ -194,7 +194,8 @@ public final class Trainer {
         guard let validation else { throw TrainingError.noTrainingData("there is no validation split to evaluate on") }
         var lossSum = 0.0, count = 0
         for (i, batch) in validation.batches(limit: options.evalBatches).enumerated() where evaluates(batch: i) {
-            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen)
+            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen,
+                                         retaining: .loss)  // forward only: a `.backward` forward differentiates the LM head too
             let n = model.lastPredictedCount
             if n > 0 {
                 lossSum += loss * Double(n)

@@ -50,21 +50,29 @@ public enum CrossEntropy {
         return (sum, count)
     }
 
-    /// Turns the probabilities into `dLogits = (p − onehot(target)) · dLoss` in place; ignored rows become 0.
-    /// - Parameters: probs (N, V) → dLogits, targets (N); `dLoss` is ∂(total loss)/∂(each row's loss)
-    public static func backward<T: TensorScalar>(
-        probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, dLoss: T
+    /// Softmax cross-entropy and its gradient in one pass over each row (while the row is in cache):
+    /// writes each counted row's loss into `rowLoss` and turns its logits into
+    /// `dLogits = w · (p − onehot(target))` in place, with `w = scale · rowWeights[n]`, or `scale`
+    /// without weights; ignored rows become 0 (their `rowLoss` untouched, their weight unread).
+    /// - Parameters: logits (N, V) → dLogits, targets (N), rowLoss (N), rowWeights (N) or nil
+    public static func forwardBackward<T: TensorScalar>(
+        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+        rowLoss: UnsafeMutablePointer<Double>, scale: T = 1, rowWeights: UnsafePointer<T>? = nil
     ) {
-        Parallel.forEachChunk(rows, minimumPerThread: 16) { range in
+        Parallel.forEachChunk(rows, minimumPerThread: 4) { range in
             for n in range {
-                let row = probs + n * vocab
+                let row = logits + n * vocab
                 let target = targets[n]
                 if target == ignoreIndex {
                     row.update(repeating: 0, count: vocab)
                     continue
                 }
+                let targetLogit = row[Int(target)]
+                let logSumExp = VectorMath.softmax(row, vocab)
+                rowLoss[n] = Double(logSumExp - targetLogit)
                 row[Int(target)] -= 1
-                VectorMath.scale(row, dLoss, vocab)
+                let weight = scale * (rowWeights?[n] ?? 1)
+                if weight != 1 { VectorMath.scale(row, weight, vocab) }
             }
         }
     }
