@@ -40,9 +40,14 @@ public final class Transformer<T: TensorScalar> {
     public var onLayer: ((LayerPass<T>) -> Void)?
     let rope: Rope<T>
     var activations: Activations<T>?
-    /// Logits per LM-head chunk (floats, 32 MB by default): the head runs on this / V rows at a
-    /// time, so the (B·T, V) logits buffer never exists whole.
+    /// Logits per LM-head chunk of a forward-only pass (floats, 32 MB by default): the head runs on
+    /// this / V rows at a time, so the (B·T, V) logits buffer never exists whole.
     var headChunkElements = 1 << 23
+    /// Logits per LM-head chunk of a forward a backward can follow (floats, 64 MB by default). Each
+    /// chunk of a training forward reads the head's weight twice more and adds into its (V, C)
+    /// gradient, so fewer, larger chunks move less memory: on 20m (batch 8 × 256) 524-row chunks
+    /// took about 3% less CPU time than 262-row ones.
+    var trainingHeadChunkElements = 1 << 24
 
     /// How the matrix products are computed. Changing it frees the activations and the weight copy.
     public var matmulPrecision: MatmulPrecision = .fp32 {
@@ -159,8 +164,8 @@ public final class Transformer<T: TensorScalar> {
     func activations(batch: Int, seqLen: Int, retention: ForwardRetention) -> Activations<T> {
         if let a = activations, a.batch == batch, a.seqLen == seqLen, a.retention == retention { return a }
         activations = nil  // free the old shape first
-        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, retention: retention,
-                               precision: matmulPrecision, headChunkElements: headChunkElements)
+        let a = Activations<T>(config: config, plan: plan, batch: batch, seqLen: seqLen, retention: retention, precision: matmulPrecision,
+                               headChunkElements: retention.keepsBackward ? trainingHeadChunkElements : headChunkElements)
         activations = a
         return a
     }

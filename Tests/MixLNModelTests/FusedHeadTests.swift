@@ -31,7 +31,7 @@ final class FusedHeadTests: XCTestCase {
         model.initializeWeights(seed: 5)
         for i in 0..<model.parameterCount where model.parameters[i] != 1 { model.parameters[i] *= 4 }  // spread-out logits
         model.parametersDidChange()
-        model.headChunkElements = 5 * config.vocabSize
+        model.trainingHeadChunkElements = 5 * config.vocabSize
         return model
     }
 
