@@ -54,10 +54,13 @@ public enum CrossEntropy {
     /// writes each counted row's loss into `rowLoss` and turns its logits into
     /// `dLogits = w · (p − onehot(target))` in place, with `w = scale · rowWeights[n]`, or `scale`
     /// without weights; ignored rows become 0 (their `rowLoss` untouched, their weight unread).
-    /// - Parameters: logits (N, V) → dLogits, targets (N), rowLoss (N), rowWeights (N) or nil
+    /// With `dLogitsCopy` each row is also rounded to bf16 there before it leaves the cache (what a
+    /// bf16 GEMM reads next), saving a pass over the whole (N, V) block.
+    /// - Parameters: logits (N, V) → dLogits, targets (N), rowLoss (N), rowWeights (N) or nil, dLogitsCopy (N, V) or nil
     public static func forwardBackward<T: TensorScalar>(
         logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
-        rowLoss: UnsafeMutablePointer<Double>, scale: T = 1, rowWeights: UnsafePointer<T>? = nil
+        rowLoss: UnsafeMutablePointer<Double>, scale: T = 1, rowWeights: UnsafePointer<T>? = nil,
+        dLogitsCopy: UnsafeMutablePointer<UInt16>? = nil
     ) {
         Parallel.forEachChunk(rows, minimumPerThread: 4) { range in
             for n in range {
@@ -65,6 +68,7 @@ public enum CrossEntropy {
                 let target = targets[n]
                 if target == ignoreIndex {
                     row.update(repeating: 0, count: vocab)
+                    dLogitsCopy?.advanced(by: n * vocab).update(repeating: 0, count: vocab)  // bf16 zero is all-zero bits
                     continue
                 }
                 let targetLogit = row[Int(target)]
@@ -73,6 +77,7 @@ public enum CrossEntropy {
                 row[Int(target)] -= 1
                 let weight = scale * (rowWeights?[n] ?? 1)
                 if weight != 1 { VectorMath.scale(row, weight, vocab) }
+                if let dLogitsCopy { T.roundToBFloat16(row, into: dLogitsCopy + n * vocab, count: vocab) }
             }
         }
     }

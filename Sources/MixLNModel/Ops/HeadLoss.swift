@@ -59,7 +59,7 @@ enum HeadLoss {
                 continue
             }
             CrossEntropy.forwardBackward(logits: logits, targets: targets + start, rows: rows, vocab: V, rowLoss: rowLoss + start,
-                                         scale: gradientScale)
+                                         scale: gradientScale, dLogitsCopy: dLogitsCopy?.pointer)
             chunkGradient(dInput: gradient.dInput.pointer + start * C, dWeight: gradient.dWeight.pointer, accumulate: accumulate,
                           dLogits: logits, dLogitsCopy: dLogitsCopy, hidden: h, weight: w!, rows: rows, channels: C, vocab: V)
             accumulate = true
@@ -87,7 +87,7 @@ enum HeadLoss {
             let h = hiddenOperand(hidden, hiddenCopy, start: start, rows: rows, totalRows: N, channels: C, rounding: false)
             Linear.forward(out: logits, inp: h, weight: weight, rows: rows, inChannels: C, outChannels: V)
             CrossEntropy.forwardBackward(logits: logits, targets: targets + start, rows: rows, vocab: V, rowLoss: rowLoss + start,
-                                         scale: scale, rowWeights: rowWeights.map { $0 + start })
+                                         scale: scale, rowWeights: rowWeights.map { $0 + start }, dLogitsCopy: dLogitsCopy?.pointer)
             chunkGradient(dInput: dInput + start * C, dWeight: dWeight, accumulate: true, dLogits: logits, dLogitsCopy: dLogitsCopy,
                           hidden: h, weight: weight, rows: rows, channels: C, vocab: V)
         }
@@ -105,14 +105,15 @@ enum HeadLoss {
         return .bfloat16(copy.pointer + offset)
     }
 
-    /// `dInput = dLogits · W` (written) and `dWeight (+)= dLogitsᵀ · h` (added when `accumulate`) for one chunk.
+    /// `dInput = dLogits · W` (written) and `dWeight (+)= dLogitsᵀ · h` (added when `accumulate`) for
+    /// one chunk; in bf16 the GEMMs read `dLogitsCopy`, which `CrossEntropy.forwardBackward` filled.
     /// - Parameters: dInput (R, C), dWeight (V, C), dLogits (R, V), hidden (R, C), weight (V, C)
     private static func chunkGradient<T: TensorScalar>(
         dInput: UnsafeMutablePointer<T>, dWeight: UnsafeMutablePointer<T>, accumulate: Bool,
         dLogits: UnsafePointer<T>, dLogitsCopy: BFloat16Buffer?, hidden: GemmOperand<T>, weight: GemmOperand<T>,
         rows R: Int, channels C: Int, vocab V: Int
     ) {
-        let d = GemmOperand(dLogits, count: R * V, roundingInto: dLogitsCopy)
+        let d = GemmOperand(dLogits, savedIn: dLogitsCopy)
         T.gemm(transposeA: false, transposeB: false, m: R, n: C, k: V, alpha: 1, a: d, lda: V, b: weight, ldb: C,
                beta: 0, c: dInput, ldc: C)
         T.gemm(transposeA: true, transposeB: false, m: V, n: C, k: R, alpha: 1, a: d, lda: V, b: hidden, ldb: C,
