@@ -14,58 +14,27 @@ import Foundation
 /// record's 1-based line.
 public enum ConversationReader {
     public static func read(path: String) throws -> [Conversation] {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { throw DataError.noSuchFile(path) }
-        guard !isDirectory.boolValue else { throw DataError.unreadable(path: path, reason: "is a directory, not a file of records") }
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw DataError.unreadable(path: path, reason: (error as NSError).localizedDescription)
-        }
-        let bytes = [UInt8](data)
-        var records: [(object: Any, line: Int)] = []
-        if bytes.first(where: { !JSONLinesReader.isASCIIWhitespace($0) }) == UInt8(ascii: "[") {
-            let array: Any
-            do { array = try JSONSerialization.jsonObject(with: data) } catch {
-                throw DataError.malformedJSON(path: path, line: 1, reason: JSONLinesReader.reason(error))
-            }
-            let elements = array as? [Any] ?? []
-            let lines = elementLines(bytes)
-            records = elements.enumerated().map { ($1, $0 < lines.count ? lines[$0] : 1) }
-        } else {
-            for (index, line) in data.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false).enumerated()
-            where line.contains(where: { !JSONLinesReader.isASCIIWhitespace($0) }) {
-                do { records.append((try JSONSerialization.jsonObject(with: Data(line)), index + 1)) } catch {
-                    throw DataError.malformedJSON(path: path, line: index + 1, reason: JSONLinesReader.reason(error))
-                }
-            }
-        }
-        let conversations = try records.map { record in
-            guard let object = record.object as? [String: Any] else {
-                throw DataError.invalidRecord(path: path, line: record.line, expected: "a JSON object")
-            }
+        try JSONRecordFile.read(path: path).map { record in
             do {
-                return Conversation(turns: try turns(object), line: record.line)
+                return Conversation(turns: try turns(record.object), line: record.line)
             } catch let problem as Problem {
                 throw DataError.invalidRecord(path: path, line: record.line, expected: problem.expected)
             }
         }
-        guard !conversations.isEmpty else { throw DataError.emptyCorpus(path) }
-        return conversations
     }
+
+    /// ShareGPT's `from` names and the roles they stand for.
+    static let shareGPTRoles: [String: Conversation.Role] = [
+        "human": .user, "user": .user, "gpt": .assistant, "assistant": .assistant, "model": .assistant, "bot": .assistant, "system": .system,
+    ]
 
     /// What a record should have been.
     struct Problem: Error { let expected: String }
 
     static func turns(_ object: [String: Any]) throws -> [Conversation.Turn] {
-        var turns: [Conversation.Turn] = []
-        if let system = object["system"] {
-            guard let text = system as? String else { throw Problem(expected: "\"system\" to be a string") }
-            if !text.isEmpty { turns.append(.init(.system, text)) }
-        }
+        var turns = try systemTurns(object)
         if object["conversations"] != nil {
-            turns += try listed(object, key: "conversations", roleKey: "from", textKey: "value",
-                                roles: ["human": .user, "user": .user, "gpt": .assistant, "assistant": .assistant,
-                                        "model": .assistant, "bot": .assistant, "system": .system])
+            turns += try listed(object, key: "conversations", roleKey: "from", textKey: "value", roles: shareGPTRoles)
         } else if object["messages"] != nil {
             turns += try listed(object, key: "messages", roleKey: "role", textKey: "content",
                                 roles: ["user": .user, "assistant": .assistant, "system": .system])
@@ -93,7 +62,14 @@ public enum ConversationReader {
         return turns
     }
 
-    private static func string(_ object: [String: Any], _ key: String) throws -> String {
+    /// The record's `"system"` text as a turn (none when absent or empty).
+    static func systemTurns(_ object: [String: Any]) throws -> [Conversation.Turn] {
+        guard let system = object["system"] else { return [] }
+        guard let text = system as? String else { throw Problem(expected: "\"system\" to be a string") }
+        return text.isEmpty ? [] : [.init(.system, text)]
+    }
+
+    static func string(_ object: [String: Any], _ key: String) throws -> String {
         guard let value = object[key] else { throw Problem(expected: "a \"\(key)\" string") }
         guard let text = value as? String else { throw Problem(expected: "\"\(key)\" to be a string") }
         return text
@@ -104,8 +80,8 @@ public enum ConversationReader {
         return array
     }
 
-    private static func listed(_ object: [String: Any], key: String, roleKey: String, textKey: String,
-                               roles: [String: Conversation.Role]) throws -> [Conversation.Turn] {
+    static func listed(_ object: [String: Any], key: String, roleKey: String, textKey: String,
+                       roles: [String: Conversation.Role]) throws -> [Conversation.Turn] {
         let items = try array(object[key]!, key)
         guard !items.isEmpty else { throw Problem(expected: "\"\(key)\" to hold at least one turn") }
         return try items.enumerated().map { i, item in
@@ -117,32 +93,5 @@ public enum ConversationReader {
             }
             return .init(role, text)
         }
-    }
-
-    /// The 1-based line on which each element of a top-level JSON array starts.
-    static func elementLines(_ bytes: [UInt8]) -> [Int] {
-        var lines: [Int] = [], line = 1, depth = 0, inString = false, escaped = false, expecting = false
-        for byte in bytes {
-            if byte == UInt8(ascii: "\n") { line += 1 }
-            if inString {
-                if escaped { escaped = false } else if byte == UInt8(ascii: "\\") { escaped = true } else if byte == UInt8(ascii: "\"") { inString = false }
-                continue
-            }
-            if JSONLinesReader.isASCIIWhitespace(byte) { continue }
-            if depth == 1, expecting, byte != UInt8(ascii: "]") {
-                lines.append(line)
-                expecting = false
-            }
-            switch byte {
-            case UInt8(ascii: "\""): inString = true
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                depth += 1
-                if depth == 1 { expecting = true }
-            case UInt8(ascii: "]"), UInt8(ascii: "}"): depth -= 1
-            case UInt8(ascii: ","): if depth == 1 { expecting = true }
-            default: break
-            }
-        }
-        return lines
     }
 }

@@ -23,6 +23,14 @@ public enum SupervisedSequence {
     public static func build(_ conversation: Conversation, template: ChatTemplate, tokenizer: any Tokenizer,
                              options: SequenceOptions) -> TokenSequence? {
         let (ids, isReply) = self.ids(conversation, template: template, tokenizer: tokenizer)
+        return sequence(ids: ids, isReply: isReply, tokenizer: tokenizer, options: options)
+    }
+
+    /// `ids` as a training sequence: cut to `options.seqLen` (the ids past it dropped), right-padded
+    /// with the tokenizer's pad id; `targets[p]` is `ids[p + 1]` where `isReply[p + 1]`, else ignored. Nil when no
+    /// reply token is left to predict after the cut.
+    /// - Parameters: ids (n), isReply (n)
+    static func sequence(ids: [Int32], isReply: [Bool], tokenizer: any Tokenizer, options: SequenceOptions) -> TokenSequence? {
         let T = options.seqLen, kept = min(ids.count, T + 1)
         var tokens = [Int32](repeating: options.padId(for: tokenizer), count: T)  // (T)
         var targets = [Int32](repeating: options.ignoreIndex, count: T)           // (T)

@@ -24,6 +24,7 @@ final class SublayerActivations<T: TensorScalar> {
     let outputRstd: Buffer<T>?    // (N)
     let residual: Buffer<T>?      // (N, C) r = α·x + g, kept only when a post norm follows
     let postRstd: Buffer<T>?      // (N)
+    let scaledOutput: Buffer<T>?  // (N, C) λ ⊙ g, when an output scale follows
     let bodyInputCopy: BFloat16Buffer?  // (N, C) u in bf16
 
     init(norms: SublayerNorms, rows N: Int, channels C: Int, precision: MatmulPrecision) {
@@ -34,11 +35,12 @@ final class SublayerActivations<T: TensorScalar> {
         outputRstd = norms.outputNorm ? Buffer(count: N) : nil
         residual = norms.postNorm ? Buffer(count: N * C) : nil
         postRstd = norms.postNorm ? Buffer(count: N) : nil
+        scaledOutput = norms.outputScale != nil ? Buffer(count: N * C) : nil
         bodyInputCopy = bfloat16Copy(N * C, precision)
     }
 
     var elementCount: Int {
-        [inputNormed, inputRstd, body, outputNormed, outputRstd, residual, postRstd].reduce(0) { $0 + ($1?.count ?? 0) }
+        [inputNormed, inputRstd, body, outputNormed, outputRstd, residual, postRstd, scaledOutput].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 
     /// bf16 values in the copies (0 in fp32).
@@ -54,6 +56,8 @@ final class LayerActivations<T: TensorScalar> {
     let context: Buffer<T>  // (N, C) attention output before o_proj
     let gateUp: Buffer<T>   // (N, 2I)
     let hidden: Buffer<T>   // (N, I) silu(gate)·up
+    let qkRaw: Buffer<T>?   // (N, C + K) q|k before QK-norm (nil without QK-norm)
+    let qkRstd: Buffer<T>?  // (N, H + G) QK-norm's 1/rms per segment
     let qkvCopy: BFloat16Buffer?      // (N, W)
     let probsCopy: BFloat16Buffer?    // (B, H, T, T)
     let contextCopy: BFloat16Buffer?  // (N, C)
@@ -69,6 +73,9 @@ final class LayerActivations<T: TensorScalar> {
         context = Buffer(count: N * C)
         gateUp = Buffer(count: N * 2 * I)
         hidden = Buffer(count: N * I)
+        let hasQKNorm = norms.qkNorm != .none
+        qkRaw = hasQKNorm ? Buffer(count: N * (C + config.keyValueSize)) : nil
+        qkRstd = hasQKNorm ? Buffer(count: N * QueryKeyNorm.rstdPerRow(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads)) : nil
         qkvCopy = bfloat16Copy(N * W, precision)
         probsCopy = bfloat16Copy(P, precision)
         contextCopy = bfloat16Copy(N * C, precision)
@@ -76,7 +83,7 @@ final class LayerActivations<T: TensorScalar> {
     }
 
     var elementCount: Int {
-        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden].reduce(0) { $0 + $1.count }
+        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden, qkRaw, qkRstd].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 
     /// bf16 values in the copies (0 in fp32).
@@ -247,6 +254,7 @@ final class Activations<T: TensorScalar> {
     var dResidual: Buffer<T> { backwardScratch.dResidual }
     var dBody: Buffer<T> { backwardScratch.dBody }
     var dBodyInput: Buffer<T> { backwardScratch.dBodyInput }
+    var dScaled: Buffer<T> { backwardScratch.dScaled }
     var dqkv: Buffer<T> { backwardScratch.dqkv }
     var dContext: Buffer<T> { backwardScratch.dContext }
     var dProbs: Buffer<T> { backwardScratch.dProbs }
@@ -259,9 +267,10 @@ final class Activations<T: TensorScalar> {
     static func union(_ layers: [LayerNorms]) -> LayerNorms {
         func any(_ part: (LayerNorms) -> SublayerNorms) -> SublayerNorms {
             SublayerNorms(inputNorm: layers.contains { part($0).inputNorm }, outputNorm: layers.contains { part($0).outputNorm },
-                          postNorm: layers.contains { part($0).postNorm })
+                          postNorm: layers.contains { part($0).postNorm }, outputScale: layers.compactMap { part($0).outputScale }.first)
         }
-        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp))
+        // QK-norm buffers are the same size in either mode.
+        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp), qkNorm: layers.first { $0.qkNorm != .none }?.qkNorm ?? .none)
     }
 }
 
@@ -272,6 +281,7 @@ final class BackwardScratch<T: TensorScalar> {
     let dResidual: Buffer<T>    // (N, C)
     let dBody: Buffer<T>        // (N, C)
     let dBodyInput: Buffer<T>   // (N, C)
+    let dScaled: Buffer<T>      // (N, C) gradient of the output before its scale λ
     let dqkv: Buffer<T>         // (N, C + 2K)
     let dContext: Buffer<T>     // (N, C)
     let dProbs: Buffer<T>       // (B, H, T, T)
@@ -290,6 +300,7 @@ final class BackwardScratch<T: TensorScalar> {
         dResidual = Buffer(count: shape.rowsTimesWidth)
         dBody = Buffer(count: shape.rowsTimesWidth)
         dBodyInput = Buffer(count: shape.rowsTimesWidth)
+        dScaled = Buffer(count: shape.rowsTimesWidth)
         dqkv = Buffer(count: N * shape.qkvWidth)
         dContext = Buffer(count: shape.rowsTimesWidth)
         dProbs = Buffer(count: shape.probsCount)
@@ -300,7 +311,7 @@ final class BackwardScratch<T: TensorScalar> {
     }
 
     var elementCount: Int {
-        [dStreamOut, dStreamIn, dResidual, dBody, dBodyInput, dqkv, dContext, dProbs, dGateUp, dHidden].reduce(0) { $0 + $1.count }
+        [dStreamOut, dStreamIn, dResidual, dBody, dBodyInput, dScaled, dqkv, dContext, dProbs, dGateUp, dHidden].reduce(0) { $0 + $1.count }
     }
 
     /// bf16 values in the copies (0 in fp32).

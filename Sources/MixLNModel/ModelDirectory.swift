@@ -53,9 +53,11 @@ public enum ModelDirectory {
             try saved!.validate(layerCount: config.numHiddenLayers)
         } else if norm == nil, let normType = object["norm_type"] as? String {
             saved = try NormScheme.plan(normType, layers: config.numHiddenLayers, postNum: object["post_num"] as? Int)
+                .withQKNorm(try storedQKNorm(directory: directory, config: config))
         }
         if let norm {
-            let requested = try NormScheme.plan(norm, layers: config.numHiddenLayers, postNum: postNum)
+            let qkNorm = try saved?.layers.first?.qkNorm ?? storedQKNorm(directory: directory, config: config)
+            let requested = try NormScheme.plan(norm, layers: config.numHiddenLayers, postNum: postNum).withQKNorm(qkNorm)
             if let saved, saved.layers != requested.layers || saved.embeddingNorm != requested.embeddingNorm {
                 throw ModelError.invalidNormScheme(
                     "\(path) records the norm plan '\(saved.scheme)' but --norm asks for '\(requested.scheme)'; they disagree")
@@ -66,6 +68,20 @@ public enum ModelDirectory {
             throw ModelError.invalidNormScheme("\(path) records no norm placement (a checkpoint from the official code?); pass --norm")
         }
         return saved
+    }
+
+    /// The QK-norm a folder without a `norm_plan` stores weights for: `self_attn.q_norm.weight` of
+    /// the head size is per head (Qwen3), of the hidden size over the full projection (OLMo 2).
+    static func storedQKNorm(directory: String, config: ModelConfig) throws -> QKNorm {
+        guard let weights = try? SafeTensorsCollection(directory: directory),
+              let query = weights.info("model.layers.0.self_attn.q_norm.weight") else { return .none }
+        switch query.shape {
+        case [config.headDim]: return .head
+        case [config.hiddenSize]: return .full
+        default:
+            throw ModelError.invalidConfig("\(directory): model.layers.0.self_attn.q_norm.weight has shape \(query.shape); "
+                + "QK-norm needs the head size [\(config.headDim)] or the hidden size [\(config.hiddenSize)]")
+        }
     }
 
     /// Whether a folder stores every weight matrix (every 2-D tensor) as BF16, so it can be kept in bf16.

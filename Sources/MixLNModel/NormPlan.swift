@@ -1,8 +1,24 @@
+/// A learnable multiplier on a sublayer's output before the residual add, `r = α·x + λ ⊙ g`:
+/// one scalar (ReZero, SkipInit) or one value per channel (LayerScale).
+public struct OutputScale: Codable, Equatable, Sendable {
+    /// λ has one value per channel (C) rather than one for the whole sublayer (1).
+    public var perChannel: Bool
+    /// λ's value at init.
+    public var initialValue: Double
+
+    public init(perChannel: Bool, initialValue: Double) {
+        self.perChannel = perChannel
+        self.initialValue = initialValue
+    }
+
+    enum CodingKeys: String, CodingKey { case perChannel = "per_channel", initialValue = "init" }
+}
+
 /// Where one sublayer (attention or MLP) normalizes, as data.
 ///
 /// The sublayer computes, in this order:
 /// `u = inputNorm ? N_in(x)·inputNormScale : x`, `f = F(u)`, `g = outputNorm ? N_out(f) : f`,
-/// `r = residualScale·x + g`, `y = postNorm ? N_post(r) : r`.
+/// `g' = outputScale ? λ ⊙ g : g`, `r = residualScale·x + g'`, `y = postNorm ? N_post(r) : r`.
 public struct SublayerNorms: Codable, Equatable, Sendable {
     /// Normalize the sublayer input: `F(N(x))` (Pre-LN, Sandwich, Peri).
     public var inputNorm: Bool
@@ -14,14 +30,17 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
     public var residualScale: Double
     /// Multiplier on the input norm's output (LayerNorm Scaling: 1/√ℓ; 1 otherwise).
     public var inputNormScale: Double
+    /// A learnable λ on the output before the residual add (ReZero, SkipInit, LayerScale); nil: none.
+    public var outputScale: OutputScale?
 
     public init(inputNorm: Bool = false, outputNorm: Bool = false, postNorm: Bool = false,
-                residualScale: Double = 1, inputNormScale: Double = 1) {
+                residualScale: Double = 1, inputNormScale: Double = 1, outputScale: OutputScale? = nil) {
         self.inputNorm = inputNorm
         self.outputNorm = outputNorm
         self.postNorm = postNorm
         self.residualScale = residualScale
         self.inputNormScale = inputNormScale
+        self.outputScale = outputScale
     }
 
     public static let pre = SublayerNorms(inputNorm: true)
@@ -30,7 +49,7 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case inputNorm = "input_norm", outputNorm = "output_norm", postNorm = "post_norm"
-        case residualScale = "residual_scale", inputNormScale = "input_norm_scale"
+        case residualScale = "residual_scale", inputNormScale = "input_norm_scale", outputScale = "output_scale"
     }
 }
 
@@ -55,15 +74,18 @@ public struct LayerInit: Codable, Equatable, Sendable {
     public var outputProjection: Double
     public var gateUp: Double
     public var downProjection: Double
+    /// Init value of the input norms' weights (1; the learnable LayerNorm Scaling: 1/√ℓ).
+    public var inputNormWeight: Double
 
     public init(distribution: InitDistribution = .normal, queryKey: Double = 1, value: Double = 1,
-                outputProjection: Double = 1, gateUp: Double = 1, downProjection: Double = 1) {
+                outputProjection: Double = 1, gateUp: Double = 1, downProjection: Double = 1, inputNormWeight: Double = 1) {
         self.distribution = distribution
         self.queryKey = queryKey
         self.value = value
         self.outputProjection = outputProjection
         self.gateUp = gateUp
         self.downProjection = downProjection
+        self.inputNormWeight = inputNormWeight
     }
 
     /// The gain of a decoder-layer projection (`role` must be one: q, k, v, o, gate, up, down).
@@ -74,7 +96,7 @@ public struct LayerInit: Codable, Equatable, Sendable {
         case .attentionOutput: return outputProjection
         case .gate, .up: return gateUp
         case .down: return downProjection
-        case .embedding, .embeddingNorm, .layerNorm, .finalNorm, .lmHead:
+        case .embedding, .embeddingNorm, .layerNorm, .outputScale, .finalNorm, .lmHead:
             preconditionFailure("\(role) is not a decoder-layer projection; the layer init rule does not cover it")
         }
     }
@@ -90,10 +112,10 @@ public struct LayerInit: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey {
         case distribution
         case queryKey = "qk_gain", value = "v_gain", outputProjection = "o_gain"
-        case gateUp = "gate_up_gain", downProjection = "down_gain"
+        case gateUp = "gate_up_gain", downProjection = "down_gain", inputNormWeight = "input_norm_weight"
     }
 
-    /// Plans saved before `distribution` existed have none: they were all `normal`.
+    /// Plans saved before `distribution` (or `input_norm_weight`) existed have none: they were all `normal` (and 1).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         distribution = try c.decodeIfPresent(InitDistribution.self, forKey: .distribution) ?? .normal
@@ -102,18 +124,35 @@ public struct LayerInit: Codable, Equatable, Sendable {
         outputProjection = try c.decode(Double.self, forKey: .outputProjection)
         gateUp = try c.decode(Double.self, forKey: .gateUp)
         downProjection = try c.decode(Double.self, forKey: .downProjection)
+        inputNormWeight = try c.decodeIfPresent(Double.self, forKey: .inputNormWeight) ?? 1
     }
 }
 
-/// One decoder layer's placement: its two sublayers and its init rule.
+/// RMSNorm on the attention's queries and keys after their projection and before RoPE (QK-norm),
+/// combinable with every placement.
+public enum QKNorm: String, Codable, CaseIterable, Sendable {
+    /// No norm on q and k (LLaMA, the paper).
+    case none
+    /// Each head's D channels normalized alone, one (D) weight for q and one for k shared by the
+    /// heads: Qwen3, Gemma 3.
+    case head
+    /// q normalized over its C channels and k over its K = kvHeads·D channels, with (C) and (K)
+    /// weights: OLMo 2.
+    case full
+}
+
+/// One decoder layer's placement: its two sublayers, its QK-norm and its init rule.
 public struct LayerNorms: Codable, Equatable, Sendable {
     public var attention: SublayerNorms
     public var mlp: SublayerNorms
+    /// RMSNorm on q and k before RoPE (`none` by default).
+    public var qkNorm: QKNorm
     public var initialization: LayerInit
 
-    public init(attention: SublayerNorms, mlp: SublayerNorms, initialization: LayerInit = LayerInit()) {
+    public init(attention: SublayerNorms, mlp: SublayerNorms, qkNorm: QKNorm = .none, initialization: LayerInit = LayerInit()) {
         self.attention = attention
         self.mlp = mlp
+        self.qkNorm = qkNorm
         self.initialization = initialization
     }
 
@@ -122,7 +161,16 @@ public struct LayerNorms: Codable, Equatable, Sendable {
         self.init(attention: both, mlp: both, initialization: initialization)
     }
 
-    enum CodingKeys: String, CodingKey { case attention, mlp, initialization = "init" }
+    enum CodingKeys: String, CodingKey { case attention, mlp, qkNorm = "qk_norm", initialization = "init" }
+
+    /// Plans saved before `qk_norm` existed have none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attention = try c.decode(SublayerNorms.self, forKey: .attention)
+        mlp = try c.decode(SublayerNorms.self, forKey: .mlp)
+        qkNorm = try c.decodeIfPresent(QKNorm.self, forKey: .qkNorm) ?? .none
+        initialization = try c.decode(LayerInit.self, forKey: .initialization)
+    }
 }
 
 /// The normalization placement of a whole model: one entry per decoder layer.
@@ -144,6 +192,15 @@ public struct NormPlan: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme }
 
+    /// This plan with `mode` as every layer's QK-norm; the scheme name says so (`pre+qk-head`).
+    public func withQKNorm(_ mode: QKNorm) -> NormPlan {
+        var plan = self
+        for l in plan.layers.indices { plan.layers[l].qkNorm = mode }
+        let base = scheme.components(separatedBy: "+qk-")[0]
+        plan.scheme = mode == .none ? base : "\(base)+qk-\(mode.rawValue)"
+        return plan
+    }
+
     /// Checks the plan fits a model of `layerCount` layers and every layer normalizes somewhere
     /// finite (a plan with no norm at all trains, but non-finite scales never do).
     public func validate(layerCount: Int) throws {
@@ -152,8 +209,12 @@ public struct NormPlan: Codable, Equatable, Sendable {
                 "the norm plan has \(layers.count) layers but the model has \(layerCount)")
         }
         for (i, layer) in layers.enumerated() {
-            for s in [layer.attention, layer.mlp] where !(s.residualScale.isFinite && s.inputNormScale.isFinite) {
+            for s in [layer.attention, layer.mlp]
+            where !(s.residualScale.isFinite && s.inputNormScale.isFinite && (s.outputScale?.initialValue.isFinite ?? true)) {
                 throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite scale")
+            }
+            guard layer.initialization.inputNormWeight.isFinite else {
+                throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite input norm weight")
             }
             let rule = layer.initialization
             for gain in [rule.queryKey, rule.value, rule.outputProjection, rule.gateUp, rule.downProjection]

@@ -10,7 +10,8 @@ public enum NormScheme {
     /// Every accepted name, for help text and error messages.
     public static let names = [
         "pre", "post", "mix", "mix:K", "mix:0.25", "mix-reversed:K", "sandwich", "peri", "deepnorm",
-        "deepnorm-official", "scaled-pre", "scaled-mix:K", "lns", "interleaved:P",
+        "deepnorm-official", "scaled-pre", "scaled-mix:K", "lns", "lns-learnable", "interleaved:P", "reordered",
+        "rezero", "skipinit", "layerscale", "layerscale:E",
     ]
     /// The official code's `NORM_TYPE` strings we accept (its `pre_post_pre_post`, `pre_sandwich`,
     /// `mono`, `mono_reverse` and `scale_res_pre_norm` are not: the first is the identity, the others
@@ -133,6 +134,32 @@ public enum NormScheme {
             layerPlan = (0..<layers).map { i in
                 LayerNorms(both: SublayerNorms(inputNorm: true, inputNormScale: 1 / Double(i + 1).squareRoot()))
             }
+        case "lns-learnable":
+            // LayerNorm Scaling, learnable variant: the input norms' weights start at 1/√ℓ (and learn) instead of a fixed scale.
+            try noArgument()
+            layerPlan = (0..<layers).map { i in LayerNorms(both: .pre, initialization: LayerInit(inputNormWeight: 1 / Double(i + 1).squareRoot())) }
+        case "reordered":
+            // OLMo 2's reordered norm: the sublayer output normalized before the residual add, no input norm.
+            try noArgument()
+            layerPlan = uniform(SublayerNorms(outputNorm: true))
+        case "rezero":
+            // ReZero (Bachlechner et al. 2021): no norm, x + a·F(x) with one learnable scalar a per sublayer from 0.
+            try noArgument()
+            layerPlan = uniform(SublayerNorms(outputScale: OutputScale(perChannel: false, initialValue: 0)))
+        case "skipinit":
+            // SkipInit (De & Smith 2020): ReZero's scalar, from 1/√L, so every branch computes from the first step.
+            try noArgument()
+            layerPlan = uniform(SublayerNorms(outputScale: OutputScale(perChannel: false, initialValue: 1 / L.squareRoot())))
+        case "layerscale":
+            // LayerScale (Touvron et al. 2021, CaiT): Pre-LN with a per-channel λ on each sublayer output, from ε:
+            // CaiT's 0.1 up to 18 layers, 1e-5 up to 24, 1e-6 deeper; `layerscale:E` sets ε.
+            let epsilon = try argument.map { text -> Double in
+                guard let value = Double(text), value.isFinite, value >= 0 else {
+                    throw ModelError.invalidNormScheme("'\(name)': expected a non-negative initial scale after ':', got '\(text)'")
+                }
+                return value
+            } ?? (layers <= 18 ? 0.1 : layers <= 24 ? 1e-5 : 1e-6)
+            layerPlan = uniform(SublayerNorms(inputNorm: true, outputScale: OutputScale(perChannel: true, initialValue: epsilon)))
         case "interleaved":
             let period = try argument.map { try parseCount($0, layers: layers, scheme: name) } ?? 4
             guard period >= 1 else { throw ModelError.invalidNormScheme("'\(name)': the period must be at least 1") }

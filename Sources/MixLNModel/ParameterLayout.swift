@@ -1,6 +1,6 @@
 /// What a parameter tensor is, for init and for grouping gradient norms.
 public enum ParameterRole: String, Codable, Sendable {
-    case embedding, embeddingNorm, query, key, value, attentionOutput, gate, up, down, layerNorm, finalNorm, lmHead
+    case embedding, embeddingNorm, query, key, value, attentionOutput, gate, up, down, layerNorm, outputScale, finalNorm, lmHead
 
     /// Part of a decoder layer's attention sublayer.
     public var isAttention: Bool { [.query, .key, .value, .attentionOutput].contains(self) }
@@ -35,6 +35,10 @@ public struct LayerOffsets: Sendable {
     public var mlpInputNorm: Int?         // (C)
     public var mlpOutputNorm: Int?        // (C)
     public var mlpPostNorm: Int?          // (C)
+    public var attentionOutputScale: Int? // (C) or (1): λ on the attention output (LayerScale; ReZero, SkipInit)
+    public var mlpOutputScale: Int?       // (C) or (1): λ on the MLP output
+    public var queryNorm: Int?            // (D) per head or (C) full: QK-norm's weight for q
+    public var keyNorm: Int?              // (D) per head or (K) full: QK-norm's weight for k
 }
 
 /// Where every parameter lives in the one flat allocation, named as the official model names them.
@@ -79,6 +83,18 @@ public struct ParameterLayout: Sendable {
             o.gateUp = add(prefix + "mlp.gate_proj.weight", [I, C], l, .gate)
             _ = add(prefix + "mlp.up_proj.weight", [I, C], l, .up)
             o.down = add(prefix + "mlp.down_proj.weight", [C, I], l, .down)
+            if let scale = norms.attention.outputScale {
+                o.attentionOutputScale = add(prefix + "attention_scale.weight", [scale.perChannel ? C : 1], l, .outputScale)
+            }
+            if let scale = norms.mlp.outputScale {
+                o.mlpOutputScale = add(prefix + "mlp_scale.weight", [scale.perChannel ? C : 1], l, .outputScale)
+            }
+            // QK-norm weights as Qwen3 / OLMo 2 name them; (D) each per head, (C) and (K) over the full projections.
+            let (queryWidth, keyWidth) = norms.qkNorm == .head ? (config.headDim, config.headDim) : (C, K)
+            if norms.qkNorm != .none {
+                o.queryNorm = add(prefix + "self_attn.q_norm.weight", [queryWidth], l, .layerNorm)
+                o.keyNorm = add(prefix + "self_attn.k_norm.weight", [keyWidth], l, .layerNorm)
+            }
             layers.append(o)
         }
         finalNorm = add("model.norm.weight", [C], nil, .finalNorm)

@@ -86,12 +86,12 @@ public final class TextGenerator<T: TensorScalar> {
             let acts = layers[l], offsets = layout.layers[l], norms = model.plan.layers[l]
             model.sublayerForward(norms.attention, acts.attention, rows: 1, x: x.pointer, y: mid.pointer,
                                   inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                                  postNorm: offsets.attentionPostNorm) { u, f in
+                                  postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, f in
                 cachedAttention(layer: l, acts, offsets, u: u, f: f)
             }
             model.sublayerForward(norms.mlp, acts.mlp, rows: 1, x: mid.pointer, y: y.pointer,
                                   inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                                  postNorm: offsets.mlpPostNorm) { u, f in
+                                  postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, f in
                 model.mlpForward(acts, offsets, rows: 1, u: u, f: f)
             }
         }
@@ -110,6 +110,7 @@ public final class TextGenerator<T: TensorScalar> {
         let G = config.numKeyValueHeads, K = config.keyValueSize, group = H / G
         let qkv = acts.qkv.pointer, context = acts.context.pointer
         Linear.forward(out: qkv, inp: u, weight: model.matmulWeight(o.qkv, count: (C + 2 * K) * C), rows: 1, inChannels: C, outChannels: C + 2 * K)
+        model.normalizeQueriesAndKeys(qkv, acts, o, qkNorm: model.plan.layers[l].qkNorm, rows: 1)
         model.rope.forward(qkv, position: position, heads: H)
         model.rope.forward(qkv + C, position: position, heads: G)
         (keys[l].pointer + position * K).update(from: qkv + C, count: K)

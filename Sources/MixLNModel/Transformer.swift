@@ -133,7 +133,8 @@ public final class Transformer<T: TensorScalar> {
 
     /// Official init: each decoder-layer projection as its layer's init rule says (N(0, initializer_range ·
     /// gain), or Xavier normal for `deeppost`), LM head N(0, initializer_range), embedding N(0, √(2/5))
-    /// with the padding row zero, norm weights 1. Reproducible for a seed.
+    /// with the padding row zero, norm weights 1 (input norms: the plan's `inputNormWeight`), output
+    /// scales λ as the plan says. Reproducible for a seed.
     public func initializeWeights(seed: UInt64) {
         precondition(bfloat16 == nil, "initializeWeights needs fp32 weights")
         var rng = RandomSource(seed: seed)
@@ -148,11 +149,24 @@ public final class Transformer<T: TensorScalar> {
                 }
             case .embeddingNorm, .layerNorm, .finalNorm:
                 p.update(repeating: 1, count: tensor.count)
+            case .outputScale:
+                break  // set per sublayer below
             case .query, .key, .value, .attentionOutput, .gate, .up, .down:
                 let rule = plan.layers[tensor.layer!].initialization
                 rng.fillNormal(p, count: tensor.count,
                                std: rule.std(tensor.role, fanOut: tensor.shape[0], fanIn: tensor.shape[1], initializerRange: std))
             case .lmHead: rng.fillNormal(p, count: tensor.count, std: std)
+            }
+        }
+        // What the plan sets per sublayer: output scales λ, and input norm weights other than 1 (learnable LNS).
+        for (offsets, norms) in zip(layout.layers, plan.layers) {
+            for (offset, sublayer) in [(offsets.attentionOutputScale, norms.attention), (offsets.mlpOutputScale, norms.mlp)] {
+                if let offset, let scale = sublayer.outputScale {
+                    (parameters.pointer + offset).update(repeating: T(scale.initialValue), count: scale.perChannel ? config.hiddenSize : 1)
+                }
+            }
+            for offset in [offsets.attentionInputNorm, offsets.mlpInputNorm].compactMap({ $0 }) {
+                (parameters.pointer + offset).update(repeating: T(norms.initialization.inputNormWeight), count: config.hiddenSize)
             }
         }
         parametersDidChange()
@@ -254,12 +268,12 @@ public final class Transformer<T: TensorScalar> {
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
             sublayerForward(norms.attention, acts.attention, rows: N, x: x, y: mid,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                            postNorm: offsets.attentionPostNorm) { u, f in
-                attentionForward(acts, offsets, a, u: u, f: f)
+                            postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, f in
+                attentionForward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, f: f)
             }
             sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid, y: y,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                            postNorm: offsets.mlpPostNorm) { u, f in
+                            postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
             }
             onLayer?(LayerPass(layer: l, input: x, mlpInput: mid, output: y, norms: norms, acts: acts))
@@ -296,13 +310,20 @@ public final class Transformer<T: TensorScalar> {
     /// Number of targets the last forward averaged over.
     public var lastPredictedCount: Int { activations?.predictedCount ?? 0 }
 
+    /// Each row's loss `−log p(targets[n] | tokens[…n])` in the last forward, (B·T); 0 where the
+    /// target is ignored. Summed over a reply's rows it is minus the reply's log-probability.
+    public var lastRowLosses: [Double] {
+        guard let a = activations else { return [] }
+        return (0..<a.rows).map { a.targets[$0] == CrossEntropy.ignoreIndex ? 0 : a.rowLoss.pointer[$0] }
+    }
+
     /// One sublayer as the plan places its norms:
-    /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `r = α·x + g`, `y = N_post(r) | r`.
+    /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `g' = λ ⊙ g | g`, `r = α·x + g'`, `y = N_post(r) | r`.
     /// The body reads `u` as a GEMM operand (its bf16 copy in bf16, made here once).
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
     func sublayerForward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
+        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?,
         body: (_ u: GemmOperand<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
         let C = config.hiddenSize, eps = T(config.rmsNormEps)
@@ -319,6 +340,11 @@ public final class Transformer<T: TensorScalar> {
                             rows: N, channels: C, eps: eps)
             g = normed.pointer
         }
+        if let scaled = acts.scaledOutput, let scale = norms.outputScale, let lambda = outputScale {
+            SublayerScale.forward(out: scaled.pointer, inp: g, scale: weights(lambda, count: scale.perChannel ? C : 1),
+                                  perChannel: scale.perChannel, rows: N, channels: C)
+            g = scaled.pointer
+        }
         let r = postNorm == nil ? y : acts.residual!.pointer  // buffers shared by all layers may hold a residual this layer does not use
         VectorMath.scaledAdd(r, T(norms.residualScale), x, g, N * C)
         if let rstd = acts.postRstd, let weight = postNorm {
@@ -326,14 +352,16 @@ public final class Transformer<T: TensorScalar> {
         }
     }
 
-    /// Attention body: `f = o_proj(attention(rope(q), rope(k), v))` with `q, k, v = qkv_proj(u)`.
+    /// Attention body: `f = o_proj(attention(rope(N_q(q)), rope(N_k(k)), v))` with `q, k, v = qkv_proj(u)`,
+    /// `N_q`, `N_k` the QK-norm (identity without one).
     /// - Parameters: u (N, C), f (N, C)
-    private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
+    private func attentionForward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>, qkNorm: QKNorm,
                                   u: GemmOperand<T>, f: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
         let qkv = acts.qkv.pointer
         Linear.forward(out: qkv, inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W)
+        normalizeQueriesAndKeys(qkv, acts, o, qkNorm: qkNorm, rows: N)
         rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer,
@@ -341,6 +369,21 @@ public final class Transformer<T: TensorScalar> {
                                 batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         Linear.forward(out: f, inp: GemmOperand(acts.context.pointer, count: N * C, roundingInto: acts.contextCopy),
                        weight: matmulWeight(o.attentionOutput, count: C * C), rows: N, inChannels: C, outChannels: C)
+    }
+
+    /// QK-norm of the fused (N, W) qkv rows in place, before RoPE; nothing without one.
+    /// Shared by the batched forward and the KV-cached generator.
+    func normalizeQueriesAndKeys(_ qkv: UnsafeMutablePointer<T>, _ acts: LayerActivations<T>, _ o: LayerOffsets,
+                                 qkNorm: QKNorm, rows N: Int) {
+        guard qkNorm != .none else { return }
+        guard let queryNorm = o.queryNorm, let keyNorm = o.keyNorm, let raw = acts.qkRaw, let rstd = acts.qkRstd else {
+            preconditionFailure("a layer with QK-norm has its weights and buffers")
+        }
+        let (queryWidth, keyWidth) = qkNorm == .head ? (config.headDim, config.headDim) : (config.hiddenSize, config.keyValueSize)
+        QueryKeyNorm.forward(qkv: qkv, raw: raw.pointer, rstd: rstd.pointer,
+                             queryWeight: weights(queryNorm, count: queryWidth), keyWeight: weights(keyNorm, count: keyWidth),
+                             mode: qkNorm, rows: N, heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
+                             headDim: config.headDim, eps: T(config.rmsNormEps))
     }
 
     /// MLP body: `f = down(silu(gate(u)) ⊙ up(u))`.
@@ -434,15 +477,15 @@ public final class Transformer<T: TensorScalar> {
             sublayerBackward(norms.mlp, acts.mlp, x: a.streams[2 * l + 1].pointer,
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                             postNorm: offsets.mlpPostNorm) { u, dF, dU in
+                             postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, dF, dU in
                 mlpBackward(acts, offsets, a, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
             sublayerBackward(norms.attention, acts.attention, x: a.streams[2 * l].pointer,
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                             postNorm: offsets.attentionPostNorm) { u, dF, dU in
-                attentionBackward(acts, offsets, a, u: u, dF: dF, dU: dU)
+                             postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, dF, dU in
+                attentionBackward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
         }
@@ -464,7 +507,7 @@ public final class Transformer<T: TensorScalar> {
     private func sublayerBackward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>,
         dY: UnsafeMutablePointer<T>, dX: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?,
+        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?,
         body: (_ u: GemmOperand<T>, _ dF: UnsafeMutablePointer<T>, _ dU: UnsafeMutablePointer<T>) -> Void
     ) {
         let a = activations!, N = a.rows, C = config.hiddenSize, w = parameters.pointer, g = gradients.pointer
@@ -476,14 +519,22 @@ public final class Transformer<T: TensorScalar> {
                              weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
             dR = a.dResidual.pointer
         }
-        // r = α·x + g
+        // r = α·x + g'
         dX.update(repeating: 0, count: N * C)
         VectorMath.axpy(T(norms.residualScale), dR, dX, N * C)
+        // g' = λ ⊙ g
+        var dG = dR
+        if let scale = norms.outputScale, let lambda = outputScale {
+            SublayerScale.backward(dInp: a.dScaled.pointer, dScale: g + lambda, dOut: dR,
+                                   inp: acts.outputNormed?.pointer ?? acts.body.pointer, scale: w + lambda,
+                                   perChannel: scale.perChannel, rows: N, channels: C)
+            dG = a.dScaled.pointer
+        }
         // g = N_out(f)
-        var dF = dR
+        var dF = dG
         if let rstd = acts.outputRstd, let weight = outputNorm {
             a.dBody.zero()
-            RMSNorm.backward(dInp: a.dBody.pointer, dWeight: g + weight, dOut: dR, inp: acts.body.pointer,
+            RMSNorm.backward(dInp: a.dBody.pointer, dWeight: g + weight, dOut: dG, inp: acts.body.pointer,
                              weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
             dF = a.dBody.pointer
         }
@@ -501,7 +552,7 @@ public final class Transformer<T: TensorScalar> {
 
     /// Backward of `attentionForward`: writes `dU` (N, C) from `dF` (N, C).
     /// In bf16 each output gradient is rounded into `dOutCopy` once, for both products that read it.
-    private func attentionBackward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>,
+    private func attentionBackward(_ acts: LayerActivations<T>, _ o: LayerOffsets, _ a: Activations<T>, qkNorm: QKNorm,
                                    u: GemmOperand<T>, dF: UnsafeMutablePointer<T>, dU: UnsafeMutablePointer<T>) {
         let B = a.batch, T_ = a.seqLen, N = B * T_, C = config.hiddenSize, H = config.numAttentionHeads, D = config.headDim
         let g = gradients.pointer
@@ -517,6 +568,11 @@ public final class Transformer<T: TensorScalar> {
                                  batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
+        if qkNorm != .none, let queryNorm = o.queryNorm, let keyNorm = o.keyNorm, let raw = acts.qkRaw, let rstd = acts.qkRstd {
+            QueryKeyNorm.backward(dqkv: a.dqkv.pointer, dQueryWeight: g + queryNorm, dKeyWeight: g + keyNorm,
+                                  raw: raw.pointer, rstd: rstd.pointer, queryWeight: parameters.pointer + queryNorm,
+                                  keyWeight: parameters.pointer + keyNorm, mode: qkNorm, rows: N, heads: H, kvHeads: G, headDim: D)
+        }
         Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: GemmOperand(a.dqkv.pointer, count: N * W, roundingInto: a.dOutCopy),
                         inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W, accumulateInput: false)
     }

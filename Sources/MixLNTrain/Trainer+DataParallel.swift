@@ -27,8 +27,8 @@ extension Trainer {
     }
 
     /// Sums the gradients (in buckets of at most `reductionBucket` floats) and the micro-batch
-    /// losses over all ranks; returns the seconds it took. Nothing to do in one process.
-    func reduceGradients(loss: inout (total: Double, counted: Int)) throws -> Double? {
+    /// losses and metrics over all ranks; returns the seconds it took. Nothing to do in one process.
+    func reduceGradients(loss: inout StepSums) throws -> Double? {
         guard let group = dataParallel, group.size > 1 else { return nil }
         let start = Date()
         let count = model.parameterCount
@@ -38,9 +38,9 @@ extension Trainer {
             try group.sum(model.gradients.pointer + offset, count: n)
             offset += n
         }
-        var sums = [loss.total, Double(loss.counted)]
+        var sums = [loss.total, Double(loss.counted)] + loss.metrics
         try group.sum(&sums)
-        loss = (sums[0], Int(sums[1]))
+        loss = StepSums(total: sums[0], counted: Int(sums[1]), metrics: Array(sums[2...]))
         return Date().timeIntervalSince(start)
     }
 
@@ -50,13 +50,12 @@ extension Trainer {
         return try group.any(local)
     }
 
-    /// Sums an evaluation's loss sum and token count over the ranks.
-    func reduceEvaluation(lossSum: inout Double, count: inout Int) throws {
+    /// Sums an evaluation's totals over the ranks.
+    func reduceEvaluation(_ totals: inout ValidationTotals) throws {
         guard let group = dataParallel, group.size > 1 else { return }
-        var sums = [lossSum, Double(count)]
+        var sums = [totals.lossSum, Double(totals.count)] + totals.sums
         try group.sum(&sums)
-        lossSum = sums[0]
-        count = Int(sums[1])
+        totals = ValidationTotals(lossSum: sums[0], count: Int(sums[1]), sums: Array(sums[2...]))
     }
 
     /// Whether this rank evaluates validation batch `index` (round-robin over the ranks).

@@ -3,7 +3,8 @@ import MixLNData
 import MixLNModel
 import MixLNTensor
 
-/// Runs the training loop: gradient accumulation, clipping, Adam, schedule, evaluation, divergence.
+/// Runs the training loop: gradient accumulation, clipping, Adam, schedule, evaluation, divergence;
+/// what each micro-batch minimizes is its `objective` (next-token cross-entropy unless given).
 ///
 /// Deterministic for a seed and thread count: the same options and data give bit-identical losses.
 /// It never prints; everything it has to say goes to `onEvent`. It sets the model's matmul
@@ -12,6 +13,8 @@ public final class Trainer {
     public let model: Transformer<Float>
     public let options: TrainingOptions
     public let optimizer: AdamOptimizer<Float>
+    /// The loss each micro-batch's forward and backward computes, and the validation measure.
+    public let objective: any TrainingObjective
     let trainLoader: BatchLoader
     let validation: BatchLoader?
     /// Updates completed so far.
@@ -21,10 +24,16 @@ public final class Trainer {
     /// - Parameters:
     ///   - train: training sequences (built, or read from shards as batches need them), served in a seeded order
     ///   - validation: held-out sequences (nil or empty: no evaluation)
+    ///   - objective: what to minimize; its `sequencesPerExample` consecutive sequences form one
+    ///     example, and `options.microBatchSize` counts examples
     public init(model: Transformer<Float>, options: TrainingOptions, train: any SequenceSource,
-                validation: (any SequenceSource)?) throws {
+                validation: (any SequenceSource)?, objective: any TrainingObjective = CrossEntropyObjective()) throws {
         try options.validate()
         guard !train.isEmpty else { throw TrainingError.noTrainingData("the training split holds no sequences") }
+        let group = objective.sequencesPerExample
+        for source in [train] + (validation.map { [$0] } ?? []) where source.count % group != 0 {
+            throw TrainingError.invalidOption("the objective takes examples of \(group) sequences, but a split holds \(source.count)")
+        }
         guard options.seqLen <= model.config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: options.seqLen, maximum: model.config.maxSequenceLength)
         }
@@ -38,12 +47,14 @@ public final class Trainer {
         }
         self.model = model
         self.options = options
+        self.objective = objective
         model.matmulPrecision = options.precision.matmul
         optimizer = AdamOptimizer(parameterCount: model.parameterCount, settings: options.optimizer,
                                   roundsToBFloat16: options.precision.storesStateInBFloat16)
-        trainLoader = BatchLoader(source: train, batchSize: options.microBatchSize, seed: options.seed)
+        trainLoader = BatchLoader(source: train, batchSize: options.microBatchSize, seed: options.seed, groupSize: group)
         if let validation, !validation.isEmpty {
-            self.validation = BatchLoader(source: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false)
+            self.validation = BatchLoader(source: validation, batchSize: options.microBatchSize, seed: options.seed, shuffle: false,
+                                          groupSize: group)
         } else {
             self.validation = nil
         }
@@ -100,7 +111,7 @@ public final class Trainer {
         try validateDataParallel()
         let start = Date()
         let firstStep = step
-        let tokensPerStep = options.totalBatchSize * options.seqLen
+        let tokensPerStep = options.totalBatchSize * objective.sequencesPerExample * options.seqLen
         onEvent(.started(RunInfo(parameters: model.parameterCount, trainSequences: trainLoader.sequenceCount,
                                  validationSequences: validation?.sequenceCount ?? 0, steps: options.steps,
                                  tokensPerStep: tokensPerStep, startStep: step)))
@@ -120,6 +131,7 @@ public final class Trainer {
             var sums = try accumulateGradients()
             let reduceSeconds = try reduceGradients(loss: &sums)  // all ranks' gradients, before norms and clipping
             let loss = sums.counted > 0 ? sums.total / Double(sums.counted) : .nan
+            let metrics = Dictionary(uniqueKeysWithValues: zip(objective.metricNames, sums.metrics.map { $0 / Double(sums.counted) }))
             let norms = model.gradientNorms()
             if !loss.isFinite || !norms.total.isFinite {
                 onEvent(.diverged(DivergenceRecord(step: step + 1, loss: loss, gradNorm: norms.total.isFinite ? norms.total : nil)))
@@ -141,7 +153,7 @@ public final class Trainer {
                 gradNorms: GradientNormSummary(embedding: norms.embedding, layers: norms.layers.map(\.gradNorm),
                                                finalNorm: norms.finalNorm, lmHead: norms.lmHead),
                 tokens: tokensSeen, tokensPerSecond: Double(tokensPerStep) / now.timeIntervalSince(stepStart),
-                elapsedSeconds: now.timeIntervalSince(start), allReduceSeconds: reduceSeconds)))
+                elapsedSeconds: now.timeIntervalSince(start), allReduceSeconds: reduceSeconds, metrics: metrics)))
             let evalDue = options.evalEvery > 0 && step % options.evalEvery == 0
             if validation != nil, evalDue || step == options.steps {
                 let record = try evaluate()
@@ -165,45 +177,45 @@ public final class Trainer {
 
     /// Zeroes the gradients and accumulates those of one update's micro-batches (this rank's share of
     /// them, stepping over the others), each scaled by 1/accumulation as the official script does.
-    /// Returns the sum of the losses of the micro-batches that predict anything and their number (the
-    /// mean is nan when none does, which ends the run as diverged). After a non-finite loss the rest
-    /// of the update's micro-batches are only stepped over.
-    private func accumulateGradients() throws -> (total: Double, counted: Int) {
+    /// Returns the sum of the losses of the micro-batches that predict anything, their number (the
+    /// mean is nan when none does, which ends the run as diverged) and the sums of their metrics
+    /// (`objective.metricNames`). After a non-finite loss the rest of the update's micro-batches are
+    /// only stepped over.
+    private func accumulateGradients() throws -> StepSums {
         model.zeroGradients()
         let accumulation = options.accumulationSteps, share = microBatchShare
-        var lossTotal = 0.0, counted = 0
+        var sums = StepSums(total: 0, counted: 0, metrics: [Double](repeating: 0, count: objective.metricNames.count))
         for k in 0..<accumulation {
-            guard share.contains(k), lossTotal.isFinite else {
+            guard share.contains(k), sums.total.isFinite else {
                 trainLoader.skip(options.microBatchSize)
                 continue
             }
             let batch = trainLoader.next()
-            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets,
-                                         batch: batch.batchSize, seqLen: batch.seqLen)
-            if model.lastPredictedCount == 0 { continue }
-            lossTotal += loss
-            counted += 1
-            if !loss.isFinite { continue }
-            model.backward(lossScale: 1 / Float(accumulation))
+            guard let result = try objective.train(batch, model: model, gradientScale: 1 / Float(accumulation)) else { continue }
+            sums.total += result.loss
+            sums.counted += 1
+            for (i, name) in objective.metricNames.enumerated() { sums.metrics[i] += result.metrics[name] ?? .nan }
         }
-        return (lossTotal, counted)
+        return sums
     }
 
-    /// Loss and perplexity over the validation split (mean over every predicted token).
+    /// The objective's validation loss (cross-entropy: the mean over every predicted token, and its
+    /// perplexity) over the validation split.
     public func evaluate() throws -> EvalRecord {
         guard let validation else { throw TrainingError.noTrainingData("there is no validation split to evaluate on") }
-        var lossSum = 0.0, count = 0
+        var totals = ValidationTotals(sums: [Double](repeating: 0, count: objective.validationSumCount))
         for (i, batch) in validation.batches(limit: options.evalBatches).enumerated() where evaluates(batch: i) {
-            let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen,
-                                         retaining: .loss)  // forward only: a `.backward` forward differentiates the LM head too
-            let n = model.lastPredictedCount
-            if n > 0 {
-                lossSum += loss * Double(n)
-                count += n
-            }
+            totals.add(try objective.validate(batch, model: model))
         }
-        try reduceEvaluation(lossSum: &lossSum, count: &count)
-        let mean = count > 0 ? lossSum / Double(count) : .nan
-        return EvalRecord(step: step, loss: mean, perplexity: Foundation.exp(mean), tokens: count)
+        try reduceEvaluation(&totals)
+        return objective.evalRecord(step: step, totals: totals)
     }
+}
+
+/// One update's sums over its micro-batches: their losses, how many predicted anything, and the
+/// sums of the objective's metrics.
+struct StepSums {
+    var total: Double
+    var counted: Int
+    var metrics: [Double]
 }

@@ -48,8 +48,11 @@ public struct StepRecord: Codable, Sendable {
     public var elapsedSeconds: Double
     /// Data parallel: seconds this update spent summing gradients over the ranks (nil in one process).
     public var allReduceSeconds: Double? = nil
+    /// The objective's own measures (DPO: `rewards/chosen`, …), means over the update's
+    /// micro-batches like `loss`; written as top-level keys of the record (empty for cross-entropy).
+    public var metrics: [String: Double] = [:]
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case step, loss, lr, gradNorm = "grad_norm", gradNorms = "grad_norms", tokens
         case tokensPerSecond = "tokens_per_second", elapsedSeconds = "elapsed_seconds", allReduceSeconds = "allreduce_seconds"
     }
@@ -68,10 +71,16 @@ public struct GradientNormSummary: Codable, Sendable {
 /// A validation pass.
 public struct EvalRecord: Codable, Equatable, Sendable {
     public var step: Int
-    /// Mean over every predicted (non-ignored) validation token.
+    /// The objective's validation loss: cross-entropy, the mean over every predicted (non-ignored)
+    /// validation token; DPO, the mean over the validation pairs.
     public var loss: Double
+    /// exp of the mean token loss over `tokens` (DPO: of the chosen replies' tokens).
     public var perplexity: Double
     public var tokens: Int
+    /// The objective's own measures (DPO: `rewards/chosen`, …), top-level keys of the record.
+    public var metrics: [String: Double] = [:]
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case step, loss, perplexity, tokens }
 }
 
 public struct DivergenceRecord: Codable, Sendable {

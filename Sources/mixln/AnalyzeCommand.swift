@@ -73,7 +73,7 @@ struct LayerDropCommand: ParsableCommand {
     @Option(parsing: .upToNextOption, help: "Multiple-choice task files (as eval-mc reads them): also report each task's acc and acc_norm with each layer removed.")
     var tasks: [String] = []
     @Option(help: "With --tasks: only the first N questions of each task file.") var limit: Int?
-    @Option(help: "With --tasks: padded tokens per forward pass.") var batchTokens: Int = 2048
+    @Option(help: "With --tasks: padded tokens per forward pass.") var batchTokens: Int = TaskFiles.defaultBatchTokens
     @Flag(help: "Print one JSON document on stdout.") var json = false
 
     func run() throws {

@@ -9,8 +9,11 @@ struct CompareCommand: ParsableCommand {
         discussion: """
             Every option not listed here is passed to each `mixln train` run (--model, --data, --steps, --layers, \
             --vocab-size, --batch-size, --seq-len, --lr, --packing, …). Runs go to <out>/<scheme>-seed<k>/, with \
-            analysis/{grad_norms,angular,layer_drop,depth}.json written on the validation data. Running the command \
-            again trains and analyzes only what is missing. Render the result with `mixln report <out> --out report.html`.
+            analysis/{grad_norms,angular,layer_drop,depth}.json written on the validation data. With --sft-data each \
+            run is fine-tuned with `mixln sft` into <run>/sft/ (the same options and seed for every scheme); with \
+            --tasks the final model is scored as eval-mc scores it into analysis/eval_mc.json, and layer_drop.json \
+            becomes that model's with each task's accuracy drop. Running the command again trains, fine-tunes and \
+            analyzes only what is missing. Render the result with `mixln report <out> --out report.html`.
             """)
 
     @Option(help: "Comma-separated norm schemes, e.g. pre,post,mix,sandwich,lns.") var norms: String

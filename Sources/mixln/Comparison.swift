@@ -4,13 +4,16 @@ import MixLNData
 import MixLNTrain
 
 /// Trains every scheme × seed into `<out>/<scheme>-seed<k>/` with otherwise identical options (same
-/// data, data order and init seed per seed), then analyzes each run's final checkpoint, and records
-/// the runs in `<out>/compare.json` (with any runs an earlier invocation into the same folder listed).
+/// data, data order and init seed per seed), runs the downstream stages of each run that did not
+/// diverge (fine-tuning into `<run>/sft/`, see `DownstreamOptions`), then analyzes each run's final
+/// checkpoint (and, with tasks, scores its final model), and records the runs in `<out>/compare.json`
+/// (with any runs an earlier invocation into the same folder listed).
 ///
 /// Re-running is cheap: a run whose `summary.json` says completed or diverged is not trained again (a
 /// diverged run is kept, marked, and analyzed at the checkpoint saved when it diverged); a stopped or
-/// interrupted run continues from its last checkpoint; analyses already done for the same checkpoint
-/// and data are skipped.
+/// interrupted run continues from its last checkpoint; a finished fine-tuning stage is not run again
+/// and an interrupted one starts over; analyses already done for the same checkpoint, data and tasks
+/// are skipped.
 struct Comparison {
     /// One run of the comparison, as `compare.json` lists it.
     struct Run: Codable {
@@ -23,10 +26,12 @@ struct Comparison {
         var divergedAt: Int?
         var validationPerplexity: Double?
         var elapsedSeconds: Double
+        /// Fine-tuning stages and task accuracies, when the comparison has a downstream stage.
+        var downstream: DownstreamResult?
 
         enum CodingKeys: String, CodingKey {
             case name, scheme, seed, path, status, steps, divergedAt = "diverged_at"
-            case validationPerplexity = "validation_perplexity", elapsedSeconds = "elapsed_seconds"
+            case validationPerplexity = "validation_perplexity", elapsedSeconds = "elapsed_seconds", downstream
         }
     }
 
@@ -82,7 +87,9 @@ struct Comparison {
             for scheme in schemes {
                 let name = Self.runName(scheme: scheme, seed: seed)
                 progressLine("[\(current.count + 1)/\(total)] \(name)")
-                current.append(try trainOrReuse(scheme: scheme, seed: seed, name: name))
+                var run = try trainOrReuse(scheme: scheme, seed: seed, name: name)
+                if options.downstream.isEnabled { run.downstream = try fineTune(run) }
+                current.append(run)
                 record.runs = current + earlier.filter { old in !current.contains { $0.name == old.name } }
                 try output.writeJSON(record, to: "compare.json")
             }
@@ -90,21 +97,48 @@ struct Comparison {
         if !options.noAnalysis {
             for (i, run) in current.enumerated() {
                 progressLine("[\(i + 1)/\(total)] analyses of \(run.name)")
-                try RunAnalysis(runPath: run.path, label: run.name, evalData: options.evalData,
-                                maxTokens: options.maxTokens, batchSize: options.analysisBatchSize).run()
+                let tasks = run.downstream?.model.flatMap { model in
+                    options.downstream.tasks.isEmpty ? nil : RunAnalysis.Tasks(model: model, files: options.downstream.tasks,
+                                                                               limit: options.downstream.taskLimit)
+                }
+                let analysis = RunAnalysis(runPath: run.path, label: run.name, evalData: options.evalData,
+                                           maxTokens: options.maxTokens, batchSize: options.analysisBatchSize, tasks: tasks)
+                try analysis.run()
+                if tasks != nil { record.runs[i].downstream?.tasks = try analysis.taskAccuracies() }
             }
+            try output.writeJSON(record, to: "compare.json")
         }
         return record
+    }
+
+    /// Runs the downstream stages of a pre-trained run in order, each from the previous one's model;
+    /// a diverged run, or a stage that diverges, ends its pipeline with no model to score.
+    private func fineTune(_ run: Run) throws -> DownstreamResult {
+        guard run.status != TrainingSummary.Status.diverged.rawValue else {
+            progressLine("\(run.name): diverged in pre-training; no fine-tuning or task scores")
+            return DownstreamResult()
+        }
+        var result = DownstreamResult(model: run.path)
+        for stage in options.downstream.stages(seed: run.seed) {
+            let label = "\(run.name)/\(stage.method)"
+            let done = try stage.run(from: result.model ?? run.path, into: (run.path as NSString).appendingPathComponent(stage.method),
+                                     label: label)
+            result.stages.append(done)
+            guard done.completed else {
+                progressLine("\(label): \(done.status) at step \(done.steps); no later stage and no task scores")
+                result.model = nil
+                break
+            }
+            result.model = done.path
+        }
+        return result
     }
 
     /// Trains the run unless its `summary.json` says it finished (completed or diverged); continues
     /// a stopped or interrupted one from its last checkpoint.
     private func trainOrReuse(scheme: String, seed: UInt64, name: String) throws -> Run {
         let path = (options.out as NSString).appendingPathComponent(name)
-        if let recorded = Self.recordedCommand(of: path), recorded != ["mixln", "train"] + trainArguments(scheme: scheme, seed: seed) {
-            progressLine("\(name): warning: trained with other options (\(recorded.dropFirst(2).joined(separator: " "))); "
-                         + "it is kept as it is — delete \(path) to train it with these")
-        }
+        Self.warnIfTrainedOtherwise(path, label: name, expected: ["mixln", "train"] + trainArguments(scheme: scheme, seed: seed))
         let summary: TrainingSummary
         if let existing = Self.summary(of: path), existing.status != .stopped {
             progressLine("\(name): \(existing.status.rawValue) after \(existing.steps) steps (summary.json); not trained again")
@@ -133,6 +167,15 @@ struct Comparison {
         let decoder = JSONDecoder()
         decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
         return try? decoder.decode(Record.self, from: data)
+    }
+
+    /// Says on stderr when the run directory at `path` was made by another command line than
+    /// `expected`: it is kept as it is.
+    static func warnIfTrainedOtherwise(_ path: String, label: String, expected: [String]) {
+        if let recorded = recordedCommand(of: path), recorded != expected {
+            progressLine("\(label): warning: trained with other options (\(recorded.dropFirst(2).joined(separator: " "))); "
+                         + "it is kept as it is — delete \(path) to train it with these")
+        }
     }
 
     /// The command line a run directory's `run.json` records, if readable.

@@ -1,7 +1,7 @@
 import ArgumentParser
 
-/// What `compare` and `sweep` share: seeds, output folder, analysis data, and the `train` options
-/// passed through unchanged to every run.
+/// What `compare` and `sweep` share: seeds, output folder, analysis data, the optional downstream
+/// stage, and the `train` options passed through unchanged to every run.
 struct ComparisonOptions: ParsableArguments {
     @Option(help: "Seeds per scheme: runs use seeds --seed, --seed + 1, ….") var seeds: Int = 1
     @Option(help: "First seed (init, data split and data order; the same for every scheme).") var seed: UInt64 = 0
@@ -10,6 +10,7 @@ struct ComparisonOptions: ParsableArguments {
     @Option(help: "Predicted tokens each analysis uses (whole batches).") var maxTokens: Int = 20_000
     @Option(help: "Sequences per forward pass in the analyses.") var analysisBatchSize: Int = 8
     @Flag(help: "Train only; skip the analyses.") var noAnalysis = false
+    @OptionGroup(title: "Downstream stage") var downstream: DownstreamOptions
 
     /// Everything else: `train` options (--model, --data, --steps, --layers, --vocab-size, …).
     @Argument(parsing: .allUnrecognized, help: "Options passed to every `mixln train` run (--model, --data, --steps, …).")
@@ -29,6 +30,10 @@ struct ComparisonOptions: ParsableArguments {
                 throw CLIError("\(name) is set by compare for each run; use --norms, --seeds/--seed and --out instead")
             }
         }
+        if noAnalysis, !downstream.tasks.isEmpty {
+            throw CLIError("--tasks are scored with the analyses; drop --no-analysis (or --tasks)")
+        }
+        try downstream.check()
     }
 
     /// The seeds every scheme is trained with.

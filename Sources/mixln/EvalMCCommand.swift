@@ -32,7 +32,7 @@ struct EvalMCCommand: ParsableCommand {
     var limit: Int?
 
     @Option(help: "Padded tokens per forward pass (choices per batch = this / their length).")
-    var batchTokens: Int = 2048
+    var batchTokens: Int = TaskFiles.defaultBatchTokens
 
     @Option(help: "Write one JSON line per question: {task, doc_id, gold, loglikelihoods, pred, pred_norm}.")
     var items: String?

@@ -6,11 +6,14 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Preset (\(ModelPresets.names.joined(separator: ", "))) or a config.json path.")
     var model: String?
 
-    @Option(name: .long, help: "Norm scheme: pre, post, mix, mix:K, mix:0.25, mix-reversed:K, sandwich, peri, deepnorm, deepnorm-official, scaled-pre, scaled-mix:K, lns, interleaved:P, or an official NORM_TYPE (post_pre, …). Default: pre.")
+    @Option(name: .long, help: "Norm scheme: \(NormScheme.names.joined(separator: ", ")), or an official NORM_TYPE (post_pre, …). Default: pre.")
     var norm: String?
 
     @Option(name: .long, help: "Official POST_NUM: leading Post-LN layers for mix / post_pre (default ⌊L/4⌋ for mix; 1 for post_pre / scale_post_pre, as the official code).")
     var postNum: Int?
+
+    @Option(name: .long, help: "QK-norm, with any --norm: none, head (RMSNorm of each head's queries and keys before RoPE, as Qwen3), full (over the whole q and k projections, as OLMo 2). Default: none.")
+    var qkNorm: String?
 
     @Option(name: .long, help: "Override num_hidden_layers of the preset (e.g. a 12-layer model of the 9m width).")
     var layers: Int?
@@ -41,6 +44,15 @@ struct ModelOptions: ParsableArguments {
     }
 
     func resolvePlan(layers: Int) throws -> NormPlan {
-        try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum)
+        try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum).withQKNorm(resolvedQKNorm() ?? .none)
+    }
+
+    /// `--qk-norm` as a mode (nil when not given); read as text so a bad value is one line.
+    func resolvedQKNorm() throws -> QKNorm? {
+        guard let qkNorm else { return nil }
+        guard let mode = QKNorm(rawValue: qkNorm) else {
+            throw CLIError("--qk-norm must be one of \(QKNorm.allCases.map(\.rawValue).joined(separator: ", ")), got '\(qkNorm)'")
+        }
+        return mode
     }
 }

@@ -31,7 +31,8 @@ struct ProgressRenderer {
                 line(text)
             }
         case .eval(let e):
-            line("eval @ step \(e.step): loss \(fixed(e.loss, 4)) perplexity \(fixed(e.perplexity, 2)) (\(e.tokens) tokens)")
+            let metrics = e.metrics.sorted { $0.key < $1.key }.map { " \($0.key) \(fixed($0.value, 4))" }.joined()
+            line("eval @ step \(e.step): loss \(fixed(e.loss, 4)) perplexity \(fixed(e.perplexity, 2)) (\(e.tokens) tokens)\(metrics)")
         case .diverged(let d):
             line("diverged at step \(d.step): loss \(d.loss)")
         case .checkpoint(let c):

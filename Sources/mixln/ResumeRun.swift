@@ -95,7 +95,7 @@ extension TrainCommand {
     }
 
     /// Checks the model options given here (`--model`, `--layers`, `--vocab-size`, `--norm`,
-    /// `--post-num`) resolve to the run's config and norm plan.
+    /// `--post-num`, `--qk-norm`) resolve to the run's config and norm plan.
     private func checkModel(_ record: RunRecord, tokenizer: any Tokenizer,
                             refuse: (String, String, String) -> CLIError) throws {
         let given = modelOptions, recorded = record.modelOptions, config = record.config
@@ -112,11 +112,16 @@ extension TrainCommand {
             options.vocabSize = given.vocabSize ?? recorded.vocabSize
             if (try? Self.trainingConfig(options, tokenizer: tokenizer)) != config { throw refuse("--model", recorded.model, model) }
         }
-        if given.norm != nil || given.postNum != nil {
+        let givenQKNorm = try given.resolvedQKNorm()
+        if given.norm != nil || given.postNum != nil || givenQKNorm != nil {
             let plan = try NormScheme.plan(given.norm ?? recorded.norm ?? "pre", layers: config.numHiddenLayers,
                                            postNum: given.postNum ?? recorded.postNum)
+                .withQKNorm(givenQKNorm ?? record.normPlan.layers.first?.qkNorm ?? .none)
             if plan.layers != record.normPlan.layers || plan.embeddingNorm != record.normPlan.embeddingNorm {
                 if let norm = given.norm { throw refuse("--norm", recorded.norm ?? record.normPlan.scheme, norm) }
+                if let qkNorm = givenQKNorm {
+                    throw refuse("--qk-norm", (record.normPlan.layers.first?.qkNorm ?? .none).rawValue, qkNorm.rawValue)
+                }
                 throw refuse("--post-num", recorded.postNum.map(String.init) ?? "default", String(given.postNum ?? 0))
             }
         }

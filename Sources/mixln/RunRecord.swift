@@ -24,8 +24,9 @@ struct RunRecord: Codable {
         var postNum: Int?
         var layers: Int?
         var vocabSize: String?
+        var qkNorm: QKNorm? = nil
 
-        enum CodingKeys: String, CodingKey { case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size" }
+        enum CodingKeys: String, CodingKey { case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size", qkNorm = "qk_norm" }
     }
 
     /// One continuation of the run: from which step, to how many steps, on how many threads and ranks.

@@ -7,7 +7,7 @@ import MixLNTrain
 
 /// `mixln sft`: supervised fine-tuning of a trained checkpoint on instruction / chat records, the
 /// loss on the replies only; writes an ordinary run directory.
-struct SFTCommand: ParsableCommand {
+struct SFTCommand: FineTuningCommand {
     static let configuration = CommandConfiguration(
         commandName: "sft",
         abstract: "Supervised fine-tuning of a checkpoint on instruction or chat records, the loss on the replies only.",
@@ -35,48 +35,7 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
-        let model = try input.loadModel(needsGradients: true)
-        let tokenizer = try input.loadTokenizer(for: model)
-        var options = try schedule.trainingOptions(maxSequenceLength: model.config.maxSequenceLength)
-        options.precision = try input.model.precisionOptions.resolved()  // recorded in run.json; the Trainer sets the model's
-        let conversations = try ConversationReader.read(path: data)
-        let sequenceOptions = SequenceOptions(seqLen: options.seqLen, vocabularySize: model.config.vocabSize)
-        let parts = DatasetSplitter.split(conversations, validationFraction: schedule.valFraction, seed: options.seed)
-        func sequences(_ part: [Conversation]) throws -> [TokenSequence] {
-            try part.compactMap { conversation in
-                let sequence = SupervisedSequence.build(conversation, template: template, tokenizer: tokenizer, options: sequenceOptions)
-                if let bad = sequence?.tokens.first(where: { Int($0) >= model.config.vocabSize }) {
-                    throw CLIError("\(data):\(conversation.line): token id \(bad) is outside the model's vocabulary of \(model.config.vocabSize)")
-                }
-                return sequence
-            }
-        }
-        let train = try sequences(parts.train), validation = try sequences(parts.validation)
-        let dropped = conversations.count - train.count - validation.count
-        if dropped > 0 {
-            progressLine("\(dropped) of \(conversations.count) records dropped: no reply token within --seq-len \(options.seqLen)")
-        }
-        guard train.count > 0 else { throw CLIError("\(data): no training record has a reply within --seq-len \(options.seqLen)") }
-
-        let folder = try CheckpointInput.modelFolder(input.checkpoint)
-        let tokenizerSpecification = tokenizerSpec(try input.tokenizer ?? recordedTokenizer(checkpoint: input.checkpoint) ?? "byte")
-        var record = RunRecord(
-            version: RunRecord.currentVersion, command: CommandLine.arguments,
-            modelOptions: .init(model: absolutePath(folder), norm: input.model.norm, postNum: input.model.postNum, layers: nil, vocabSize: nil),
-            config: model.config, normPlan: model.plan, training: options, data: absolutePath(data), tokenizer: tokenizerSpecification,
-            tokenizerName: tokenizer.name, packing: false, validationFraction: schedule.valFraction,
-            threads: Parallel.threadCount, saveDType: schedule.saveDtype, parameters: model.parameterCount, resumes: [])
-        record.fineTuning = .init(method: "sft", base: absolutePath(folder), template: template.rawValue,
-                                  trainRecords: train.count, validationRecords: validation.count, droppedRecords: dropped)
-
-        let runDirectory = try RunDirectory(path: schedule.out)
-        let trainer = try Trainer(model: model, options: options, train: train, validation: validation)
-        trainer.checkpointDirectory = runDirectory.url.appendingPathComponent("checkpoints").path
-        trainer.checkpointDType = try record.checkpointDType
-        if let file = TokenizerFile(spec: record.tokenizer) { trainer.checkpointAttachments = [(file.source, file.name)] }
-        try runDirectory.writeJSON(record, to: "run.json")
-        try runDirectory.startMetrics()
-        let summary = try runTrainer(trainer, in: runDirectory, label: "sft", stopAfter: schedule.stopAfter)
+        let summary = try fineTune(command: CommandLine.arguments)
         if json {
             try JSONCoding.printDocument(summary)
         } else if let eval = summary.finalEval {
@@ -85,26 +44,36 @@ struct SFTCommand: ParsableCommand {
             print("sft: \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
         }
     }
+
+    func validateInputs() throws {
+        _ = try schedule.trainingOptions(maxSequenceLength: .max)
+        _ = try ConversationReader.read(path: data)
+    }
+
+    /// Fine-tunes into `--out`, recording `command` in its `run.json`; prints nothing on stdout.
+    func fineTune(command: [String]) throws -> TrainingSummary {
+        let run = FineTuneRun(input: input, schedule: schedule, data: data)
+        let (model, tokenizer, options) = try run.start()
+        let conversations = try ConversationReader.read(path: data)
+        let sequenceOptions = SequenceOptions(seqLen: options.seqLen, vocabularySize: model.config.vocabSize)
+        let parts = DatasetSplitter.split(conversations, validationFraction: schedule.valFraction, seed: options.seed)
+        func sequences(_ part: [Conversation]) throws -> [TokenSequence] {
+            try part.compactMap { conversation in
+                let sequence = SupervisedSequence.build(conversation, template: template, tokenizer: tokenizer, options: sequenceOptions)
+                if let sequence { try run.checkVocabulary(sequence, line: conversation.line, model: model) }
+                return sequence
+            }
+        }
+        let train = try sequences(parts.train), validation = try sequences(parts.validation)
+        let dropped = conversations.count - train.count - validation.count
+        try run.noteDropped(dropped, of: conversations.count, kept: train.count, why: "no reply token within --seq-len \(options.seqLen)")
+        let record = try run.record(command: command, model: model, tokenizer: tokenizer, options: options, method: "sft", template: template,
+                                    trainRecords: train.count, validationRecords: validation.count, droppedRecords: dropped)
+        let summary = try run.train(record, label: "sft") {
+            try Trainer(model: model, options: options, train: train, validation: validation)
+        }
+        return summary
+    }
 }
 
 extension ChatTemplate: ExpressibleByArgument {}
-
-extension RunRecord {
-    /// What a fine-tuning run started from and how it read its records (`run.json` `fine_tuning`).
-    struct FineTuning: Codable, Equatable {
-        /// `sft`.
-        var method: String
-        /// The checkpoint folder the run started from, absolute.
-        var base: String
-        var template: String
-        var trainRecords: Int
-        var validationRecords: Int
-        /// Records with no reply token within the sequence length.
-        var droppedRecords: Int
-
-        enum CodingKeys: String, CodingKey {
-            case method, base, template, trainRecords = "train_records", validationRecords = "validation_records"
-            case droppedRecords = "dropped_records"
-        }
-    }
-}

@@ -4,6 +4,9 @@ import MixLNData
 
 /// Task files as `eval-mc` and `analyze layer-drop --tasks` read them.
 enum TaskFiles {
+    /// Padded tokens per forward pass when scoring choices (`--batch-tokens`).
+    static let defaultBatchTokens = 2048
+
     /// Reads each of `paths` (its first `limit` questions) and encodes it for a model whose window is
     /// `window` tokens; says on stderr how many unconditional requests were skipped and how many
     /// choices had their context cut to fit the window.

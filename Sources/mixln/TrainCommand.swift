@@ -136,7 +136,7 @@ struct TrainCommand: ParsableCommand {
             version: RunRecord.currentVersion, command: command,
             modelOptions: .init(model: modelSpec(modelOptions.model ?? ""),
                                 norm: modelOptions.norm, postNum: modelOptions.postNum, layers: modelOptions.layers,
-                                vocabSize: modelOptions.vocabSize),
+                                vocabSize: modelOptions.vocabSize, qkNorm: try modelOptions.resolvedQKNorm()),
             config: config, normPlan: plan, training: options, data: absolutePath(data), tokenizer: tokenizerSpec,
             tokenizerName: tokenizer.name, packing: packing, validationFraction: valFraction,
             threads: threads ?? Parallel.threadCount, saveDType: saveDtype ?? Defaults.saveDtype,

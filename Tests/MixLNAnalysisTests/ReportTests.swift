@@ -86,6 +86,37 @@ final class ReportTests: XCTestCase {
                        "nothing fetched from the network")
     }
 
+    func testDownstreamSectionShowsScoresSeedMeansAndAccuracyDropsOnlyWhenThereAreScores() throws {
+        let plain = HTMLReport(runs: runs()).html()
+        XCTAssertFalse(plain.contains("id=\"downstream\""), "no downstream section without scores")
+        XCTAssertFalse(plain.contains("Downstream accuracy"), "nor a link to it")
+
+        func scores(_ acc: Double) -> [TaskAccuracy] {
+            [TaskAccuracy(task: "arc_easy", file: "arc.jsonl", n: 100, acc: acc, accStderr: 0.05, accNorm: acc / 2, accNormStderr: 0.04)]
+        }
+        var seeded = runs()
+        seeded[0].taskScores = scores(0.30)
+        seeded[0].scoredCheckpoint = "sft/checkpoints/step-000010"
+        seeded[0].layerDrop = seeded[0].layerDrop?.adding(accuracy: (
+            baseline: scores(0.30), layers: (0..<3).map { [LayerTaskAccuracy(task: "arc_easy", acc: 0.25, accNorm: 0.1, deltaAcc: -0.05 * Double($0), deltaAccNorm: 0)] }))
+        var second = seeded[0]
+        second.name = "pre-seed1"
+        second.seed = 1
+        second.taskScores = scores(0.40)
+        seeded.append(second)
+        let html = HTMLReport(runs: seeded).html()
+        let parser = XMLParser(data: Data(html.utf8))
+        XCTAssertTrue(parser.parse(), "the page parses as XML: \(parser.parserError.map(String.init(describing:)) ?? "")")
+        XCTAssertTrue(html.contains("<section id=\"downstream\">"))
+        XCTAssertTrue(html.contains("<th>arc_easy acc</th><th>arc_easy acc_norm</th>"))
+        XCTAssertTrue(html.contains("<td>0.300 ± 0.050</td><td>0.150 ± 0.040</td>"), "each run's scores with their standard errors")
+        // Over the two seeds of `pre`: acc 0.30 and 0.40 → 0.350 ± 0.071 (sample standard deviation).
+        XCTAssertTrue(html.contains("<td>pre</td><td>2</td><td>0.350 ± 0.071</td><td>0.175 ± 0.035</td>"), "mean ± std over seeds")
+        XCTAssertTrue(html.contains("pre-seed0 (sft model): arc_easy Δacc"), "an accuracy-drop chart per run and task")
+        XCTAssertTrue(html.contains("No analysis/eval_mc.json for post-seed0"))
+        XCTAssertEqual(html.components(separatedBy: "Δacc (full model acc").count - 1, 2, "no chart for the run without a layer drop with tasks")
+    }
+
     func testClashingRunNamesAreQualifiedByTheirFolder() {
         var runs = runs()
         runs[1].name = "pre-seed0"

@@ -3,15 +3,6 @@ import XCTest
 
 /// `mixln sft`: fine-tunes a trained run on instruction records into an ordinary run directory.
 final class SFTCommandTests: CLITestCase {
-    /// A tiny pre-trained run (byte tokenizer, 2 layers, 4 updates).
-    func pretrained() throws -> String {
-        let run = workDirectory.appendingPathComponent("pre").path
-        let result = try mixln(["train", "--model", try tinyConfig(layers: 2), "--norm", "mix:1", "--data", try tinyCorpus(),
-                                "--steps", "4", "--batch-size", "4", "--seq-len", "48", "--out", run])
-        XCTAssertEqual(result.status, 0, result.stderr)
-        return run
-    }
-
     func records() throws -> String {
         let lines = (0..<12).map { i -> String in
             switch i % 4 {
@@ -25,7 +16,7 @@ final class SFTCommandTests: CLITestCase {
     }
 
     func testFineTunedRunIsAnOrdinaryRun() throws {
-        let base = try pretrained(), out = workDirectory.appendingPathComponent("sft").path
+        let base = try pretrainedTinyRun(), out = workDirectory.appendingPathComponent("sft").path
         let result = try mixln(["sft", "--checkpoint", base, "--data", try records(), "--template", "chatml", "--steps", "3",
                                 "--batch-size", "2", "--seq-len", "64", "--val-fraction", "0.2", "--eval-every", "2", "--out", out])
         XCTAssertEqual(result.status, 0, result.stderr)
@@ -57,7 +48,7 @@ final class SFTCommandTests: CLITestCase {
     }
 
     func testBadRecordsAndAForeignTokenizerAreRefused() throws {
-        let base = try pretrained()
+        let base = try pretrainedTinyRun()
         let empty = try write(#"{"prompt": "a", "response": "b"}"# + "\n" + #"{"instruction": "Do it.", "output": ""}"# + "\n", to: "empty.jsonl")
         assertCleanFailure(try mixln(["sft", "--checkpoint", base, "--data", empty, "--steps", "1", "--out", workDirectory.appendingPathComponent("x").path]),
                            mentioning: empty + #":2: expected a non-empty response ("output" is empty)"#)

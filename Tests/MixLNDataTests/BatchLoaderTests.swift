@@ -75,4 +75,25 @@ final class BatchLoaderTests: XCTestCase {
         XCTAssertEqual(loader.sequenceCount, 10)
         XCTAssertEqual(BatchLoader(sequences: [], batchSize: 2, seed: 0).batches(limit: nil).count, 0)
     }
+
+    func testGroupsStayTogetherInOrder() {
+        // Five pairs: sequences 2i and 2i+1 belong together (DPO's chosen and rejected).
+        let loader = BatchLoader(source: sequences, batchSize: 2, seed: 4, groupSize: 2)
+        var seen: [Int32] = []
+        for _ in 0..<5 {  // two epochs of five groups, two groups a batch
+            let batch = loader.next()
+            XCTAssertEqual(batch.batchSize, 4, "batchSize counts groups")
+            let firsts = firstTokens(batch)
+            for g in stride(from: 0, to: firsts.count, by: 2) {
+                XCTAssertEqual(firsts[g] % 2, 0, "a group starts at an even sequence")
+                XCTAssertEqual(firsts[g + 1], firsts[g] + 1, "its partner follows it")
+            }
+            seen += firsts
+        }
+        XCTAssertEqual(Set(seen.prefix(10)), Set(0..<10), "the first epoch serves every group once")
+        XCTAssertNotEqual(Array(seen.prefix(10)), Array(0..<10), "in a shuffled order")
+        XCTAssertEqual(loader.position, BatchLoader.Position(epoch: 2, index: 0))
+        let evaluation = BatchLoader(source: sequences, batchSize: 2, seed: 4, shuffle: false, groupSize: 2).batches()
+        XCTAssertEqual(evaluation.map(firstTokens), [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]])
+    }
 }

@@ -13,11 +13,12 @@ final class ModelGradientTests: XCTestCase {
                                     vocabSize: 50, maxSequenceLength: 16, padTokenId: nil)
     static let schemes = ["pre", "post", "mix", "mix:3", "mix:0.5", "mix-reversed:1", "sandwich", "peri", "deepnorm",
                           "deepnorm-official", "scaled-pre", "scaled-mix:1", "lns", "interleaved:2",
-                          "post_pre", "pre_post", "deeppost", "scale_pre", "scale_post_pre", "post_pre_post_pre"]
+                          "post_pre", "pre_post", "deeppost", "scale_pre", "scale_post_pre", "post_pre_post_pre",
+                          "lns-learnable", "reordered", "rezero", "skipinit", "layerscale", "layerscale:0.3"]
 
-    func checkGradients(scheme: String, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
+    func checkGradients(scheme: String, qkNorm: QKNorm = .none, skipping skipped: Set<Int> = [], config: ModelConfig = ModelGradientTests.config,
                         absolute: Double = 1e-9, file: StaticString = #filePath, line: UInt = #line) throws {
-        let plan = try NormScheme.plan(scheme, layers: config.numHiddenLayers)
+        let plan = try NormScheme.plan(scheme, layers: config.numHiddenLayers).withQKNorm(qkNorm)
         let model = try Transformer<Double>(config: config, plan: plan)
         model.initializeWeights(seed: 42)
         // Bigger init than the official 0.02 so every path carries a visible gradient; Xavier init
@@ -25,6 +26,10 @@ final class ModelGradientTests: XCTestCase {
         // for central differences.
         let boost: Double = plan.layers.contains { $0.initialization.distribution == .xavierNormal } ? 1 : 5
         for i in 0..<model.parameterCount where model.parameters[i] != 1 { model.parameters[i] *= boost }
+        // Output scales λ away from their init: at ReZero's λ = 0 no branch would carry a gradient.
+        for tensor in model.layout.tensors where tensor.role == .outputScale {
+            for i in 0..<tensor.count { model.parameters[tensor.offset + i] = 0.4 + 0.15 * Double(i % 4) }
+        }
         model.skippedLayers = skipped
         let B = 2, T = 8
         var rng = RandomSource(seed: 7)
@@ -46,7 +51,7 @@ final class ModelGradientTests: XCTestCase {
         }
         let numeric = FiniteDifference.gradient(of: { try! model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T) },
                                                 at: model.parameters.pointer, indices: indices)
-        assertClose(indices.map { analytic[$0] }, numeric, relative: 1e-5, absolute: absolute, "\(scheme)", file: file, line: line)
+        assertClose(indices.map { analytic[$0] }, numeric, relative: 1e-5, absolute: absolute, "\(scheme) qk-norm \(qkNorm)", file: file, line: line)
         let nonZero = indices.filter { analytic[$0] != 0 }.count
         XCTAssertGreaterThan(nonZero, indices.count / 2, "\(scheme): most sampled gradients should be non-zero", file: file, line: line)
     }
@@ -67,6 +72,22 @@ final class ModelGradientTests: XCTestCase {
         config.numKeyValueHeads = 1
         config.tieWordEmbeddings = false
         try checkGradients(scheme: "post", config: config)
+    }
+
+    /// QK-norm per head and over the full projections, under each kind of placement, and with grouped-query attention.
+    /// Normalized q and k make the ×5 attention logits sharper (q·k no longer shrinks with small
+    /// weights), so central differences carry ~1e-9 absolute truncation error on gradients of ~1e-5.
+    func testQKNormWithEveryKindOfPlacement() throws {
+        for mode in [QKNorm.head, .full] {
+            for scheme in mode == .head ? ["pre", "post", "mix", "sandwich", "peri", "deepnorm", "lns"] : ["pre", "post", "mix"] {
+                try checkGradients(scheme: scheme, qkNorm: mode, absolute: 3e-9)
+            }
+            var config = Self.config
+            config.hiddenSize = 24
+            config.numAttentionHeads = 4
+            config.numKeyValueHeads = 2
+            try checkGradients(scheme: "mix:1", qkNorm: mode, config: config)
+        }
     }
 
     func testSkippedLayerGradients() throws {

@@ -27,6 +27,24 @@ final class OpGradientTests: XCTestCase {
         assertClose(dw, FiniteDifference.gradient(at: w) { dot(forward(x, $0).out, r) }, "dw")
     }
 
+    func testSublayerScalePerChannelAndScalar() {
+        let N = 3, C = 5
+        let x = FiniteDifference.randomVector(N * C, seed: 11, scale: 2)
+        let r = FiniteDifference.randomVector(N * C, seed: 12)
+        for perChannel in [true, false] {
+            let lambda = FiniteDifference.randomVector(perChannel ? C : 1, seed: 13)
+            func forward(_ x: [Double], _ lambda: [Double]) -> [Double] {
+                var out = [Double](repeating: 0, count: N * C)
+                SublayerScale.forward(out: &out, inp: x, scale: lambda, perChannel: perChannel, rows: N, channels: C)
+                return out
+            }
+            var dx = [Double](repeating: 0, count: N * C), dLambda = [Double](repeating: 0, count: lambda.count)
+            SublayerScale.backward(dInp: &dx, dScale: &dLambda, dOut: r, inp: x, scale: lambda, perChannel: perChannel, rows: N, channels: C)
+            assertClose(dx, FiniteDifference.gradient(at: x) { dot(forward($0, lambda), r) }, "dx, per channel \(perChannel)")
+            assertClose(dLambda, FiniteDifference.gradient(at: lambda) { dot(forward(x, $0), r) }, "dλ, per channel \(perChannel)")
+        }
+    }
+
     func testLinear() {
         let N = 4, C = 3, OC = 5
         let x = FiniteDifference.randomVector(N * C, seed: 4)

@@ -11,7 +11,12 @@ import MixLNTensor
 final class PyTorchParityTests: XCTestCase {
     /// Fixture folder → the `--norm` that names its placement (the folders carry no norm_plan).
     static let schemes = ["pre": "pre", "post": "post", "mix": "post_pre", "sandwich": "sandwich", "peri": "peri",
-                          "deepnorm": "deepnorm", "scaled-pre": "scaled-pre", "lns": "lns"]
+                          "deepnorm": "deepnorm", "scaled-pre": "scaled-pre", "lns": "lns",
+                          // QK-norm, read off the q_norm weights' shape: per head, and over the full projections
+                          "pre-qk-head": "pre", "mix-qk-full": "post_pre",
+                          // Placements after Mix-LN: OLMo 2's output norms, a scalar and a per-channel output scale
+                          "reordered": "reordered", "skipinit": "skipinit", "layerscale": "layerscale"]
+    static let qkNorms: [String: QKNorm] = ["pre-qk-head": .head, "mix-qk-full": .full]
 
     func fixture(_ name: String) throws -> String {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
@@ -33,6 +38,7 @@ final class PyTorchParityTests: XCTestCase {
             let folder = try fixture(name)
             let postNum = norm == "post_pre" ? 1 : nil
             let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum)
+            XCTAssertEqual(model.plan.layers.map(\.qkNorm), Array(repeating: Self.qkNorms[name] ?? .none, count: model.config.numHiddenLayers), name)
             let inputs = try json(folder + "/inputs.json"), expected = try json(folder + "/expected.json")
             let B = try XCTUnwrap(inputs["batch"] as? Int), T = try XCTUnwrap(inputs["seq_len"] as? Int)
             let tokens = try XCTUnwrap(inputs["input_ids"] as? [Int]).map(Int32.init)

@@ -6,6 +6,7 @@
 1. Tests/MixLNModelTests/Fixtures/parity/<scheme>/ for every scheme in SCHEMES:
    config.json (official/HF keys + norm_type [+ post_num], no norm_plan), model.safetensors (fp32,
    official names), inputs.json, expected.json, gradients.safetensors, hidden_states.safetensors.
+   `make_parity_fixtures.py FOLDER…` rewrites only the named parity folders.
 2. Tests/MixLNCLITests/Fixtures/official/<scheme>/ for pre, post, post_pre (POST_NUM=1): a checkpoint
    as the official code writes it (config.json + model.safetensors), tokens.jsonl and expected.json
    (what `mixln eval --seq-len 16 --json` and `mixln analyze grad-norms --json` must print).
@@ -27,7 +28,7 @@ from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from mixln_reference import (IGNORE_INDEX, MixLNForCausalLM, ModelConfig, RMSNorm, make_plan,  # noqa: E402
+from mixln_reference import (IGNORE_INDEX, MixLNForCausalLM, ModelConfig, RMSNorm, Scale, make_plan,  # noqa: E402
                              save_checkpoint)
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -44,6 +45,11 @@ SCHEMES = {
     "deepnorm": "deepnorm",
     "scaled-pre": "scaled-pre",
     "lns": "lns",
+    "pre-qk-head": "pre+qk-head",    # QK-norm per head (Qwen3), --qk-norm head
+    "mix-qk-full": "mix:1+qk-full",  # QK-norm over the full projections (OLMo 2), --qk-norm full
+    "reordered": "reordered",        # OLMo 2's output-only norms
+    "skipinit": "skipinit",          # no norm, a learnable scalar on each sublayer output
+    "layerscale": "layerscale",      # Pre-LN with a learnable per-channel scale on each sublayer output
 }
 OFFICIAL_SCHEMES = {"pre": "pre", "post": "post", "post_pre": "mix:1"}
 
@@ -67,6 +73,8 @@ def build_model(scheme: str, seed: int) -> MixLNForCausalLM:
         for m in model.modules():
             if isinstance(m, RMSNorm):
                 m.weight.copy_(1.0 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+            elif isinstance(m, Scale):  # output scales away from their init (ReZero's 0 would cut every branch)
+                m.weight.copy_(0.5 + 0.2 * torch.randn(m.weight.shape, generator=gen))
     pad = cfg.padding_row
     assert pad == cfg.vocab_size - 1 and torch.all(model.model.embed_tokens.weight[pad] == 0)
     return model.float()
@@ -269,12 +277,18 @@ def main() -> None:
     torch.use_deterministic_algorithms(True)
     cfg = small_config()
     ids, targets = make_inputs(cfg.vocab_size)
+    only = set(sys.argv[1:])  # parity folders to (re)write; all fixtures when none is named
+    unknown = only - set(SCHEMES)
+    if unknown:
+        sys.exit(f"unknown parity folder(s): {sorted(unknown)}; known: {sorted(SCHEMES)}")
     rows = []
     for i, (folder, scheme) in enumerate(SCHEMES.items()):
-        rows.append((f"parity/{folder}", scheme, parity_fixture(folder, scheme, 1000 + i, ids, targets)))
+        if not only or folder in only:
+            rows.append((f"parity/{folder}", scheme, parity_fixture(folder, scheme, 1000 + i, ids, targets)))
     records = cli_records(cfg.vocab_size)
     for i, (folder, scheme) in enumerate(OFFICIAL_SCHEMES.items()):
-        rows.append((f"official/{folder}", scheme, official_fixture(folder, scheme, 2000 + i, records)))
+        if not only:
+            rows.append((f"official/{folder}", scheme, official_fixture(folder, scheme, 2000 + i, records)))
 
     print(f"{'fixture':20s} {'--norm':10s} {'loss':>9s} {'total|g|':>9s}  {'layer grad norms':34s} {'size':>8s}")
     total = 0

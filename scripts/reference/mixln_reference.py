@@ -89,6 +89,9 @@ class SublayerPlan:
     post_norm: bool = False
     residual_scale: float = 1.0
     input_norm_scale: float = 1.0
+    # A learnable lambda on the output before the residual add, r = a*x + lambda*g (ReZero, SkipInit:
+    # one scalar; LayerScale: one per channel): {"per_channel": bool, "init": float}, or None.
+    output_scale: Optional[dict] = None
 
 
 @dataclass
@@ -100,6 +103,11 @@ class LayerPlan:
     # sqrt(2 / (fan_in + fan_out))), as torch.nn.init.xavier_normal_ (the official deeppost).
     init_scales: Dict[str, float] = field(default_factory=dict)
     init_distribution: str = "normal"
+    # QK-norm: RMSNorm on q and k after projection, before RoPE: "none", "head" (each head's
+    # head_dim channels, one weight shared by the heads: Qwen3) or "full" (the whole projection: OLMo 2).
+    qk_norm: str = "none"
+    # Init value of the input norms' weights (1; learnable LayerNorm Scaling: 1/sqrt(l)).
+    input_norm_weight: float = 1.0
 
 
 @dataclass
@@ -115,7 +123,9 @@ class NormPlan:
     def from_dict(d: dict) -> "NormPlan":
         layers = [LayerPlan(attention=SublayerPlan(**l["attention"]), mlp=SublayerPlan(**l["mlp"]),
                             init_scales=dict(l.get("init_scales", {})),
-                            init_distribution=l.get("init_distribution", "normal")) for l in d["layers"]]
+                            init_distribution=l.get("init_distribution", "normal"),
+                            qk_norm=l.get("qk_norm", "none"),
+                            input_norm_weight=float(l.get("input_norm_weight", 1.0))) for l in d["layers"]]
         return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
                         name=d.get("name", "custom"))
 
@@ -151,7 +161,17 @@ def _count(arg: Optional[str], num_layers: int, default: Optional[int] = None) -
 
 
 def make_plan(scheme: str, num_layers: int) -> NormPlan:
-    """Named schemes as factories over the plan (design.md §3)."""
+    """Named schemes as factories over the plan (design.md §3); a "+qk-head" or "+qk-full" suffix
+    adds QK-norm to every layer (Swift: --qk-norm head|full)."""
+    base, _, qk = scheme.partition("+qk-")
+    if qk:
+        plan = make_plan(base, num_layers)
+        if qk not in ("head", "full"):
+            raise ValueError(f"unknown QK-norm {qk!r}")
+        for lp in plan.layers:
+            lp.qk_norm = qk
+        plan.name = scheme
+        return plan
     L = num_layers
     name, _, arg = scheme.partition(":")
     name = name.lower()
@@ -225,6 +245,26 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp = _post() if i < k else _pre()
             if i >= k:
                 lp.init_scales = {"o_proj": s, "down_proj": s}
+            layers.append(lp)
+    elif name == "lns-learnable":
+        layers = []
+        for i in range(L):
+            lp = _pre()
+            lp.input_norm_weight = 1.0 / math.sqrt(i + 1)
+            layers.append(lp)
+    elif name == "reordered":                       # OLMo 2: x + N(F(x)), no input norm
+        layers = [LayerPlan(SublayerPlan(output_norm=True), SublayerPlan(output_norm=True)) for _ in range(L)]
+    elif name in ("rezero", "skipinit"):            # no norm, x + a*F(x), a from 0 (ReZero) or 1/sqrt(L) (SkipInit)
+        a = 0.0 if name == "rezero" else 1.0 / math.sqrt(L)
+        layers = [LayerPlan(SublayerPlan(output_scale={"per_channel": False, "init": a}),
+                            SublayerPlan(output_scale={"per_channel": False, "init": a})) for _ in range(L)]
+    elif name == "layerscale":                      # CaiT: Pre-LN, per-channel lambda from eps
+        eps = float(arg) if arg is not None else (0.1 if L <= 18 else 1e-5 if L <= 24 else 1e-6)
+        layers = []
+        for _ in range(L):
+            lp = _pre()
+            lp.attention.output_scale = {"per_channel": True, "init": eps}
+            lp.mlp.output_scale = {"per_channel": True, "init": eps}
             layers.append(lp)
     elif name in ("interleaved", "post_pre_post_pre"):
         p = int(arg or 4)
@@ -301,7 +341,7 @@ def rope_cos_sin(seq_len: int, head_dim: int, theta: float, device, dtype):
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False):
+    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False, qk_norm: str = "none"):
         super().__init__()
         d = cfg.hidden_size
         self.n_heads, self.head_dim, self.theta = cfg.num_attention_heads, cfg.head_dim, cfg.rope_theta
@@ -309,13 +349,23 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(d, d, bias=False)
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
+        self.qk_norm = qk_norm
+        if qk_norm != "none":
+            width = cfg.head_dim if qk_norm == "head" else d
+            self.q_norm = RMSNorm(width, cfg.rms_norm_eps)
+            self.k_norm = RMSNorm(width, cfg.rms_norm_eps)
         self.use_sdpa = use_sdpa
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, D = x.shape
         H, Dh = self.n_heads, self.head_dim
-        q = self.q_proj(x).view(B, T, H, Dh).transpose(1, 2)   # (B, H, T, Dh)
-        k = self.k_proj(x).view(B, T, H, Dh).transpose(1, 2)
+        q, k = self.q_proj(x), self.k_proj(x)                  # (B, T, D)
+        if self.qk_norm == "full":                             # OLMo 2: over the whole projection
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.view(B, T, H, Dh), k.view(B, T, H, Dh)
+        if self.qk_norm == "head":                             # Qwen3: each head alone
+            q, k = self.q_norm(q), self.k_norm(k)
+        q, k = q.transpose(1, 2), k.transpose(1, 2)            # (B, H, T, Dh)
         v = self.v_proj(x).view(B, T, H, Dh).transpose(1, 2)
         cos, sin = rope_cos_sin(T, Dh, self.theta, x.device, x.dtype)
         q = q * cos + rotate_half(q) * sin
@@ -343,15 +393,29 @@ class MLP(nn.Module):
         return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
 
 
+class Scale(nn.Module):
+    """A learnable multiplier, one value or one per channel (state_dict name `<module>.weight`)."""
+    def __init__(self, size: int, init: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.full((size,), float(init)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * x
+
+
 class DecoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False):
         super().__init__()
         self.plan = plan
-        self.self_attn = Attention(cfg, use_sdpa)
+        self.self_attn = Attention(cfg, use_sdpa, plan.qk_norm)
         self.mlp = MLP(cfg)
         self.role_to_name = norm_names(plan)
         for name in self.role_to_name.values():
             self.add_module(name, RMSNorm(cfg.hidden_size, cfg.rms_norm_eps))
+        for prefix, sub in (("attention", plan.attention), ("mlp", plan.mlp)):
+            if sub.output_scale is not None:
+                size = cfg.hidden_size if sub.output_scale["per_channel"] else 1
+                self.add_module(prefix + "_scale", Scale(size, sub.output_scale["init"]))
 
     def _norm(self, role: str) -> RMSNorm:
         return getattr(self, self.role_to_name[role])
@@ -360,6 +424,8 @@ class DecoderLayer(nn.Module):
         u = self._norm(prefix + "_in")(x) * p.input_norm_scale if p.input_norm else x
         f = fn(u)
         g = self._norm(prefix + "_out")(f) if p.output_norm else f
+        if p.output_scale is not None:
+            g = getattr(self, ("attention" if prefix == "attn" else "mlp") + "_scale")(g)
         r = p.residual_scale * x + g
         return self._norm(prefix + "_post")(r) if p.post_norm else r
 
@@ -424,6 +490,13 @@ class MixLNForCausalLM(nn.Module):
         for m in self.modules():
             if isinstance(m, RMSNorm):
                 m.weight.fill_(1.0)
+        for layer, lp in zip(self.model.layers, self.plan.layers):
+            for prefix, sub in (("attention", lp.attention), ("mlp", lp.mlp)):
+                if sub.output_scale is not None:
+                    getattr(layer, prefix + "_scale").weight.fill_(sub.output_scale["init"])
+            for role in ("attn_in", "mlp_in"):
+                if role in layer.role_to_name:
+                    layer._norm(role).weight.fill_(lp.input_norm_weight)
 
     def forward(self, input_ids: torch.Tensor, labels: Optional[torch.Tensor] = None,
                 compute_loss: bool = True) -> CausalLMOutput:
@@ -486,7 +559,7 @@ def config_dict(model: MixLNForCausalLM, with_plan: bool = True) -> dict:
     d = {k: getattr(cfg, k) for k in CONFIG_KEYS}
     d["model_type"] = "llama"
     d["architectures"] = ["LlamaForCausalLM"]
-    name = model.plan.name.lower()
+    name = model.plan.name.lower().partition("+qk-")[0]  # QK-norm shows in the weights (q_norm, k_norm)
     if with_plan:
         d["norm_type"] = model.plan.name
         d["norm_plan"] = model.plan.to_dict()

@@ -4,7 +4,7 @@ import MixLNTrain
 /// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or network) comparing runs:
 /// the final table, loss and validation curves, gradient norm against depth and over training,
 /// angular-distance heatmaps, the perplexity drop when each layer is removed, and residual RMS
-/// against depth. A section whose data is missing for some runs says so and shows the others.
+/// against depth; with task scores, downstream accuracy and its drop per removed layer. A section whose data is missing for some runs says so and shows the others.
 public struct HTMLReport {
     /// Section ids, in page order (tests and links rely on them).
     public static let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth"]
@@ -31,10 +31,11 @@ public struct HTMLReport {
     public func html() -> String {
         var body = "<h1>\(SVG.escape(title))</h1>"
         body += "<p class=\"note\">\(runs.count) run\(runs.count == 1 ? "" : "s"): \(runs.map { SVG.escape($0.path) }.joined(separator: ", "))</p>"
-        body += "<nav>" + zip(Self.sections, ["Final table", "Training curves", "Gradient norm vs layer", "Gradient norm over training",
-                                           "Angular distance", "Layer removal ΔP", "Residual RMS vs depth"])
-            .map { "<a href=\"#\($0)\">\($1)</a>" }.joined(separator: " · ") + "</nav>"
-        body += summarySection() + trainingSection() + gradientDepthSection() + gradientTimeSection()
+        var links = zip(Self.sections, ["Final table", "Training curves", "Gradient norm vs layer", "Gradient norm over training",
+                                        "Angular distance", "Layer removal ΔP", "Residual RMS vs depth"]).map { ($0, $1) }
+        if hasDownstream { links.insert((Self.downstreamSection, "Downstream accuracy"), at: 1) }
+        body += "<nav>" + links.map { "<a href=\"#\($0)\">\($1)</a>" }.joined(separator: " · ") + "</nav>"
+        body += summarySection() + downstreamSection() + trainingSection() + gradientDepthSection() + gradientTimeSection()
         body += angularSection() + layerDropSection() + depthSection()
         let problems = runs.flatMap { run in run.problems.map { "\(run.name): \($0)" } }
         if !problems.isEmpty {
@@ -51,12 +52,12 @@ public struct HTMLReport {
 
     // MARK: - Sections
 
-    private func section(_ id: String, _ heading: String, _ intro: String, _ content: String) -> String {
+    func section(_ id: String, _ heading: String, _ intro: String, _ content: String) -> String {
         "<section id=\"\(id)\"><h2>\(heading)</h2><p class=\"intro\">\(intro)</p>\(content)</section>"
     }
 
     /// "No X for runs a, b" when some runs lack a file, or "" when none do.
-    private func missing(_ what: String, _ lacking: [ReportRun], hint: String) -> String {
+    func missing(_ what: String, _ lacking: [ReportRun], hint: String) -> String {
         guard !lacking.isEmpty else { return "" }
         let names = lacking.map { SVG.escape($0.name) }.joined(separator: ", ")
         return "<p class=\"missing\">No \(what) for \(names) — \(hint).</p>"
@@ -199,7 +200,7 @@ public struct HTMLReport {
         var charts = ""
         for (i, run) in runs.enumerated() {
             guard let report = run.layerDrop else { continue }
-            var chart = BarChart(title: "\(run.name): ΔP (full model ppl \(SVG.label(report.baseline.perplexity)))", xLabel: "layer removed",
+            var chart = BarChart(title: "\(run.name)\(stageNote(run)): ΔP (full model ppl \(SVG.label(report.baseline.perplexity)))", xLabel: "layer removed",
                                  yLabel: "ΔP", categories: report.layers.map { String($0.layer) },
                                  values: report.layers.map(\.deltaPerplexity), color: color(i))
             chart.width = report.layers.count > 16 ? 520 : 380

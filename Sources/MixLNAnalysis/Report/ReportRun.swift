@@ -20,6 +20,12 @@ public struct ReportRun {
     public var angular: AngularDistanceReport?
     public var layerDrop: LayerDropReport?
     public var depth: DepthStatisticsReport?
+    /// Multiple-choice accuracies of the run's final model (`analysis/eval_mc.json`, written by
+    /// `compare --tasks`; after fine-tuning when there was some).
+    public var taskScores: [TaskAccuracy]?
+    /// The checkpoint that `eval_mc.json` and `layer_drop.json` are of, relative to the run
+    /// (`sft/checkpoints/step-000100`; from `analysis/source.json`), when it is not the run's own.
+    public var scoredCheckpoint: String?
     public var problems: [String] = []
 
     static let decoder: JSONDecoder = {
@@ -65,8 +71,19 @@ public struct ReportRun {
         run.angular = run.decode(AngularDistanceReport.self, file("analysis/angular.json"))
         run.layerDrop = run.decode(LayerDropReport.self, file("analysis/layer_drop.json"))
         run.depth = run.decode(DepthStatisticsReport.self, file("analysis/depth.json"))
+        run.taskScores = run.decode(MultipleChoiceReport.self, file("analysis/eval_mc.json"))?.tasks
+        if let data = fm.contents(atPath: file("analysis/source.json")),
+           let source = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+           let scored = (source["downstream"] as? [String: Any])?["checkpoint"] as? String, !scored.hasPrefix("checkpoints/") {
+            run.scoredCheckpoint = scored
+        }
         run.layers = run.layers ?? run.depth?.layers.count ?? run.steps.first?.gradNorms.layers.count
         return run
+    }
+
+    /// The fine-tuning stage whose model `scoredCheckpoint` is (`sft`), when it is not the run's own.
+    public var scoredStage: String? {
+        scoredCheckpoint.map { ($0 as NSString).pathComponents.first ?? $0 }
     }
 
     /// The file decoded, nil when absent; a file that does not decode is noted in `problems`.
