@@ -22,7 +22,7 @@ final class SublayerActivations<T: TensorScalar> {
     let body: Buffer<T>           // (N, C) f = F(u)
     let outputNormed: Buffer<T>?  // (N, C) N_out(f)
     let outputRstd: Buffer<T>?    // (N)
-    let residual: Buffer<T>?      // (N, C) r = α·x + g, kept only when a post norm follows
+    let residual: Buffer<T>?      // (N, C) r = α·x̃ + g', kept only when a post norm or GPAS after the residual follows
     let postRstd: Buffer<T>?      // (N)
     let scaledOutput: Buffer<T>?  // (N, C) λ ⊙ g, when an output scale follows
     let bodyInputCopy: BFloat16Buffer?  // (N, C) u in bf16
@@ -33,7 +33,7 @@ final class SublayerActivations<T: TensorScalar> {
         body = Buffer(count: N * C)
         outputNormed = norms.outputNorm ? Buffer(count: N * C) : nil
         outputRstd = norms.outputNorm ? Buffer(count: N) : nil
-        residual = norms.postNorm ? Buffer(count: N * C) : nil
+        residual = norms.postNorm || norms.gpas == .afterResidual ? Buffer(count: N * C) : nil
         postRstd = norms.postNorm ? Buffer(count: N) : nil
         scaledOutput = norms.outputScale != nil ? Buffer(count: N * C) : nil
         bodyInputCopy = bfloat16Copy(N * C, precision)
@@ -56,8 +56,8 @@ final class LayerActivations<T: TensorScalar> {
     let context: Buffer<T>  // (N, C) attention output before o_proj
     let gateUp: Buffer<T>   // (N, 2I)
     let hidden: Buffer<T>   // (N, I) silu(gate)·up
-    let qkRaw: Buffer<T>?   // (N, C + K) q|k before QK-norm (nil without QK-norm)
-    let qkRstd: Buffer<T>?  // (N, H + G) QK-norm's 1/rms per segment
+    let qkRaw: Buffer<T>?   // (N, W) q|k (|v) before QK-norm, at their qkv offsets (nil without QK-norm)
+    let qkRstd: Buffer<T>?  // (N, H + 2G) QK-norm's 1/rms per segment
     let qkvCopy: BFloat16Buffer?      // (N, W)
     let probsCopy: BFloat16Buffer?    // (B, H, T, T)
     let contextCopy: BFloat16Buffer?  // (N, C)
@@ -74,7 +74,7 @@ final class LayerActivations<T: TensorScalar> {
         gateUp = Buffer(count: N * 2 * I)
         hidden = Buffer(count: N * I)
         let hasQKNorm = norms.qkNorm != .none
-        qkRaw = hasQKNorm ? Buffer(count: N * (C + config.keyValueSize)) : nil
+        qkRaw = hasQKNorm ? Buffer(count: N * W) : nil
         qkRstd = hasQKNorm ? Buffer(count: N * QueryKeyNorm.rstdPerRow(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads)) : nil
         qkvCopy = bfloat16Copy(N * W, precision)
         probsCopy = bfloat16Copy(P, precision)
@@ -267,10 +267,12 @@ final class Activations<T: TensorScalar> {
     static func union(_ layers: [LayerNorms]) -> LayerNorms {
         func any(_ part: (LayerNorms) -> SublayerNorms) -> SublayerNorms {
             SublayerNorms(inputNorm: layers.contains { part($0).inputNorm }, outputNorm: layers.contains { part($0).outputNorm },
-                          postNorm: layers.contains { part($0).postNorm }, outputScale: layers.compactMap { part($0).outputScale }.first)
+                          postNorm: layers.contains { part($0).postNorm }, outputScale: layers.compactMap { part($0).outputScale }.first,
+                          gpas: layers.contains { part($0).gpas == .afterResidual } ? .afterResidual : layers.compactMap { part($0).gpas }.first)
         }
         // QK-norm buffers are the same size in either mode.
-        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp), qkNorm: layers.first { $0.qkNorm != .none }?.qkNorm ?? .none)
+        return LayerNorms(attention: any(\.attention), mlp: any(\.mlp), qkNorm: layers.first { $0.qkNorm != .none }?.qkNorm ?? .none,
+                          valueNorm: layers.contains { $0.valueNorm })
     }
 }
 

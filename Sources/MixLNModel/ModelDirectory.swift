@@ -52,12 +52,17 @@ public enum ModelDirectory {
             }
             try saved!.validate(layerCount: config.numHiddenLayers)
         } else if norm == nil, let normType = object["norm_type"] as? String {
-            saved = try NormScheme.plan(normType, layers: config.numHiddenLayers, postNum: object["post_num"] as? Int)
-                .withQKNorm(try storedQKNorm(directory: directory, config: config))
+            saved = try withStoredAdditions(NormScheme.plan(normType, layers: config.numHiddenLayers, postNum: object["post_num"] as? Int),
+                                            directory: directory, config: config)
         }
         if let norm {
-            let qkNorm = try saved?.layers.first?.qkNorm ?? storedQKNorm(directory: directory, config: config)
-            let requested = try NormScheme.plan(norm, layers: config.numHiddenLayers, postNum: postNum).withQKNorm(qkNorm)
+            var requested = try NormScheme.plan(norm, layers: config.numHiddenLayers, postNum: postNum)
+            if let saved {  // what a saved plan adds to a scheme (QK-norm, GPAS) is not --norm's to say
+                requested = requested.withQKNorm(saved.layers.first?.qkNorm ?? .none)
+                if saved.layers.first?.attention.gpas != nil { requested = requested.withGPAS() }
+            } else {
+                requested = try withStoredAdditions(requested, directory: directory, config: config)
+            }
             if let saved, saved.layers != requested.layers || saved.embeddingNorm != requested.embeddingNorm {
                 throw ModelError.invalidNormScheme(
                     "\(path) records the norm plan '\(saved.scheme)' but --norm asks for '\(requested.scheme)'; they disagree")
@@ -68,6 +73,14 @@ public enum ModelDirectory {
             throw ModelError.invalidNormScheme("\(path) records no norm placement (a checkpoint from the official code?); pass --norm")
         }
         return saved
+    }
+
+    /// `plan` with what a folder without a `norm_plan` shows in its weights beyond a scheme: QK-norm
+    /// (`q_norm` weights) and GPAS (`gpas_gate` weights).
+    static func withStoredAdditions(_ plan: NormPlan, directory: String, config: ModelConfig) throws -> NormPlan {
+        let withQK = plan.withQKNorm(try storedQKNorm(directory: directory, config: config))
+        let weights = try? SafeTensorsCollection(directory: directory)
+        return weights?.info("model.layers.0.gpas_gate.weight") != nil ? withQK.withGPAS() : withQK
     }
 
     /// The QK-norm a folder without a `norm_plan` stores weights for: `self_attn.q_norm.weight` of

@@ -14,11 +14,24 @@ public struct OutputScale: Codable, Equatable, Sendable {
     enum CodingKeys: String, CodingKey { case perChannel = "per_channel", initialValue = "init" }
 }
 
+/// Where GPAS (gradient-preserving activation scaling) scales a sublayer's activations by
+/// `1 − SiLU(a)` with a stop-gradient, `z − SiLU(a)·sg(z)`: the forward shrinks `z`, the backward
+/// passes dL/dz unscaled.
+public enum GPASSite: String, Codable, Sendable {
+    /// The sublayer output after the residual add, `y = r − SiLU(a)·sg(r)` (Pre-LN, LNS, Sandwich…).
+    case afterResidual = "after_residual"
+    /// The shortcut input of a post-norm sublayer, `r = α·(x − SiLU(a)·sg(x)) + g` (Post-LN, DeepNorm).
+    case shortcut
+}
+
 /// Where one sublayer (attention or MLP) normalizes, as data.
 ///
 /// The sublayer computes, in this order:
 /// `u = inputNorm ? N_in(x)·inputNormScale : x`, `f = F(u)`, `g = outputNorm ? N_out(f) : f`,
-/// `g' = outputScale ? λ ⊙ g : g`, `r = residualScale·x + g'`, `y = postNorm ? N_post(r) : r`.
+/// `g' = outputScale ? λ ⊙ g : g`, `r = residualScale·s + g'` with the skip `s = skipFromNormedInput ? u : x̃`,
+/// `y = postNorm ? N_post(r) : r`, where GPAS
+/// (`gpas`, with its layer's gate a) makes `x̃ = x − SiLU(a)·sg(x)` at `.shortcut` and replaces `y` by
+/// `y − SiLU(a)·sg(y)` at `.afterResidual` (x̃ = x without it).
 public struct SublayerNorms: Codable, Equatable, Sendable {
     /// Normalize the sublayer input: `F(N(x))` (Pre-LN, Sandwich, Peri).
     public var inputNorm: Bool
@@ -32,15 +45,22 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
     public var inputNormScale: Double
     /// A learnable λ on the output before the residual add (ReZero, SkipInit, LayerScale); nil: none.
     public var outputScale: OutputScale?
+    /// Where the layer's GPAS gate scales this sublayer; nil: no GPAS.
+    public var gpas: GPASSite?
+    /// The skip path carries the input norm's output, `r = N(x) + F(N(x))` (HybridNorm's FFN), not `x`.
+    public var skipFromNormedInput: Bool
 
     public init(inputNorm: Bool = false, outputNorm: Bool = false, postNorm: Bool = false,
-                residualScale: Double = 1, inputNormScale: Double = 1, outputScale: OutputScale? = nil) {
+                residualScale: Double = 1, inputNormScale: Double = 1, outputScale: OutputScale? = nil, gpas: GPASSite? = nil,
+                skipFromNormedInput: Bool = false) {
         self.inputNorm = inputNorm
         self.outputNorm = outputNorm
         self.postNorm = postNorm
         self.residualScale = residualScale
         self.inputNormScale = inputNormScale
         self.outputScale = outputScale
+        self.gpas = gpas
+        self.skipFromNormedInput = skipFromNormedInput
     }
 
     public static let pre = SublayerNorms(inputNorm: true)
@@ -49,7 +69,34 @@ public struct SublayerNorms: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case inputNorm = "input_norm", outputNorm = "output_norm", postNorm = "post_norm"
-        case residualScale = "residual_scale", inputNormScale = "input_norm_scale", outputScale = "output_scale"
+        case residualScale = "residual_scale", inputNormScale = "input_norm_scale", outputScale = "output_scale", gpas
+        case skipFromNormedInput = "skip_from_normed_input"
+    }
+
+    /// Plans saved before `skip_from_normed_input` existed have none.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        inputNorm = try c.decode(Bool.self, forKey: .inputNorm)
+        outputNorm = try c.decode(Bool.self, forKey: .outputNorm)
+        postNorm = try c.decode(Bool.self, forKey: .postNorm)
+        residualScale = try c.decode(Double.self, forKey: .residualScale)
+        inputNormScale = try c.decode(Double.self, forKey: .inputNormScale)
+        outputScale = try c.decodeIfPresent(OutputScale.self, forKey: .outputScale)
+        gpas = try c.decodeIfPresent(GPASSite.self, forKey: .gpas)
+        skipFromNormedInput = try c.decodeIfPresent(Bool.self, forKey: .skipFromNormedInput) ?? false
+    }
+
+    /// Only when set, so plans without it read exactly as before.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(inputNorm, forKey: .inputNorm)
+        try c.encode(outputNorm, forKey: .outputNorm)
+        try c.encode(postNorm, forKey: .postNorm)
+        try c.encode(residualScale, forKey: .residualScale)
+        try c.encode(inputNormScale, forKey: .inputNormScale)
+        try c.encodeIfPresent(outputScale, forKey: .outputScale)
+        try c.encodeIfPresent(gpas, forKey: .gpas)
+        if skipFromNormedInput { try c.encode(true, forKey: .skipFromNormedInput) }
     }
 }
 
@@ -147,12 +194,16 @@ public struct LayerNorms: Codable, Equatable, Sendable {
     public var mlp: SublayerNorms
     /// RMSNorm on q and k before RoPE (`none` by default).
     public var qkNorm: QKNorm
+    /// Normalize v too, as q and k (`qkNorm` says how): HybridNorm's QKV-norm.
+    public var valueNorm: Bool
     public var initialization: LayerInit
 
-    public init(attention: SublayerNorms, mlp: SublayerNorms, qkNorm: QKNorm = .none, initialization: LayerInit = LayerInit()) {
+    public init(attention: SublayerNorms, mlp: SublayerNorms, qkNorm: QKNorm = .none, valueNorm: Bool = false,
+                initialization: LayerInit = LayerInit()) {
         self.attention = attention
         self.mlp = mlp
         self.qkNorm = qkNorm
+        self.valueNorm = valueNorm
         self.initialization = initialization
     }
 
@@ -161,14 +212,15 @@ public struct LayerNorms: Codable, Equatable, Sendable {
         self.init(attention: both, mlp: both, initialization: initialization)
     }
 
-    enum CodingKeys: String, CodingKey { case attention, mlp, qkNorm = "qk_norm", initialization = "init" }
+    enum CodingKeys: String, CodingKey { case attention, mlp, qkNorm = "qk_norm", valueNorm = "value_norm", initialization = "init" }
 
-    /// Plans saved before `qk_norm` existed have none.
+    /// Plans saved before `qk_norm` (or `value_norm`) existed have none.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         attention = try c.decode(SublayerNorms.self, forKey: .attention)
         mlp = try c.decode(SublayerNorms.self, forKey: .mlp)
         qkNorm = try c.decodeIfPresent(QKNorm.self, forKey: .qkNorm) ?? .none
+        valueNorm = try c.decodeIfPresent(Bool.self, forKey: .valueNorm) ?? false
         initialization = try c.decode(LayerInit.self, forKey: .initialization)
     }
 }
@@ -192,8 +244,23 @@ public struct NormPlan: Codable, Equatable, Sendable {
 
     enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme }
 
+    /// This plan with GPAS in every layer (Chen et al. 2025): one gate per layer, shared by its two
+    /// sublayers, applied to the shortcut input of a post-norm sublayer and after the residual add of
+    /// any other; the scheme name says so (`mix:3+gpas`).
+    public func withGPAS() -> NormPlan {
+        var plan = self
+        for l in plan.layers.indices {
+            for part in [\LayerNorms.attention, \LayerNorms.mlp] {
+                plan.layers[l][keyPath: part].gpas = plan.layers[l][keyPath: part].postNorm ? .shortcut : .afterResidual
+            }
+        }
+        if !scheme.contains("+gpas") { plan.scheme = scheme + "+gpas" }
+        return plan
+    }
+
     /// This plan with `mode` as every layer's QK-norm; the scheme name says so (`pre+qk-head`).
     public func withQKNorm(_ mode: QKNorm) -> NormPlan {
+        if layers.allSatisfy({ $0.qkNorm == mode }) { return self }  // a scheme with its own QK-norm (hybrid) keeps its name
         var plan = self
         for l in plan.layers.indices { plan.layers[l].qkNorm = mode }
         let base = scheme.components(separatedBy: "+qk-")[0]
@@ -212,6 +279,16 @@ public struct NormPlan: Codable, Equatable, Sendable {
             for s in [layer.attention, layer.mlp]
             where !(s.residualScale.isFinite && s.inputNormScale.isFinite && (s.outputScale?.initialValue.isFinite ?? true)) {
                 throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite scale")
+            }
+            for s in [layer.attention, layer.mlp] where s.gpas == .afterResidual && s.postNorm {
+                throw ModelError.invalidNormScheme("layer \(i) of the norm plan puts GPAS after the residual add of a post-norm sublayer; "
+                    + "there it scales the shortcut input (gpas: shortcut)")
+            }
+            for s in [layer.attention, layer.mlp] where s.skipFromNormedInput && !s.inputNorm {
+                throw ModelError.invalidNormScheme("layer \(i) of the norm plan takes its skip path from an input norm it does not have")
+            }
+            if layer.valueNorm, layer.qkNorm == .none {
+                throw ModelError.invalidNormScheme("layer \(i) of the norm plan normalizes v without a QK-norm mode to do it in")
             }
             guard layer.initialization.inputNormWeight.isFinite else {
                 throw ModelError.invalidNormScheme("layer \(i) of the norm plan has a non-finite input norm weight")

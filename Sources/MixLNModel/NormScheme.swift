@@ -11,7 +11,7 @@ public enum NormScheme {
     public static let names = [
         "pre", "post", "mix", "mix:K", "mix:0.25", "mix-reversed:K", "sandwich", "peri", "deepnorm",
         "deepnorm-official", "scaled-pre", "scaled-mix:K", "lns", "lns-learnable", "interleaved:P", "reordered",
-        "rezero", "skipinit", "layerscale", "layerscale:E",
+        "rezero", "skipinit", "layerscale", "layerscale:E", "hybrid", "hybrid-star",
     ]
     /// The official code's `NORM_TYPE` strings we accept (its `pre_post_pre_post`, `pre_sandwich`,
     /// `mono`, `mono_reverse` and `scale_res_pre_norm` are not: the first is the identity, the others
@@ -160,6 +160,15 @@ public enum NormScheme {
                 return value
             } ?? (layers <= 18 ? 0.1 : layers <= 24 ? 1e-5 : 1e-6)
             layerPlan = uniform(SublayerNorms(inputNorm: true, outputScale: OutputScale(perChannel: true, initialValue: epsilon)))
+        case "hybrid", "hybrid-star":
+            // HybridNorm (Zhuo et al. 2025): attention without an input norm but with q, k and v each
+            // normalized (over their whole projections), FFN `y = N(h) + FFN(N(h))`. HybridNorm* keeps the
+            // first block Pre-LN: its attention gets the input norm too and its FFN the plain `h + FFN(N(h))`.
+            try noArgument()
+            let hybrid = LayerNorms(attention: SublayerNorms(), mlp: SublayerNorms(inputNorm: true, skipFromNormedInput: true),
+                                    qkNorm: .full, valueNorm: true)
+            let first = LayerNorms(attention: .pre, mlp: .pre, qkNorm: .full, valueNorm: true)
+            layerPlan = (0..<layers).map { $0 == 0 && base == "hybrid-star" ? first : hybrid }
         case "interleaved":
             let period = try argument.map { try parseCount($0, layers: layers, scheme: name) } ?? 4
             guard period >= 1 else { throw ModelError.invalidNormScheme("'\(name)': the period must be at least 1") }

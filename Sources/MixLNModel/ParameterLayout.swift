@@ -37,8 +37,10 @@ public struct LayerOffsets: Sendable {
     public var mlpPostNorm: Int?          // (C)
     public var attentionOutputScale: Int? // (C) or (1): λ on the attention output (LayerScale; ReZero, SkipInit)
     public var mlpOutputScale: Int?       // (C) or (1): λ on the MLP output
+    public var gpasGate: Int?             // (1): GPAS's gate a, shared by both sublayers
     public var queryNorm: Int?            // (D) per head or (C) full: QK-norm's weight for q
     public var keyNorm: Int?              // (D) per head or (K) full: QK-norm's weight for k
+    public var valueNorm: Int?            // (D) per head or (K) full: the value norm's weight (HybridNorm)
 }
 
 /// Where every parameter lives in the one flat allocation, named as the official model names them.
@@ -89,11 +91,15 @@ public struct ParameterLayout: Sendable {
             if let scale = norms.mlp.outputScale {
                 o.mlpOutputScale = add(prefix + "mlp_scale.weight", [scale.perChannel ? C : 1], l, .outputScale)
             }
+            if norms.attention.gpas != nil || norms.mlp.gpas != nil {
+                o.gpasGate = add(prefix + "gpas_gate.weight", [1], l, .outputScale)
+            }
             // QK-norm weights as Qwen3 / OLMo 2 name them; (D) each per head, (C) and (K) over the full projections.
             let (queryWidth, keyWidth) = norms.qkNorm == .head ? (config.headDim, config.headDim) : (C, K)
             if norms.qkNorm != .none {
                 o.queryNorm = add(prefix + "self_attn.q_norm.weight", [queryWidth], l, .layerNorm)
                 o.keyNorm = add(prefix + "self_attn.k_norm.weight", [keyWidth], l, .layerNorm)
+                if norms.valueNorm { o.valueNorm = add(prefix + "self_attn.v_norm.weight", [keyWidth], l, .layerNorm) }
             }
             layers.append(o)
         }

@@ -86,12 +86,12 @@ public final class TextGenerator<T: TensorScalar> {
             let acts = layers[l], offsets = layout.layers[l], norms = model.plan.layers[l]
             model.sublayerForward(norms.attention, acts.attention, rows: 1, x: x.pointer, y: mid.pointer,
                                   inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                                  postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, f in
+                                  postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale, gpasGate: offsets.gpasGate) { u, f in
                 cachedAttention(layer: l, acts, offsets, u: u, f: f)
             }
             model.sublayerForward(norms.mlp, acts.mlp, rows: 1, x: mid.pointer, y: y.pointer,
                                   inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                                  postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, f in
+                                  postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale, gpasGate: offsets.gpasGate) { u, f in
                 model.mlpForward(acts, offsets, rows: 1, u: u, f: f)
             }
         }

@@ -165,6 +165,7 @@ public final class Transformer<T: TensorScalar> {
                     (parameters.pointer + offset).update(repeating: T(scale.initialValue), count: scale.perChannel ? config.hiddenSize : 1)
                 }
             }
+            if let gate = offsets.gpasGate { parameters.pointer[gate] = 0 }  // GPAS starts as the identity
             for offset in [offsets.attentionInputNorm, offsets.mlpInputNorm].compactMap({ $0 }) {
                 (parameters.pointer + offset).update(repeating: T(norms.initialization.inputNormWeight), count: config.hiddenSize)
             }
@@ -268,12 +269,12 @@ public final class Transformer<T: TensorScalar> {
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
             sublayerForward(norms.attention, acts.attention, rows: N, x: x, y: mid,
                             inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                            postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, f in
+                            postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale, gpasGate: offsets.gpasGate) { u, f in
                 attentionForward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, f: f)
             }
             sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid, y: y,
                             inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                            postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, f in
+                            postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale, gpasGate: offsets.gpasGate) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
             }
             onLayer?(LayerPass(layer: l, input: x, mlpInput: mid, output: y, norms: norms, acts: acts))
@@ -318,12 +319,13 @@ public final class Transformer<T: TensorScalar> {
     }
 
     /// One sublayer as the plan places its norms:
-    /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `g' = λ ⊙ g | g`, `r = α·x + g'`, `y = N_post(r) | r`.
+    /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `g' = λ ⊙ g | g`, `r = α·x̃ + g'`, `y = N_post(r) | r`,
+    /// with GPAS's factor `1 − SiLU(a)` on the shortcut (`x̃`) or on `y` where the plan puts it.
     /// The body reads `u` as a GEMM operand (its bf16 copy in bf16, made here once).
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
     func sublayerForward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?,
+        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?, gpasGate: Int?,
         body: (_ u: GemmOperand<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
         let C = config.hiddenSize, eps = T(config.rmsNormEps)
@@ -345,10 +347,18 @@ public final class Transformer<T: TensorScalar> {
                                   perChannel: scale.perChannel, rows: N, channels: C)
             g = scaled.pointer
         }
-        let r = postNorm == nil ? y : acts.residual!.pointer  // buffers shared by all layers may hold a residual this layer does not use
-        VectorMath.scaledAdd(r, T(norms.residualScale), x, g, N * C)
+        let gpasFactor = gpasGate.map { GradientPreservingScale.factor(gate: weights($0, count: 1)[0]) } ?? 1
+        // r is kept apart from y when a post norm or GPAS after the residual reads it (buffers shared by
+        // all layers may hold a residual this layer does not use).
+        let r = postNorm == nil && norms.gpas != .afterResidual ? y : acts.residual!.pointer
+        let skip = norms.skipFromNormedInput ? u : x
+        VectorMath.scaledAdd(r, T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1), skip, g, N * C)
         if let rstd = acts.postRstd, let weight = postNorm {
             RMSNorm.forward(out: y, rstd: rstd.pointer, inp: r, weight: weights(weight, count: C), rows: N, channels: C, eps: eps)
+        }
+        if norms.gpas == .afterResidual {
+            y.update(from: r, count: N * C)
+            VectorMath.scale(y, gpasFactor, N * C)
         }
     }
 
@@ -382,6 +392,7 @@ public final class Transformer<T: TensorScalar> {
         let (queryWidth, keyWidth) = qkNorm == .head ? (config.headDim, config.headDim) : (config.hiddenSize, config.keyValueSize)
         QueryKeyNorm.forward(qkv: qkv, raw: raw.pointer, rstd: rstd.pointer,
                              queryWeight: weights(queryNorm, count: queryWidth), keyWeight: weights(keyNorm, count: keyWidth),
+                             valueWeight: o.valueNorm.map { weights($0, count: keyWidth) },
                              mode: qkNorm, rows: N, heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads,
                              headDim: config.headDim, eps: T(config.rmsNormEps))
     }
@@ -477,14 +488,14 @@ public final class Transformer<T: TensorScalar> {
             sublayerBackward(norms.mlp, acts.mlp, x: a.streams[2 * l + 1].pointer,
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                             postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale) { u, dF, dU in
+                             postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale, gpasGate: offsets.gpasGate) { u, dF, dU in
                 mlpBackward(acts, offsets, a, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
             sublayerBackward(norms.attention, acts.attention, x: a.streams[2 * l].pointer,
                              dY: dOut.pointer, dX: dIn.pointer,
                              inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                             postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale) { u, dF, dU in
+                             postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale, gpasGate: offsets.gpasGate) { u, dF, dU in
                 attentionBackward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, dF: dF, dU: dU)
             }
             swap(&dOut, &dIn)
@@ -507,10 +518,14 @@ public final class Transformer<T: TensorScalar> {
     private func sublayerBackward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>,
         dY: UnsafeMutablePointer<T>, dX: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?,
+        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?, gpasGate: Int?,
         body: (_ u: GemmOperand<T>, _ dF: UnsafeMutablePointer<T>, _ dU: UnsafeMutablePointer<T>) -> Void
     ) {
         let a = activations!, N = a.rows, C = config.hiddenSize, w = parameters.pointer, g = gradients.pointer
+        // y ← y − SiLU(a)·sg(y): dY passes unscaled; the gate sees the value under the stop-gradient
+        if norms.gpas == .afterResidual, let gate = gpasGate, let r = acts.residual {
+            GradientPreservingScale.backwardGate(dGate: g + gate, dOut: dY, inp: r.pointer, gate: w + gate, count: N * C)
+        }
         // y = N_post(r)
         var dR = dY
         if let rstd = acts.postRstd, let weight = postNorm, let r = acts.residual {
@@ -519,9 +534,14 @@ public final class Transformer<T: TensorScalar> {
                              weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
             dR = a.dResidual.pointer
         }
-        // r = α·x + g'
+        // r = α·s + g' with s = x̃ = x − SiLU(a)·sg(x) at the shortcut (dX gets α·dR unscaled), or s = u
         dX.update(repeating: 0, count: N * C)
-        VectorMath.axpy(T(norms.residualScale), dR, dX, N * C)
+        if !norms.skipFromNormedInput { VectorMath.axpy(T(norms.residualScale), dR, dX, N * C) }
+        if norms.gpas == .shortcut, let gate = gpasGate {
+            let skip = norms.skipFromNormedInput ? (acts.inputNormed?.pointer ?? x) : x
+            GradientPreservingScale.backwardGate(dGate: g + gate, dOut: dR, inp: skip, gate: w + gate, count: N * C,
+                                                 scale: T(norms.residualScale))
+        }
         // g' = λ ⊙ g
         var dG = dR
         if let scale = norms.outputScale, let lambda = outputScale {
@@ -541,6 +561,7 @@ public final class Transformer<T: TensorScalar> {
         // f = F(u)
         let u = acts.inputNormed?.pointer ?? x
         body(GemmOperand(u, savedIn: acts.bodyInputCopy), dF, a.dBodyInput.pointer)
+        if norms.skipFromNormedInput { VectorMath.axpy(T(norms.residualScale), dR, a.dBodyInput.pointer, N * C) }
         // u = N_in(x)·s
         if let rstd = acts.inputRstd, let weight = inputNorm {
             RMSNorm.backward(dInp: dX, dWeight: g + weight, dOut: a.dBodyInput.pointer, inp: x, weight: w + weight,
@@ -570,8 +591,10 @@ public final class Transformer<T: TensorScalar> {
         rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)
         if qkNorm != .none, let queryNorm = o.queryNorm, let keyNorm = o.keyNorm, let raw = acts.qkRaw, let rstd = acts.qkRstd {
             QueryKeyNorm.backward(dqkv: a.dqkv.pointer, dQueryWeight: g + queryNorm, dKeyWeight: g + keyNorm,
+                                  dValueWeight: o.valueNorm.map { g + $0 },
                                   raw: raw.pointer, rstd: rstd.pointer, queryWeight: parameters.pointer + queryNorm,
-                                  keyWeight: parameters.pointer + keyNorm, mode: qkNorm, rows: N, heads: H, kvHeads: G, headDim: D)
+                                  keyWeight: parameters.pointer + keyNorm, valueWeight: o.valueNorm.map { UnsafePointer(parameters.pointer + $0) },
+                                  mode: qkNorm, rows: N, heads: H, kvHeads: G, headDim: D)
         }
         Linear.backward(dInp: dU, dWeight: g + o.qkv, dOut: GemmOperand(a.dqkv.pointer, count: N * W, roundingInto: a.dOutCopy),
                         inp: u, weight: matmulWeight(o.qkv, count: W * C), rows: N, inChannels: C, outChannels: W, accumulateInput: false)

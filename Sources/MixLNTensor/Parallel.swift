@@ -59,6 +59,24 @@ public enum Parallel {
         }
     }
 
+    /// A reduction over `0..<count` in per-worker partials: `body(range, partial)` runs concurrently on
+    /// disjoint ranges, each worker adding into its own zeroed `width` values; then `combine(partial)`
+    /// is called for each worker's partial in worker order, so the result is reproducible for a
+    /// thread count (other thread counts differ only in rounding). Used for weight gradients.
+    @inlinable
+    public static func reduceByWorker<T: TensorScalar>(
+        _ count: Int, minimumPerThread: Int = 1, width: Int,
+        _ body: (_ range: Range<Int>, _ partial: UnsafeMutablePointer<T>) -> Void,
+        combine: (_ partial: UnsafePointer<T>) -> Void
+    ) {
+        let workers = workerCount(count, minimumPerThread: minimumPerThread)
+        let partials = UnsafeMutablePointer<T>.allocate(capacity: max(1, workers * width))  // (workers, width)
+        partials.initialize(repeating: 0, count: workers * width)
+        defer { partials.deallocate() }
+        forEachWorker(count, workers: workers) { w, range in body(range, partials + w * width) }
+        for w in 0..<workers { combine(partials + w * width) }
+    }
+
     /// Calls `body(range)` on disjoint ranges covering `0..<count`, one per worker, concurrently.
     /// Loops with fewer than `minimumPerThread` items per worker use fewer workers.
     @inlinable

@@ -15,6 +15,9 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "QK-norm, with any --norm: none, head (RMSNorm of each head's queries and keys before RoPE, as Qwen3), full (over the whole q and k projections, as OLMo 2). Default: none.")
     var qkNorm: String?
 
+    @Flag(name: .long, help: "GPAS (gradient-preserving activation scaling) in every layer, with any --norm: one gate a per layer, from 0, scaling by 1 − SiLU(a) with a stop-gradient, after the residual add or on a post-norm sublayer's shortcut.")
+    var gpas = false
+
     @Option(name: .long, help: "Override num_hidden_layers of the preset (e.g. a 12-layer model of the 9m width).")
     var layers: Int?
 
@@ -44,7 +47,9 @@ struct ModelOptions: ParsableArguments {
     }
 
     func resolvePlan(layers: Int) throws -> NormPlan {
-        try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum).withQKNorm(resolvedQKNorm() ?? .none)
+        let named = try NormScheme.plan(norm ?? "pre", layers: layers, postNum: postNum)
+        let plan = try resolvedQKNorm().map { named.withQKNorm($0) } ?? named
+        return gpas ? plan.withGPAS() : plan
     }
 
     /// `--qk-norm` as a mode (nil when not given); read as text so a bad value is one line.

@@ -113,10 +113,13 @@ extension TrainCommand {
             if (try? Self.trainingConfig(options, tokenizer: tokenizer)) != config { throw refuse("--model", recorded.model, model) }
         }
         let givenQKNorm = try given.resolvedQKNorm()
+        let recordedGPAS = record.normPlan.layers.first?.attention.gpas != nil
+        if given.gpas, !recordedGPAS { throw refuse("--gpas", "off", "on") }
         if given.norm != nil || given.postNum != nil || givenQKNorm != nil {
-            let plan = try NormScheme.plan(given.norm ?? recorded.norm ?? "pre", layers: config.numHiddenLayers,
-                                           postNum: given.postNum ?? recorded.postNum)
+            let named = try NormScheme.plan(given.norm ?? recorded.norm ?? "pre", layers: config.numHiddenLayers,
+                                            postNum: given.postNum ?? recorded.postNum)
                 .withQKNorm(givenQKNorm ?? record.normPlan.layers.first?.qkNorm ?? .none)
+            let plan = recordedGPAS ? named.withGPAS() : named
             if plan.layers != record.normPlan.layers || plan.embeddingNorm != record.normPlan.embeddingNorm {
                 if let norm = given.norm { throw refuse("--norm", recorded.norm ?? record.normPlan.scheme, norm) }
                 if let qkNorm = givenQKNorm {

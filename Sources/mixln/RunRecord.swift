@@ -25,8 +25,9 @@ struct RunRecord: Codable {
         var layers: Int?
         var vocabSize: String?
         var qkNorm: QKNorm? = nil
+        var gpas: Bool? = nil
 
-        enum CodingKeys: String, CodingKey { case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size", qkNorm = "qk_norm" }
+        enum CodingKeys: String, CodingKey { case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size", qkNorm = "qk_norm", gpas }
     }
 
     /// One continuation of the run: from which step, to how many steps, on how many threads and ranks.

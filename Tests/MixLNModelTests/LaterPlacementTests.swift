@@ -27,6 +27,34 @@ final class LaterPlacementTests: XCTestCase {
         XCTAssertEqual(names, ["model.layers.2.post_attention_layernorm.weight", "model.layers.2.post_feedforward_layernorm.weight"])
     }
 
+    func testHybridNormNormalizesQKVAndTakesTheFFNSkipFromItsNorm() throws {
+        let m = try model("hybrid")
+        for l in 0..<4 {
+            XCTAssertEqual(m.plan.layers[l].attention, SublayerNorms(), "no attention input norm")
+            XCTAssertEqual(m.plan.layers[l].mlp, SublayerNorms(inputNorm: true, skipFromNormedInput: true))
+            XCTAssertEqual(m.plan.layers[l].qkNorm, .full)
+            XCTAssertTrue(m.plan.layers[l].valueNorm)
+        }
+        XCTAssertEqual(m.layout.tensor(named: "model.layers.2.self_attn.v_norm.weight")?.shape, [16])
+        XCTAssertNil(m.layout.tensor(named: "model.layers.2.input_layernorm.weight"))
+        XCTAssertEqual(m.plan.scheme, "hybrid")
+
+        let star = try model("hybrid-star")
+        XCTAssertEqual(star.plan.layers[0].attention, .pre, "HybridNorm*: the first block's attention keeps its input norm")
+        XCTAssertEqual(star.plan.layers[0].mlp, .pre, "and a plain Pre-LN FFN")
+        XCTAssertTrue(star.plan.layers[0].valueNorm)
+        XCTAssertEqual(star.plan.layers[1], m.plan.layers[1])
+        XCTAssertThrowsError(try NormScheme.plan("hybrid", layers: 2).withQKNorm(.none).validate(layerCount: 2), "v norm needs a mode")
+    }
+
+    /// `skip_from_normed_input` is written only when set, so earlier plans' JSON is unchanged.
+    func testSkipFromNormedInputIsOnlyWrittenWhenSet() throws {
+        let text = String(decoding: try JSONEncoder().encode(try NormScheme.plan("pre", layers: 1)), as: UTF8.self)
+        XCTAssertFalse(text.contains("skip_from_normed_input"))
+        let hybrid = String(decoding: try JSONEncoder().encode(try NormScheme.plan("hybrid", layers: 1)), as: UTF8.self)
+        XCTAssertTrue(hybrid.contains(#""skip_from_normed_input":true"#))
+    }
+
     func testOutputScalesStartWhereTheirPapersSay() throws {
         let rezero = try model("rezero")
         XCTAssertEqual(try values(rezero, "model.layers.1.attention_scale.weight"), [0])
@@ -69,7 +97,7 @@ final class LaterPlacementTests: XCTestCase {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("later-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        for scheme in ["reordered", "rezero", "skipinit", "layerscale", "lns-learnable"] {
+        for scheme in ["reordered", "rezero", "skipinit", "layerscale", "lns-learnable", "hybrid", "hybrid-star"] {
             let m = try model(scheme)
             try ModelDirectory.save(m, to: directory)
             let loaded: Transformer<Float> = try ModelDirectory.load(directory)

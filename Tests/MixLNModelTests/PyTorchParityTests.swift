@@ -15,8 +15,12 @@ final class PyTorchParityTests: XCTestCase {
                           // QK-norm, read off the q_norm weights' shape: per head, and over the full projections
                           "pre-qk-head": "pre", "mix-qk-full": "post_pre",
                           // Placements after Mix-LN: OLMo 2's output norms, a scalar and a per-channel output scale
-                          "reordered": "reordered", "skipinit": "skipinit", "layerscale": "layerscale"]
-    static let qkNorms: [String: QKNorm] = ["pre-qk-head": .head, "mix-qk-full": .full]
+                          "reordered": "reordered", "skipinit": "skipinit", "layerscale": "layerscale",
+                          // GPAS with its gates away from 0: the stop-gradient as PyTorch's detach() computes it
+                          "mix-gpas": "post_pre",
+                          // HybridNorm*: v normalized too, the FFN's skip path from its input norm, a Pre-LN first block
+                          "hybrid-star": "hybrid-star"]
+    static let qkNorms: [String: QKNorm] = ["pre-qk-head": .head, "mix-qk-full": .full, "hybrid-star": .full]
 
     func fixture(_ name: String) throws -> String {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))

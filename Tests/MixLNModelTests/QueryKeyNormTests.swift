@@ -14,7 +14,7 @@ final class QueryKeyNormTests: XCTestCase {
     func forward(_ qkv: [Double], _ queryWeight: [Double], _ keyWeight: [Double], _ mode: QKNorm)
         -> (out: [Double], raw: [Double], rstd: [Double]) {
         var out = qkv
-        var raw = [Double](repeating: 0, count: N * (H + G) * D), rstd = [Double](repeating: 0, count: N * (H + G))
+        var raw = [Double](repeating: 0, count: N * W), rstd = [Double](repeating: 0, count: N * (H + 2 * G))
         QueryKeyNorm.forward(qkv: &out, raw: &raw, rstd: &rstd, queryWeight: queryWeight, keyWeight: keyWeight, mode: mode,
                              rows: N, heads: H, kvHeads: G, headDim: D, eps: eps)
         return (out, raw, rstd)
@@ -65,6 +65,33 @@ final class QueryKeyNormTests: XCTestCase {
         }
     }
 
+    /// HybridNorm's QKV-norm: v normalized like k (its own weight), in both modes, against finite differences.
+    func testValueNormBackwardMatchesFiniteDifferences() {
+        let qkv = FiniteDifference.randomVector(N * W, seed: 14, scale: 2)
+        let r = FiniteDifference.randomVector(N * W, seed: 15)
+        func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).map(*).reduce(0, +) }
+        for mode in [QKNorm.head, .full] {
+            let (qw, kw) = weightWidths(mode)
+            let q = FiniteDifference.randomVector(qw, seed: 16), k = FiniteDifference.randomVector(kw, seed: 17)
+            let v = FiniteDifference.randomVector(kw, seed: 18)
+            func forward(_ x: [Double], _ v: [Double]) -> (out: [Double], raw: [Double], rstd: [Double]) {
+                var out = x, raw = [Double](repeating: 0, count: N * W), rstd = [Double](repeating: 0, count: N * (H + 2 * G))
+                QueryKeyNorm.forward(qkv: &out, raw: &raw, rstd: &rstd, queryWeight: q, keyWeight: k, valueWeight: v, mode: mode,
+                                     rows: N, heads: H, kvHeads: G, headDim: D, eps: eps)
+                return (out, raw, rstd)
+            }
+            let saved = forward(qkv, v)
+            let valueStart = (H + G) * D
+            // v's segments are normalized: a row's v part has RMS ≈ |w| scale, unlike the raw values
+            XCTAssertNotEqual(Array(saved.out[valueStart..<W]), Array(qkv[valueStart..<W]))
+            var d = r, dq = [Double](repeating: 0, count: qw), dk = [Double](repeating: 0, count: kw), dv = [Double](repeating: 0, count: kw)
+            QueryKeyNorm.backward(dqkv: &d, dQueryWeight: &dq, dKeyWeight: &dk, dValueWeight: &dv, raw: saved.raw, rstd: saved.rstd,
+                                  queryWeight: q, keyWeight: k, valueWeight: v, mode: mode, rows: N, heads: H, kvHeads: G, headDim: D)
+            assertClose(d, FiniteDifference.gradient(at: qkv) { dot(forward($0, v).out, r) }, "\(mode) dqkv with values")
+            assertClose(dv, FiniteDifference.gradient(at: v) { dot(forward(qkv, $0).out, r) }, "\(mode) dv")
+        }
+    }
+
     /// More workers than rows (1 and 3 rows on 16 and 64 threads) give the one-thread result.
     func testMoreWorkersThanRowsGiveTheSingleThreadResult() {
         let saved = Parallel.threadCount
@@ -76,7 +103,7 @@ final class QueryKeyNormTests: XCTestCase {
             let w = FiniteDifference.randomVector(D, seed: 10)
             func run(threads: Int) -> [Double] {
                 Parallel.threadCount = threads
-                var out = qkv, raw = [Double](repeating: 0, count: rows * (H + G) * D), rstd = [Double](repeating: 0, count: rows * (H + G))
+                var out = qkv, raw = [Double](repeating: 0, count: rows * width), rstd = [Double](repeating: 0, count: rows * (H + 2 * G))
                 QueryKeyNorm.forward(qkv: &out, raw: &raw, rstd: &rstd, queryWeight: w, keyWeight: w, mode: .head,
                                      rows: rows, heads: H, kvHeads: G, headDim: D, eps: 1e-6)
                 var d = dOut, dq = [Double](repeating: 0, count: D), dk = [Double](repeating: 0, count: D)

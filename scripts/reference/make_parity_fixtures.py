@@ -50,6 +50,8 @@ SCHEMES = {
     "reordered": "reordered",        # OLMo 2's output-only norms
     "skipinit": "skipinit",          # no norm, a learnable scalar on each sublayer output
     "layerscale": "layerscale",      # Pre-LN with a learnable per-channel scale on each sublayer output
+    "mix-gpas": "mix:1+gpas",        # GPAS gates (stop-gradient) on a Post-LN layer's shortcut and after Pre-LN residuals
+    "hybrid-star": "hybrid-star",    # HybridNorm*: QKV-norm attention, FFN N(h) + FFN(N(h)), a Pre-LN first block
 }
 OFFICIAL_SCHEMES = {"pre": "pre", "post": "post", "post_pre": "mix:1"}
 

@@ -92,6 +92,11 @@ class SublayerPlan:
     # A learnable lambda on the output before the residual add, r = a*x + lambda*g (ReZero, SkipInit:
     # one scalar; LayerScale: one per channel): {"per_channel": bool, "init": float}, or None.
     output_scale: Optional[dict] = None
+    # GPAS (Chen et al. 2025) with the layer's gate a: "shortcut" (r = a_res*(x - silu(a)*x.detach()) + g,
+    # post-norm sublayers) or "after_residual" (y = r - silu(a)*r.detach()), or None.
+    gpas: Optional[str] = None
+    # HybridNorm's FFN: the skip path carries the input norm's output, r = N(x) + F(N(x)).
+    skip_from_normed_input: bool = False
 
 
 @dataclass
@@ -108,6 +113,8 @@ class LayerPlan:
     qk_norm: str = "none"
     # Init value of the input norms' weights (1; learnable LayerNorm Scaling: 1/sqrt(l)).
     input_norm_weight: float = 1.0
+    # Normalize v as q and k (qk_norm says how): HybridNorm's QKV-norm.
+    value_norm: bool = False
 
 
 @dataclass
@@ -125,7 +132,8 @@ class NormPlan:
                             init_scales=dict(l.get("init_scales", {})),
                             init_distribution=l.get("init_distribution", "normal"),
                             qk_norm=l.get("qk_norm", "none"),
-                            input_norm_weight=float(l.get("input_norm_weight", 1.0))) for l in d["layers"]]
+                            input_norm_weight=float(l.get("input_norm_weight", 1.0)),
+                            value_norm=bool(l.get("value_norm", False))) for l in d["layers"]]
         return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
                         name=d.get("name", "custom"))
 
@@ -163,6 +171,13 @@ def _count(arg: Optional[str], num_layers: int, default: Optional[int] = None) -
 def make_plan(scheme: str, num_layers: int) -> NormPlan:
     """Named schemes as factories over the plan (design.md §3); a "+qk-head" or "+qk-full" suffix
     adds QK-norm to every layer (Swift: --qk-norm head|full)."""
+    if scheme.endswith("+gpas"):
+        plan = make_plan(scheme[:-len("+gpas")], num_layers)
+        for lp in plan.layers:
+            for sub in (lp.attention, lp.mlp):
+                sub.gpas = "shortcut" if sub.post_norm else "after_residual"
+        plan.name = scheme
+        return plan
     base, _, qk = scheme.partition("+qk-")
     if qk:
         plan = make_plan(base, num_layers)
@@ -266,6 +281,15 @@ def make_plan(scheme: str, num_layers: int) -> NormPlan:
             lp.attention.output_scale = {"per_channel": True, "init": eps}
             lp.mlp.output_scale = {"per_channel": True, "init": eps}
             layers.append(lp)
+    elif name in ("hybrid", "hybrid-star"):         # HybridNorm: QKV-norm attention, FFN N(h) + FFN(N(h))
+        layers = []
+        for i in range(L):
+            if i == 0 and name == "hybrid-star":       # HybridNorm*: a Pre-LN first block (QKV-norm kept)
+                lp = _pre()
+            else:
+                lp = LayerPlan(SublayerPlan(), SublayerPlan(input_norm=True, skip_from_normed_input=True))
+            lp.qk_norm, lp.value_norm = "full", True
+            layers.append(lp)
     elif name in ("interleaved", "post_pre_post_pre"):
         p = int(arg or 4)
         layers = [_pre() if (i + 1) % p == 0 else _post() for i in range(L)]
@@ -341,7 +365,7 @@ def rope_cos_sin(seq_len: int, head_dim: int, theta: float, device, dtype):
 
 
 class Attention(nn.Module):
-    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False, qk_norm: str = "none"):
+    def __init__(self, cfg: ModelConfig, use_sdpa: bool = False, qk_norm: str = "none", value_norm: bool = False):
         super().__init__()
         d = cfg.hidden_size
         self.n_heads, self.head_dim, self.theta = cfg.num_attention_heads, cfg.head_dim, cfg.rope_theta
@@ -354,19 +378,25 @@ class Attention(nn.Module):
             width = cfg.head_dim if qk_norm == "head" else d
             self.q_norm = RMSNorm(width, cfg.rms_norm_eps)
             self.k_norm = RMSNorm(width, cfg.rms_norm_eps)
+            if value_norm:
+                self.v_norm = RMSNorm(width, cfg.rms_norm_eps)
+        self.value_norm = value_norm
         self.use_sdpa = use_sdpa
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         B, T, D = x.shape
         H, Dh = self.n_heads, self.head_dim
-        q, k = self.q_proj(x), self.k_proj(x)                  # (B, T, D)
+        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)  # (B, T, D)
         if self.qk_norm == "full":                             # OLMo 2: over the whole projection
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k = q.view(B, T, H, Dh), k.view(B, T, H, Dh)
+            if self.value_norm:
+                v = self.v_norm(v)
+        q, k, v = q.view(B, T, H, Dh), k.view(B, T, H, Dh), v.view(B, T, H, Dh)
         if self.qk_norm == "head":                             # Qwen3: each head alone
             q, k = self.q_norm(q), self.k_norm(k)
-        q, k = q.transpose(1, 2), k.transpose(1, 2)            # (B, H, T, Dh)
-        v = self.v_proj(x).view(B, T, H, Dh).transpose(1, 2)
+            if self.value_norm:
+                v = self.v_norm(v)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, H, T, Dh)
         cos, sin = rope_cos_sin(T, Dh, self.theta, x.device, x.dtype)
         q = q * cos + rotate_half(q) * sin
         k = k * cos + rotate_half(k) * sin
@@ -407,7 +437,7 @@ class DecoderLayer(nn.Module):
     def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False):
         super().__init__()
         self.plan = plan
-        self.self_attn = Attention(cfg, use_sdpa, plan.qk_norm)
+        self.self_attn = Attention(cfg, use_sdpa, plan.qk_norm, plan.value_norm)
         self.mlp = MLP(cfg)
         self.role_to_name = norm_names(plan)
         for name in self.role_to_name.values():
@@ -416,6 +446,8 @@ class DecoderLayer(nn.Module):
             if sub.output_scale is not None:
                 size = cfg.hidden_size if sub.output_scale["per_channel"] else 1
                 self.add_module(prefix + "_scale", Scale(size, sub.output_scale["init"]))
+        if plan.attention.gpas or plan.mlp.gpas:
+            self.gpas_gate = Scale(1, 0.0)
 
     def _norm(self, role: str) -> RMSNorm:
         return getattr(self, self.role_to_name[role])
@@ -426,8 +458,14 @@ class DecoderLayer(nn.Module):
         g = self._norm(prefix + "_out")(f) if p.output_norm else f
         if p.output_scale is not None:
             g = getattr(self, ("attention" if prefix == "attn" else "mlp") + "_scale")(g)
-        r = p.residual_scale * x + g
-        return self._norm(prefix + "_post")(r) if p.post_norm else r
+        skip = u if p.skip_from_normed_input else x
+        if p.gpas == "shortcut":
+            skip = skip - F.silu(self.gpas_gate.weight) * skip.detach()
+        r = p.residual_scale * skip + g
+        y = self._norm(prefix + "_post")(r) if p.post_norm else r
+        if p.gpas == "after_residual":
+            y = y - F.silu(self.gpas_gate.weight) * y.detach()
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self._sublayer(x, self.plan.attention, self.self_attn, "attn")
@@ -494,6 +532,8 @@ class MixLNForCausalLM(nn.Module):
             for prefix, sub in (("attention", lp.attention), ("mlp", lp.mlp)):
                 if sub.output_scale is not None:
                     getattr(layer, prefix + "_scale").weight.fill_(sub.output_scale["init"])
+            if hasattr(layer, "gpas_gate"):
+                layer.gpas_gate.weight.zero_()
             for role in ("attn_in", "mlp_in"):
                 if role in layer.role_to_name:
                     layer._norm(role).weight.fill_(lp.input_norm_weight)
@@ -559,7 +599,7 @@ def config_dict(model: MixLNForCausalLM, with_plan: bool = True) -> dict:
     d = {k: getattr(cfg, k) for k in CONFIG_KEYS}
     d["model_type"] = "llama"
     d["architectures"] = ["LlamaForCausalLM"]
-    name = model.plan.name.lower().partition("+qk-")[0]  # QK-norm shows in the weights (q_norm, k_norm)
+    name = model.plan.name.lower().partition("+qk-")[0].partition("+gpas")[0]  # QK-norm and GPAS show in the weights
     if with_plan:
         d["norm_type"] = model.plan.name
         d["norm_plan"] = model.plan.to_dict()

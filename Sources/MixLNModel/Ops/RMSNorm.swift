@@ -37,12 +37,7 @@ public enum RMSNorm {
         let span = OpProfiler.begin()
         defer { OpProfiler.end(span, .norm(backward: true)) }
         // dInp rows are independent; dWeight is reduced per worker, then summed in worker order.
-        let workers = Parallel.workerCount(rows, minimumPerThread: 16)
-        let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * channels)  // (workers, C)
-        partial.initialize(repeating: 0, count: workers * channels)
-        defer { partial.deallocate() }
-        Parallel.forEachWorker(rows, workers: workers) { w, range in
-            let dw = partial + w * channels
+        Parallel.reduceByWorker(rows, minimumPerThread: 16, width: channels, { range, dw in
             for n in range {
                 let x = inp + n * channels, dy = dOut + n * channels, dx = dInp + n * channels
                 let r = rstd[n]
@@ -54,7 +49,6 @@ public enum RMSNorm {
                 let k = r * r * r * gx / T(channels)
                 for c in 0..<channels { dx[c] += r * scale * weight[c] * dy[c] - k * x[c] }
             }
-        }
-        for w in 0..<workers { VectorMath.axpy(1, partial + w * channels, dWeight, channels) }
+        }, combine: { VectorMath.axpy(1, $0, dWeight, channels) })
     }
 }

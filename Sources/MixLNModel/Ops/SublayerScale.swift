@@ -30,12 +30,7 @@ public enum SublayerScale {
         scale: UnsafePointer<T>, perChannel: Bool, rows: Int, channels C: Int
     ) {
         let S = perChannel ? C : 1
-        let workers = Parallel.workerCount(rows, minimumPerThread: 16)
-        let partial = UnsafeMutablePointer<T>.allocate(capacity: workers * S)  // (workers, S)
-        partial.initialize(repeating: 0, count: workers * S)
-        defer { partial.deallocate() }
-        Parallel.forEachWorker(rows, workers: workers) { w, range in
-            let ds = partial + w * S
+        Parallel.reduceByWorker(rows, minimumPerThread: 16, width: S, { range, ds in
             for n in range {
                 let x = inp + n * C, dy = dOut + n * C, dx = dInp + n * C
                 if perChannel {
@@ -49,7 +44,6 @@ public enum SublayerScale {
                     for c in 0..<C { dx[c] = s * dy[c] }
                 }
             }
-        }
-        for w in 0..<workers { VectorMath.axpy(1, partial + w * S, dScale, S) }
+        }, combine: { VectorMath.axpy(1, $0, dScale, S) })
     }
 }
