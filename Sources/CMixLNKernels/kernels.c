@@ -96,6 +96,59 @@ void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, s
     for (size_t i = 0; i < n; i++) out[i] = a * x[i] + y[i];
 }
 
+// In place and out of place as two loops: one loop on pointers that may alias would get a runtime
+// overlap check, which the in-place call always fails, and run scalar.
+double mixln_exp_shifted_sum_f32_f64(const float *x, float shift, float *out, size_t n) {
+    double s = 0;
+    if (out == x) {
+        for (size_t i = 0; i < n; i++) {
+            float e = exp_one(out[i] - shift);
+            out[i] = e;
+            s += (double)e;
+        }
+        return s;
+    }
+    const float *restrict in = x;
+    float *restrict o = out;
+    for (size_t i = 0; i < n; i++) {
+        float e = exp_one(in[i] - shift);
+        o[i] = e;
+        s += (double)e;
+    }
+    return s;
+}
+
+// exp(u) - 1 - u = u^2 (1/2! + u/3! + ... + u^8/10!) for |u| < 0.5: the next term is < 1e-10 of the sum.
+static inline float exp_excess_small(float u) {
+    float p = 1.0f / 3628800.0f;
+    p = p * u + 1.0f / 362880.0f;
+    p = p * u + 1.0f / 40320.0f;
+    p = p * u + 1.0f / 5040.0f;
+    p = p * u + 1.0f / 720.0f;
+    p = p * u + 1.0f / 120.0f;
+    p = p * u + 1.0f / 24.0f;
+    p = p * u + 1.0f / 6.0f;
+    p = p * u + 0.5f;
+    return p * u * u;
+}
+
+void mixln_softmax_divergence_sums_f32_f64(const float *a, const float *b, float a_max, float c, size_t n, double sums[3]) {
+    double total = 0, first = 0, excess = 0;
+    for (size_t i = 0; i < n; i++) {
+        float e = exp_one(a[i] - a_max);
+        double d = ((double)a[i] - (double)b[i]) - (double)c;  // exact in double however it is associated
+        float small = e * exp_excess_small((float)-d);
+        // e (exp(-d) - 1 + d) with e exp(-d) = exp(b_i - a_max + c): finite where e underflows and exp(-d) would not be
+        float large = exp_one((float)((double)b[i] - (double)a_max + (double)c)) - e + e * (float)d;
+        total += e;
+        first += (double)e * d;
+        excess += (double)(fabs(d) < 0.5 ? small : large);
+    }
+    sums[0] = total;
+    sums[1] = first;
+    sums[2] = excess;
+}
+
 float mixln_softmax_f32(float *x, size_t n) {
     float m = mixln_max_f32(x, n);
     float s = 0;

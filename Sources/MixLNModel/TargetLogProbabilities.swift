@@ -11,14 +11,14 @@ extension Transformer {
     /// `CrossEntropy.ignoreIndex`. This is what multiple-choice scoring sums over a continuation.
     ///
     /// The layers run as in a forward-only `forward` (every target ignored, keeping only what the loss
-    /// would need, so no LM head runs there); the LM
-    /// head then runs again on the rows that have a target only, in chunks, and each row gives
+    /// would need, so no LM head runs there); the final norm and LM head (`headLogits`) then run on the
+    /// rows that have a target only, in chunks, and each row gives
     /// `logits[target] − log Σ exp(logits)` (the loss's own log-sum-exp kernel), which stays exact
     /// where the probability itself would underflow in Float.
     /// - Parameters: tokens (B·T) input ids, targets (B·T) next-token ids or ignore
     /// - Returns: (B·T) log-probabilities
     public func targetLogProbabilities(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int) throws -> [Double] {
-        let N = B * T_, C = config.hiddenSize, V = config.vocabSize
+        let N = B * T_, V = config.vocabSize
         precondition(targets.count == N, "targets must hold batch·seqLen ids")
         for id in targets where id != CrossEntropy.ignoreIndex && (id < 0 || Int(id) >= V) {
             throw ModelError.tokenOutOfRange(token: Int(id), vocabSize: V)
@@ -28,25 +28,18 @@ extension Transformer {
         guard let a = activations else { preconditionFailure("forward leaves its activations") }
         var result = [Double](repeating: 0, count: N)  // (N)
         let rows = (0..<N).filter { targets[$0] != CrossEntropy.ignoreIndex }
-        let chunk = max(1, Self.logProbabilityChunkElements / V)
-        let hidden = Buffer<T>(count: min(chunk, max(rows.count, 1)) * C)  // (M, C) final-norm outputs of the rows
-        let logits = Buffer<T>(count: min(chunk, max(rows.count, 1)) * V)  // (M, V)
-        let hiddenCopy = bfloat16Copy(min(chunk, max(rows.count, 1)) * C, matmulPrecision)  // (M, C) in bf16
-        let head = matmulWeight(layout.lmHead, count: V * C)
-        for start in stride(from: 0, to: rows.count, by: chunk) {
-            let part = Array(rows[start..<min(rows.count, start + chunk)]), M = part.count
-            for (m, n) in part.enumerated() {
-                (hidden.pointer + m * C).update(from: a.finalNormed.pointer + n * C, count: C)
-            }
-            Linear.forward(out: logits.pointer, inp: GemmOperand(hidden.pointer, count: M * C, roundingInto: hiddenCopy),
-                           weight: head, rows: M, inChannels: C, outChannels: V)
+        let chunk = headChunk(rows: min(max(1, Self.logProbabilityChunkElements / V), rows.count))  // (M, V) logits
+        let output = a.stream(2 * config.numHiddenLayers).pointer  // (N, C) the last layer's output, kept by the forward
+        for start in stride(from: 0, to: rows.count, by: chunk.capacity) {
+            let part = rows[start..<min(rows.count, start + chunk.capacity)]
+            headLogits(of: output, rows: part, into: chunk)
             result.withUnsafeMutableBufferPointer { out in
-                Parallel.forEachChunk(M, minimumPerThread: 4) { range in
+                Parallel.forEachChunk(part.count, minimumPerThread: 4) { range in
                     for m in range {
-                        let row = logits.pointer + m * V
-                        let targetLogit = row[Int(targets[part[m]])]
+                        let n = part[part.startIndex + m], row = chunk.logits.pointer + m * V
+                        let targetLogit = row[Int(targets[n])]
                         let logSumExp = VectorMath.softmax(row, V)  // the same kernel as the loss
-                        out[part[m]] = Double(targetLogit) - Double(logSumExp)
+                        out[n] = Double(targetLogit) - Double(logSumExp)
                     }
                 }
             }

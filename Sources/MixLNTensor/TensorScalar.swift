@@ -57,6 +57,13 @@ where Self.RawSignificand: FixedWidthInteger {
     static func axpy(_ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafeMutablePointer<Self>, count: Int)
     /// out[i] = a·x[i] + y[i]  (out may alias y)
     static func scaledAdd(_ out: UnsafeMutablePointer<Self>, _ a: Self, _ x: UnsafePointer<Self>, _ y: UnsafePointer<Self>, count: Int)
+    /// `out[i] = exp(x[i] − shift)` (`out` is `x` or does not overlap it); returns Σ out[i] accumulated in `Double`.
+    static func expShiftedSumInDouble(_ x: UnsafePointer<Self>, minus shift: Self, into out: UnsafeMutablePointer<Self>, count: Int) -> Double
+    /// For KL(softmax(a) ‖ softmax(b)) (`VectorMath.softmaxDivergence`): with e_i = exp(a_i − aMax) and
+    /// d_i = a_i − b_i − shift, the `Double` sums (Σ e_i, Σ e_i·d_i, Σ e_i·(exp(−d_i) − 1 + d_i)), the
+    /// last accurate for small d_i.
+    static func softmaxDivergenceSums(_ a: UnsafePointer<Self>, _ b: UnsafePointer<Self>, aMax: Self, shift: Self,
+                                      count: Int) -> (total: Double, first: Double, excess: Double)
     /// Softmax of `x` in place; returns log Σ exp of the original values.
     static func softmaxInPlace(_ x: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// out[i] = bits[i] read as bfloat16 (exact: every bfloat16 is a Float and a Double).
@@ -117,6 +124,18 @@ extension Float: TensorScalar {
     @inlinable public static func scaledAdd(_ out: UnsafeMutablePointer<Float>, _ a: Float, _ x: UnsafePointer<Float>,
                                             _ y: UnsafePointer<Float>, count: Int) {
         mixln_scaled_add_f32(out, a, x, y, count)
+    }
+    @inlinable public static func expShiftedSumInDouble(_ x: UnsafePointer<Float>, minus shift: Float, into out: UnsafeMutablePointer<Float>,
+                                                        count: Int) -> Double {
+        mixln_exp_shifted_sum_f32_f64(x, shift, out, count)
+    }
+    @inlinable public static func softmaxDivergenceSums(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, aMax: Float, shift: Float,
+                                                        count: Int) -> (total: Double, first: Double, excess: Double) {
+        var sums = (0.0, 0.0, 0.0)
+        withUnsafeMutableBytes(of: &sums) { raw in
+            mixln_softmax_divergence_sums_f32_f64(a, b, aMax, shift, count, raw.baseAddress!.assumingMemoryBound(to: Double.self))
+        }
+        return sums
     }
     @inlinable public static func softmaxInPlace(_ x: UnsafeMutablePointer<Float>, count: Int) -> Float {
         mixln_softmax_f32(x, count)
@@ -215,6 +234,26 @@ extension Double: TensorScalar {
     public static func scaledAdd(_ out: UnsafeMutablePointer<Double>, _ a: Double, _ x: UnsafePointer<Double>,
                                  _ y: UnsafePointer<Double>, count: Int) {
         for i in 0..<count { out[i] = a * x[i] + y[i] }
+    }
+    public static func expShiftedSumInDouble(_ x: UnsafePointer<Double>, minus shift: Double, into out: UnsafeMutablePointer<Double>,
+                                             count: Int) -> Double {
+        var total = 0.0
+        for i in 0..<count {
+            out[i] = Foundation.exp(x[i] - shift)
+            total += out[i]
+        }
+        return total
+    }
+    public static func softmaxDivergenceSums(_ a: UnsafePointer<Double>, _ b: UnsafePointer<Double>, aMax: Double, shift: Double,
+                                             count: Int) -> (total: Double, first: Double, excess: Double) {
+        var sums = (total: 0.0, first: 0.0, excess: 0.0)
+        for i in 0..<count {
+            let e = Foundation.exp(a[i] - aMax), d = a[i] - b[i] - shift
+            sums.total += e
+            sums.first += e * d
+            sums.excess += e * (Foundation.expm1(-d) + d)
+        }
+        return sums
     }
     public static func softmaxInPlace(_ x: UnsafeMutablePointer<Double>, count: Int) -> Double {
         let m = maximum(x, count: count)

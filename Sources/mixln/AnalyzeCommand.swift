@@ -7,7 +7,7 @@ struct AnalyzeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "analyze",
         abstract: "Per-layer measurements of a trained model.",
-        subcommands: [GradNormsCommand.self, AngularCommand.self, LayerDropCommand.self, DepthCommand.self])
+        subcommands: [GradNormsCommand.self, AngularCommand.self, LayerDropCommand.self, DepthCommand.self, LogitLensCommand.self])
 }
 
 /// `mixln analyze grad-norms`: L2 norm of the loss gradient per layer and per tensor.
@@ -129,5 +129,30 @@ struct DepthCommand: ParsableCommand {
                          l.attentionOutputRMS, l.attentionUpdateRMS, l.mlpOutputRMS, l.mlpUpdateRMS))
         }
         print("output (before the final norm) \(scientific(report.outputRMS))")
+    }
+}
+
+/// `mixln analyze logit-lens`: the model's prediction read off the residual stream entering each layer.
+struct LogitLensCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logit-lens",
+        abstract: "Final norm + LM head applied to the input of each layer ℓ = 0…L: loss against the next token, top-1 agreement with the model and KL(p_L ‖ p_ℓ), averaged over predicted tokens.")
+
+    @OptionGroup var input: CheckpointInput
+    @Flag(help: "Print one JSON document on stdout.") var json = false
+
+    func run() throws {
+        let model = try input.loadModel()
+        let report = try LogitLens.run(model, batches: try input.batches(for: model), progress: StatusLine.progress("logit-lens"))
+        if json {
+            try JSONCoding.printDocument(report)
+            return
+        }
+        let L = report.layers.count - 1
+        print("logit lens over \(report.tokens) tokens: final norm + LM head on the input of layer ℓ (ℓ = \(L): the model's output)")
+        print("layer   loss      top-1 agreement   KL(final ‖ layer), nats")
+        for l in report.layers {
+            print(String(format: "%5d   %7.4f   %15.4f   %17.3e", l.layer, l.loss, l.top1Agreement, l.klToFinal))
+        }
     }
 }

@@ -6,7 +6,9 @@ import MixLNTrain
 
 /// The paper's per-layer measurements on a run's final checkpoint (for a diverged run: the one saved
 /// at divergence), written to `<run>/analysis/`: `grad_norms.json`, `angular.json`,
-/// `layer_drop.json`, `depth.json`, and `source.json` saying which checkpoint and data they are of.
+/// `layer_drop.json`, `depth.json`, `logit_lens.json`, and `source.json` saying which checkpoint and
+/// data they are of. Each file is computed once for a checkpoint and data: a folder analyzed before
+/// an analysis existed gets just the new file.
 ///
 /// With `tasks`, the model at the end of the downstream pipeline (the last fine-tuning stage's, else
 /// the run's own) is also scored on the task files as `eval-mc` scores them, into `eval_mc.json`,
@@ -16,8 +18,14 @@ import MixLNTrain
 /// The data is `evalData` cut like the run's training data (same tokenizer, `--seq-len`, packing),
 /// or by default the run's own validation split, rebuilt from its `run.json` record with the same seed.
 struct RunAnalysis {
-    /// The analyses of the pre-trained checkpoint alone; `layer_drop.json` is the scored model's when there are tasks.
-    static let checkpointFiles = ["grad_norms.json", "angular.json", "depth.json"]
+    /// The analyses of the pre-trained checkpoint alone (file, name in progress lines, the analysis);
+    /// `layer_drop.json` is the scored model's when there are tasks, so it is not among them.
+    static let checkpointAnalyses: [(file: String, name: String, run: (Transformer<Float>, TokenBatches) throws -> any Encodable)] = [
+        ("grad_norms.json", "grad-norms", { try GradientNormAnalysis.run($0, batches: $1) }),
+        ("angular.json", "angular", { try AngularDistance.run($0, batches: $1) }),
+        ("depth.json", "depth", { try DepthStatistics.run($0, batches: $1) }),
+        ("logit_lens.json", "logit-lens", { try LogitLens.run($0, batches: $1) }),
+    ]
     /// The task scores of the final model (`eval-mc --json`'s document).
     static let taskFile = "eval_mc.json"
 
@@ -88,7 +96,8 @@ struct RunAnalysis {
         func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: folder.url.appendingPathComponent(name).path) }
         var sameData = previous
         sameData?.downstream = source.downstream
-        let perplexityDone = Self.checkpointFiles.allSatisfy(exists) && sameData == source
+        let pending = Self.checkpointAnalyses.filter { !(exists($0.file) && sameData == source) }
+        let perplexityDone = pending.isEmpty
         let layerDropDone = exists("layer_drop.json") && (tasks == nil || exists(Self.taskFile)) && previous == source
         if perplexityDone, layerDropDone {
             progressLine("\(label): analyses of \(source.checkpoint) already done")
@@ -107,9 +116,9 @@ struct RunAnalysis {
         progressLine("\(label): analyzing \(source.checkpoint) on \(tokens) tokens of \(source.data)")
         if !perplexityDone {
             let pretrained = try model(checkpoint)
-            try step("grad-norms") { try folder.writeJSON(GradientNormAnalysis.run(pretrained, batches: batches), to: "grad_norms.json") }
-            try step("angular") { try folder.writeJSON(AngularDistance.run(pretrained, batches: batches), to: "angular.json") }
-            try step("depth") { try folder.writeJSON(DepthStatistics.run(pretrained, batches: batches), to: "depth.json") }
+            for analysis in pending {
+                try step(analysis.name) { try folder.writeJSON(try analysis.run(pretrained, batches), to: analysis.file) }
+            }
         }
         if !layerDropDone {
             if let tasks, let scored, let downstream = source.downstream {

@@ -38,6 +38,7 @@ final class ForwardOnlyAnalysisTests: XCTestCase {
             ("angular", { _ = try AngularDistance.run($0, batches: batches) }),
             ("layer-drop", { _ = try LayerRemoval.run($0, batches: batches) }),
             ("depth", { _ = try DepthStatistics.run($0, batches: batches) }),
+            ("logit-lens", { _ = try LogitLens.run($0, batches: batches) }),
         ]
         for (name, analysis) in analyses {
             let model = try model("mix:1")

@@ -64,6 +64,10 @@ final class ReportTests: XCTestCase {
             .init(layer: $0, inputRMS: 1 + Double($0), mlpInputRMS: 1.5 + Double($0), attentionOutputRMS: 0.1, attentionUpdateRMS: 0.1,
                   mlpOutputRMS: 0.2, mlpUpdateRMS: 0.2)
         }, outputRMS: 4)
+        full.logitLens = LogitLensReport(tokens: 10, layers: (0...L).map { l -> LogitLensReport.Layer in
+            let x = Double(l)
+            return .init(layer: l, loss: 3 - 0.2 * x, top1Agreement: l == L ? 1 : 0.3 * x, klToFinal: l == L ? 0 : 1 / (x + 1))
+        })
         var diverged = ReportRun(path: "/tmp/b/post-seed0", name: "post-seed0", scheme: "post")
         diverged.summary = TrainingSummary(status: .diverged, steps: 1, finalLoss: .nan, finalEval: nil, divergedAt: 2, elapsedSeconds: 1, tokens: 100)
         return [full, diverged]
@@ -77,7 +81,8 @@ final class ReportTests: XCTestCase {
         for id in HTMLReport.sections { XCTAssertTrue(html.contains("<section id=\"\(id)\">"), id) }
         XCTAssertTrue(html.contains("A &amp; B"))
         XCTAssertTrue(html.contains("diverged at step 2"))
-        for file in ["analysis/grad_norms.json", "analysis/angular.json", "analysis/layer_drop.json", "analysis/depth.json"] {
+        for file in ["analysis/grad_norms.json", "analysis/angular.json", "analysis/layer_drop.json", "analysis/depth.json",
+                     "analysis/logit_lens.json"] {
             XCTAssertTrue(html.contains("No \(file) for post-seed0 "), file)
         }
         XCTAssertEqual(html.components(separatedBy: "<svg").count - 1, html.components(separatedBy: "</svg>").count - 1)
@@ -115,6 +120,25 @@ final class ReportTests: XCTestCase {
         XCTAssertTrue(html.contains("pre-seed0 (sft model): arc_easy Δacc"), "an accuracy-drop chart per run and task")
         XCTAssertTrue(html.contains("No analysis/eval_mc.json for post-seed0"))
         XCTAssertEqual(html.components(separatedBy: "Δacc (full model acc").count - 1, 2, "no chart for the run without a layer drop with tasks")
+    }
+
+    /// One chart per lens metric with a line per analyzed run; none at all when no run has a lens.
+    func testLogitLensChartsOnlyForRunsThatHaveIt() throws {
+        let html = HTMLReport(runs: runs()).html()
+        let titles = ["Loss of the lens at each layer", "KL(final ‖ layer)", "Top-1 agreement with the model"]
+        for title in titles { XCTAssertEqual(html.components(separatedBy: ">\(title)</text>").count - 1, 1, title) }
+        let section = try XCTUnwrap(html.components(separatedBy: "<section id=\"logit-lens\">").last?.components(separatedBy: "</section>").first)
+        XCTAssertEqual(section.components(separatedBy: "<svg").count - 1, 3)
+        XCTAssertEqual(section.components(separatedBy: "<circle").count - 1, 4 + 3 + 4, "a marker per layer ℓ = 0…3 (KL 0 at ℓ = L is off the log axis)")
+
+        var bare = runs()
+        bare[0].logitLens = nil
+        let without = HTMLReport(runs: bare).html()
+        let parser = XMLParser(data: Data(without.utf8))
+        XCTAssertTrue(parser.parse(), "the page parses as XML: \(parser.parserError.map(String.init(describing:)) ?? "")")
+        XCTAssertTrue(without.contains("<section id=\"logit-lens\">"))
+        for title in titles { XCTAssertFalse(without.contains(title), "no empty chart: \(title)") }
+        XCTAssertTrue(without.contains("No analysis/logit_lens.json for pre-seed0, post-seed0"))
     }
 
     func testClashingRunNamesAreQualifiedByTheirFolder() {

@@ -25,6 +25,9 @@ final class CompareCommandTests: CLITestCase {
             XCTAssertEqual((try json("cmp/\(name)/analysis/angular.json")["distances"] as? [Any])?.count, 10)
             XCTAssertEqual((try json("cmp/\(name)/analysis/layer_drop.json")["layers"] as? [Any])?.count, 4)
             XCTAssertEqual((try json("cmp/\(name)/analysis/depth.json")["layers"] as? [Any])?.count, 4)
+            let lens = try XCTUnwrap(try json("cmp/\(name)/analysis/logit_lens.json")["layers"] as? [[String: Any]])
+            XCTAssertEqual(lens.map { $0["layer"] as? Int }, [0, 1, 2, 3, 4], "x_0 … x_L")
+            XCTAssertEqual(lens.last?["kl_to_final"] as? Double, 0)
             XCTAssertTrue(first.stderr.contains("\(name): analyzing"), first.stderr)
         }
         // Every scheme is trained with the same seed, so the same init stream, data split and data order.
@@ -43,8 +46,13 @@ final class CompareCommandTests: CLITestCase {
         XCTAssertEqual(try String(contentsOf: workDirectory.appendingPathComponent("cmp/pre-seed0/metrics.jsonl"), encoding: .utf8), metrics)
         XCTAssertFalse(second.stderr.contains("warning"), second.stderr)
 
+        // A folder analyzed before an analysis existed gets that file alone.
+        try FileManager.default.removeItem(at: workDirectory.appendingPathComponent("cmp/pre-seed0/analysis/logit_lens.json"))
         let changed = try mixln(try compareArguments(norms: "pre", extra: ["--lr", "0.01"]))
         XCTAssertEqual(changed.status, 0, changed.stderr)
+        XCTAssertTrue(changed.stderr.contains("pre-seed0:   logit-lens done"), changed.stderr)
+        XCTAssertFalse(changed.stderr.contains("angular done") || changed.stderr.contains("layer-drop done"), changed.stderr)
+        XCTAssertNotNil(try? json("cmp/pre-seed0/analysis/logit_lens.json"))
         XCTAssertTrue(changed.stderr.contains("pre-seed0: warning: trained with other options"), changed.stderr)
         XCTAssertFalse(changed.stderr.contains("step 1/"), "a finished run is still not retrained")
         XCTAssertEqual((try json("cmp/compare.json")["runs"] as? [[String: Any]])?.compactMap { $0["name"] as? String },

@@ -11,7 +11,7 @@ final class ForwardOnlyCommandTests: CLITestCase {
         let trained = try mixln(["train", "--model", try tinyConfig(), "--data", data, "--steps", "2", "--batch-size", "4",
                                  "--seq-len", "20", "--val-fraction", "0", "--out", "run"])
         XCTAssertEqual(trained.status, 0, trained.stderr)
-        for command in [["eval"], ["analyze", "layer-drop"], ["analyze", "angular"]] {
+        for command in [["eval"], ["analyze", "layer-drop"], ["analyze", "angular"], ["analyze", "logit-lens"]] {
             func run(_ seqLen: String) throws -> String {
                 let result = try mixln(command + ["--checkpoint", "run", "--data", data, "--split", "all", "--seq-len", seqLen, "--json"])
                 XCTAssertEqual(result.status, 0, result.stderr)

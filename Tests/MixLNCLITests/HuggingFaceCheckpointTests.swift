@@ -81,7 +81,7 @@ final class HuggingFaceCheckpointTests: CLITestCase {
         let folder = try makeLlamaFolder()
         let corpus = try tinyCorpus()
         let common = ["--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--max-tokens", "200", "--json"]
-        for command in [["eval"], ["analyze", "angular"], ["analyze", "layer-drop"]] {
+        for command in [["eval"], ["analyze", "angular"], ["analyze", "layer-drop"], ["analyze", "logit-lens"]] {
             var outputs: [String] = []
             for weights in ["fp32", "bf16", "auto"] {
                 let run = try mixln(command + common + ["--weights", weights])

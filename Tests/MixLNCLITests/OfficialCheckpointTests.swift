@@ -3,7 +3,7 @@ import XCTest
 
 /// `mixln eval` and `mixln analyze grad-norms` on checkpoints written by a separate PyTorch
 /// implementation of the official model (`scripts/reference/make_parity_fixtures.py`):
-/// loss to 1e-4 relative, per-layer gradient norms to 1e-3 relative.
+/// loss to 1e-4 relative, per-layer gradient norms to 1e-3 relative; the layer analyses likewise.
 final class OfficialCheckpointTests: CLITestCase {
     func fixture(_ scheme: String) throws -> String {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
@@ -73,6 +73,41 @@ final class OfficialCheckpointTests: CLITestCase {
                 let p = try XCTUnwrap(b["perplexity"] as? Double)
                 XCTAssertEqual(try XCTUnwrap(a["perplexity"] as? Double), p, accuracy: 1e-4 * p, "\(scheme) without layer \(a["layer"] ?? "?")")
             }
+        }
+    }
+
+    /// `analyze logit-lens --json` against the reference model's layer inputs through its final norm and
+    /// head (`make_logit_lens_fixtures.py`): loss and KL to 1e-4 relative, top-1 agreement exactly; the
+    /// last layer is the model itself, with `eval`'s loss on the same tokens.
+    func testLogitLensMatchesPyTorch() throws {
+        for (scheme, norm) in [("pre", ["--norm", "pre"]), ("post", ["--norm", "post"]), ("post_pre", ["--norm", "post_pre", "--post-num", "1"])] {
+            let folder = try fixture(scheme)
+            let expected = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: folder + "/logit_lens.json"))) as? [String: Any])
+            let common = ["--checkpoint", folder, "--data", folder + "/tokens.jsonl", "--seq-len", "16", "--batch-size", "4", "--json"] + norm
+            let lens = try output(["analyze", "logit-lens"] + common)
+            XCTAssertEqual(lens["tokens"] as? Int, expected["tokens"] as? Int, scheme)
+            let ours = try XCTUnwrap(lens["layers"] as? [[String: Any]]), theirs = try XCTUnwrap(expected["layers"] as? [[String: Any]])
+            XCTAssertEqual(ours.count, 5, scheme)
+            XCTAssertEqual(ours.count, theirs.count, scheme)
+            for (a, b) in zip(ours, theirs) {
+                XCTAssertEqual(a["layer"] as? Int, b["layer"] as? Int)
+                for key in ["loss", "kl_to_final"] {
+                    let y = try XCTUnwrap(b[key] as? Double)
+                    XCTAssertEqual(try XCTUnwrap(a[key] as? Double), y, accuracy: 1e-4 * y, "\(scheme) layer \(a["layer"] ?? "?") \(key)")
+                }
+                XCTAssertEqual(a["top1_agreement"] as? Double, b["top1_agreement"] as? Double, "\(scheme) layer \(a["layer"] ?? "?")")
+            }
+            let last = try XCTUnwrap(ours.last)
+            XCTAssertEqual(last["kl_to_final"] as? Double, 0)
+            XCTAssertEqual(last["top1_agreement"] as? Double, 1)
+            let eval = try XCTUnwrap(try output(["eval"] + common)["loss"] as? Double)
+            XCTAssertEqual(try XCTUnwrap(last["loss"] as? Double), eval, accuracy: 1e-7 * eval, "\(scheme): the last layer is eval's loss")
+            let table = try mixln(["analyze", "logit-lens"] + common.filter { $0 != "--json" })
+            XCTAssertEqual(table.status, 0, table.stderr)
+            let lines = table.stdout.split(separator: "\n")
+            XCTAssertEqual(lines.count, 2 + 5, table.stdout)
+            XCTAssertTrue(lines[1].hasPrefix("layer   loss"), table.stdout)
+            XCTAssertTrue(lines[6].hasPrefix("    4   ") && lines[6].hasSuffix("1.0000           0.000e+00"), table.stdout)
         }
     }
 }

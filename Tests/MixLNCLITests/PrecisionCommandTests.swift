@@ -61,7 +61,8 @@ final class PrecisionCommandTests: CLITestCase {
                            mentioning: "--precision fp32, not bf16")
     }
 
-    /// eval, analyze and generate accept --precision; bf16 loss stays within 1% of fp32's.
+    /// eval, analyze and generate accept --precision; bf16 loss stays within 1% of fp32's, and the logit
+    /// lens's last layer is bf16 eval's loss.
     func testForwardCommandsRunInBFloat16() throws {
         XCTAssertEqual(try mixln(try trainArguments(out: "run", precision: "fp32")).status, 0)
         let run = workDirectory.appendingPathComponent("run").path, corpus = try tinyCorpus()
@@ -72,6 +73,9 @@ final class PrecisionCommandTests: CLITestCase {
         XCTAssertNotEqual(fp32, bf16)
         XCTAssertEqual(bf16, fp32, accuracy: 0.01 * fp32)
         XCTAssertEqual(try loss("bf16-pure"), bf16, "bf16-pure computes as bf16 outside training")
+        let lens = try jsonObject(try mixln(["analyze", "logit-lens", "--checkpoint", run, "--data", corpus, "--json", "--precision", "bf16"]))
+        let last = try XCTUnwrap((lens["layers"] as? [[String: Any]])?.last?["loss"] as? Double)
+        XCTAssertEqual(last, bf16, accuracy: 1e-6 * bf16, "the logit lens's last layer computes as bf16 eval does")
         let norms = try jsonObject(try mixln(["analyze", "grad-norms", "--checkpoint", run, "--data", corpus, "--json", "--precision", "bf16"]))
         XCTAssertEqual((norms["layers"] as? [Any])?.count, 4)
         let generated = try mixln(["generate", "--checkpoint", run, "--prompt", "To be", "--max-new-tokens", "5", "--precision", "bf16"])

@@ -5,7 +5,7 @@ import FoundationXML
 import XCTest
 
 final class ReportCommandTests: CLITestCase {
-    let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth"]
+    let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth", "logit-lens"]
 
     func testReportOfACompareFolderHasEverySectionAndIsWellFormed() throws {
         let compare = try mixln(["compare", "--norms", "pre,post,mix", "--model", try tinyConfig(), "--vocab-size", "tokenizer",
@@ -23,6 +23,7 @@ final class ReportCommandTests: CLITestCase {
         for id in sections { XCTAssertTrue(html.contains("<section id=\"\(id)\">"), "section \(id)") }
         for name in ["pre-seed0", "post-seed0", "mix-seed0", "plain"] { XCTAssertTrue(html.contains(name), name) }
         XCTAssertTrue(html.contains("No analysis/angular.json for plain"), "a run without analyses is named, not fatal")
+        XCTAssertTrue(html.contains(">KL(final ‖ layer)</text>") && html.contains(">Loss of the lens at each layer</text>"), "the logit-lens charts")
         XCTAssertGreaterThanOrEqual(html.components(separatedBy: "<svg").count - 1, 10)
         let parser = XMLParser(data: Data(html.utf8))
         XCTAssertTrue(parser.parse(), "well-formed: \(parser.parserError.map { "\($0)" } ?? "") at line \(parser.lineNumber)")

@@ -36,6 +36,28 @@ final class ExpKernelTests: XCTestCase {
         assertExpAccurate(over: xs, "grid [-87, 88]")
     }
 
+    /// `expShiftedSumInDouble`: the same exponentials of x − shift, written out (in place too), and
+    /// their sum in Double: log-sum-exp to ~1e-7 absolute where `softmaxInPlace`'s Float result is
+    /// rounded to the ulp of its magnitude (≈1e-6 at 10).
+    func testShiftedExponentialsAndTheirDoubleSum() {
+        let xs = (0..<5000).map { Float(sin(Double($0) * 0.37) * 12 + 3) }
+        let shift = xs.max()!
+        let out = Buffer<Float>(count: xs.count)
+        let sum = xs.withUnsafeBufferPointer { Float.expShiftedSumInDouble($0.baseAddress!, minus: shift, into: out.pointer, count: xs.count) }
+        var exact = 0.0
+        for (x, y) in zip(xs, out.array) {
+            let e = Foundation.exp(Double(x - shift))
+            XCTAssertEqual(Double(y), e, accuracy: Self.relativeTolerance * e)
+            exact += e
+        }
+        XCTAssertEqual(sum, exact, accuracy: Self.relativeTolerance * exact)
+        XCTAssertEqual(sum, out.array.reduce(0.0) { $0 + Double($1) }, accuracy: 1e-12 * exact, "the sum of what was written, in Double")
+        let inPlace = Buffer<Float>(xs)
+        XCTAssertEqual(Float.expShiftedSumInDouble(inPlace.pointer, minus: shift, into: inPlace.pointer, count: xs.count), sum,
+                       accuracy: 1e-12 * sum, "in place (the compiler may vectorize the aliased loop otherwise: another summation order)")
+        XCTAssertEqual(inPlace.array, out.array)
+    }
+
     func testSmallArgumentsAndExactOne() {
         let xs: [Float] = [0, -0.0, 1e-30, -1e-30, 1e-7, -1e-7, 0.5, -0.5, 1, -1, 0.34657359, -0.34657359]
         assertExpAccurate(over: xs, "near zero")

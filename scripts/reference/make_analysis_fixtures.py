@@ -41,13 +41,18 @@ def layer_inputs(model, ids, skip=None):
     return inputs, model.lm_head(model.model.norm(h))
 
 
+def official_fixtures():
+    """(folder name, its path, the reference model loaded from it, its token records) per fixture."""
+    for folder, scheme in SCHEMES.items():
+        d = os.path.join(OFFICIAL, folder)
+        records = [json.loads(line)["input_ids"] for line in open(os.path.join(d, "tokens.jsonl"))]
+        yield folder, d, load_checkpoint(d, scheme).eval(), records
+
+
 @torch.no_grad()
 def main():
     torch.set_num_threads(1)
-    for folder, scheme in SCHEMES.items():
-        d = os.path.join(OFFICIAL, folder)
-        model = load_checkpoint(d, scheme).eval()
-        records = [json.loads(line)["input_ids"] for line in open(os.path.join(d, "tokens.jsonl"))]
+    for folder, d, model, records in official_fixtures():
         L = model.config.num_hidden_layers
         sums = {(l, n): 0.0 for l in range(L) for n in range(1, L - l + 1)}
         tokens = 0

@@ -27,6 +27,14 @@ void mixln_axpy_f32(float a, const float *x, float *y, size_t n);
 void mixln_add_scalar_f32(float *x, float a, size_t n);
 /// out[i] = a * x[i] + y[i]  (out may alias y).
 void mixln_scaled_add_f32(float *out, float a, const float *x, const float *y, size_t n);
+/// out[i] = exp(x[i] - shift) (out is x, or does not overlap it); returns the sum of out in double.
+/// With shift = max(x): the unnormalized softmax and log(sum) + shift = log-sum-exp without fp32 rounding.
+double mixln_exp_shifted_sum_f32_f64(const float *x, float shift, float *out, size_t n);
+/// For KL(softmax(a) || softmax(b)) without cancellation: with e_i = exp(a_i - a_max) and
+/// d_i = a_i - b_i - c (c = a_max - b_max keeps every exponential at most 1), writes the double sums
+/// sums[0] = sum e_i, sums[1] = sum e_i d_i, sums[2] = sum e_i (exp(-d_i) - 1 + d_i),
+/// the last by its Taylor series where |d_i| < 0.5 (each term accurate relative to its own small size).
+void mixln_softmax_divergence_sums_f32_f64(const float *a, const float *b, float a_max, float c, size_t n, double sums[3]);
 /// In place softmax of x; returns log(sum(exp(x))) of the original row.
 float mixln_softmax_f32(float *x, size_t n);
 /// out[i] = the float whose top 16 bits are bits[i] and low 16 bits zero (bfloat16 widening; exact).

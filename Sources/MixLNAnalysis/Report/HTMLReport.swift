@@ -3,11 +3,11 @@ import MixLNTrain
 
 /// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or network) comparing runs:
 /// the final table, loss and validation curves, gradient norm against depth and over training,
-/// angular-distance heatmaps, the perplexity drop when each layer is removed, and residual RMS
-/// against depth; with task scores, downstream accuracy and its drop per removed layer. A section whose data is missing for some runs says so and shows the others.
+/// angular-distance heatmaps, the perplexity drop when each layer is removed, residual RMS
+/// against depth and the logit lens; with task scores, downstream accuracy and its drop per removed layer. A section whose data is missing for some runs says so and shows the others.
 public struct HTMLReport {
     /// Section ids, in page order (tests and links rely on them).
-    public static let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth"]
+    public static let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth", "logit-lens"]
 
     public var runs: [ReportRun]
     public var title = "MixLN report"
@@ -32,11 +32,11 @@ public struct HTMLReport {
         var body = "<h1>\(SVG.escape(title))</h1>"
         body += "<p class=\"note\">\(runs.count) run\(runs.count == 1 ? "" : "s"): \(runs.map { SVG.escape($0.path) }.joined(separator: ", "))</p>"
         var links = zip(Self.sections, ["Final table", "Training curves", "Gradient norm vs layer", "Gradient norm over training",
-                                        "Angular distance", "Layer removal ΔP", "Residual RMS vs depth"]).map { ($0, $1) }
+                                        "Angular distance", "Layer removal ΔP", "Residual RMS vs depth", "Logit lens"]).map { ($0, $1) }
         if hasDownstream { links.insert((Self.downstreamSection, "Downstream accuracy"), at: 1) }
         body += "<nav>" + links.map { "<a href=\"#\($0)\">\($1)</a>" }.joined(separator: " · ") + "</nav>"
         body += summarySection() + downstreamSection() + trainingSection() + gradientDepthSection() + gradientTimeSection()
-        body += angularSection() + layerDropSection() + depthSection()
+        body += angularSection() + layerDropSection() + depthSection() + logitLensSection()
         let problems = runs.flatMap { run in run.problems.map { "\(run.name): \($0)" } }
         if !problems.isEmpty {
             body += "<section><h2>Files that could not be read</h2><ul>" + problems.map { "<li>\(SVG.escape($0))</li>" }.joined() + "</ul></section>"
@@ -63,7 +63,7 @@ public struct HTMLReport {
         return "<p class=\"missing\">No \(what) for \(names) — \(hint).</p>"
     }
 
-    private static let analysisHint = "run <code>mixln compare</code> again (it analyzes finished runs) or <code>mixln analyze</code> on the checkpoint"
+    static let analysisHint = "run <code>mixln compare</code> again (it analyzes finished runs) or <code>mixln analyze</code> on the checkpoint"
 
     private func summarySection() -> String {
         var rows = ""

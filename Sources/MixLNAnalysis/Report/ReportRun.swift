@@ -20,6 +20,7 @@ public struct ReportRun {
     public var angular: AngularDistanceReport?
     public var layerDrop: LayerDropReport?
     public var depth: DepthStatisticsReport?
+    public var logitLens: LogitLensReport?
     /// Multiple-choice accuracies of the run's final model (`analysis/eval_mc.json`, written by
     /// `compare --tasks`; after fine-tuning when there was some).
     public var taskScores: [TaskAccuracy]?
@@ -71,6 +72,7 @@ public struct ReportRun {
         run.angular = run.decode(AngularDistanceReport.self, file("analysis/angular.json"))
         run.layerDrop = run.decode(LayerDropReport.self, file("analysis/layer_drop.json"))
         run.depth = run.decode(DepthStatisticsReport.self, file("analysis/depth.json"))
+        run.logitLens = run.decode(LogitLensReport.self, file("analysis/logit_lens.json"))
         run.taskScores = run.decode(MultipleChoiceReport.self, file("analysis/eval_mc.json"))?.tasks
         if let data = fm.contents(atPath: file("analysis/source.json")),
            let source = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
