@@ -30,10 +30,9 @@ enum HeadLoss {
 
     /// Writes each counted row's loss into `rowLoss`. Chunks none of whose targets counts are skipped
     /// when `skippingEmptyChunks` (forward-only passes), else computed and left as logits. With
-    /// `gradient`, every chunk that counts is differentiated at once (see the type's notes, s is
-    /// `gradientScale`); the
-    /// logits buffer then ends as the last such chunk's dLogits. `weight` is asked for once, at the
-    /// first chunk run.
+    /// `gradient`, every chunk that counts is differentiated at once (see the type's notes; s is
+    /// `gradientScale`), and the logits buffer ends as the last such chunk's dLogits. `weight` is
+    /// asked for once, at the first chunk run.
     /// - Parameters: logits (R, V) scratch, hidden (N, C), targets (N), rowLoss (N)
     static func forward<T: TensorScalar>(
         logits: UnsafeMutablePointer<T>, hidden: UnsafePointer<T>, hiddenCopy: BFloat16Buffer?,
