@@ -67,11 +67,16 @@ struct Comparison {
         for scheme in schemes {
             _ = try parseTrain(trainArguments(scheme: scheme, seed: options.seed)).newRecord(command: [])
         }
-        // Read the data once up front so an empty or unreadable set fails before any training.
+        // Read the data once up front so an empty or unreadable set fails before any training (a shard
+        // folder: its manifest; train checks the shards themselves against the model and tokenizer).
         let first = try parseTrain(trainArguments(scheme: schemes[0], seed: options.seed))
         guard let data = first.data else { throw CLIError("--data is required (passed to every train run)") }
         for path in [data] + (options.evalData.map { [$0] } ?? []) {
-            _ = try CorpusReader.readDocuments(at: path)
+            if ShardManifest.isShardDirectory(path) {
+                guard try ShardManifest.read(directory: path).documents > 0 else { throw DataError.emptyCorpus(path) }
+            } else {
+                _ = try CorpusReader.readDocuments(at: path)
+            }
         }
     }
 

@@ -59,6 +59,18 @@ final class CompareCommandTests: CLITestCase {
                        ["pre-seed0", "post-seed0", "mix-seed0"], "runs of earlier invocations stay listed")
     }
 
+    /// A prepared shard folder is data like any other: compare trains from it and analyzes its validation split.
+    func testCompareTrainsFromShards() throws {
+        let prepared = try mixln(["prepare", "--data", try tinyCorpus(), "--tokenizer", "byte", "--val-fraction", "0.2", "--out", "shards"])
+        XCTAssertEqual(prepared.status, 0, prepared.stderr)
+        let shards = workDirectory.appendingPathComponent("shards").path
+        let result = try mixln(["compare", "--norms", "pre", "--model", try tinyConfig(), "--vocab-size", "tokenizer", "--data", shards,
+                                "--steps", "3", "--batch-size", "4", "--seq-len", "32", "--max-tokens", "200", "--out", "sharded"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        XCTAssertEqual(try json("sharded/pre-seed0/summary.json")["status"] as? String, "completed")
+        XCTAssertNotNil(try json("sharded/pre-seed0/analysis/layer_drop.json")["baseline"])
+    }
+
     func testDivergedRunIsKeptMarkedAndAnalyzed() throws {
         let result = try mixln(try compareArguments(norms: "post", out: "div", extra: ["--lr", "1e4", "--warmup", "0"]))
         XCTAssertEqual(result.status, 0, result.stderr)
