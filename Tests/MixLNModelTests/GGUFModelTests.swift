@@ -69,7 +69,7 @@ final class GGUFModelTests: GGUFTestCase {
     func logits(_ model: Transformer<Float>) throws -> [Float] {
         let V = Int32(model.config.vocabSize), T = 9
         let tokens = (0..<(2 * T)).map { Int32(($0 * 7 + 3) % Int(V)) }
-        // Every target ignored: the head keeps the logits of every row (a training forward keeps only its last chunk's gradient).
+        // Every target ignored: the head's buffer keeps every row's logits (with targets it holds probabilities).
         try model.forward(tokens: tokens, targets: Array(repeating: CrossEntropy.ignoreIndex, count: tokens.count), batch: 2, seqLen: T)
         let logits = model.activations!.logits.array
         XCTAssertGreaterThanOrEqual(logits.count, tokens.count * Int(V), "one chunk holds every row's logits")
