@@ -37,14 +37,9 @@ struct DPOCommand: FineTuningCommand {
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
-        let summary = try fineTune(command: CommandLine.arguments)
-        if json {
-            try JSONCoding.printDocument(summary)
-        } else if let eval = summary.finalEval {
-            print("dpo: \(summary.status.rawValue) after \(summary.steps) steps; validation loss \(fixed(eval.loss, 4)), "
-                  + "reward margin \(fixed(eval.metrics["rewards/margins"] ?? .nan, 4)), accuracy \(fixed(eval.metrics["rewards/accuracies"] ?? .nan, 3))")
-        } else {
-            print("dpo: \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
+        try printSummary(try fineTune(command: CommandLine.arguments), json: json) { eval in
+            "validation loss \(fixed(eval.loss, 4)), reward margin \(fixed(eval.metrics["rewards/margins"] ?? .nan, 4)), "
+                + "accuracy \(fixed(eval.metrics["rewards/accuracies"] ?? .nan, 3))"
         }
     }
 

@@ -14,6 +14,21 @@ protocol FineTuningCommand: ParsableCommand {
     func fineTune(command: [String]) throws -> TrainingSummary
 }
 
+extension FineTuningCommand {
+    /// Prints a finished run on stdout: its summary as one JSON document with `json`, else one line
+    /// naming the command, with `evaluation`'s words for the last held-out evaluation when there is one.
+    func printSummary(_ summary: TrainingSummary, json: Bool, evaluation: (EvalRecord) -> String) throws {
+        let name = Self.configuration.commandName ?? "fine-tuning"
+        if json {
+            try JSONCoding.printDocument(summary)
+        } else if let eval = summary.finalEval {
+            print("\(name): \(summary.status.rawValue) after \(summary.steps) steps; \(evaluation(eval))")
+        } else {
+            print("\(name): \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
+        }
+    }
+}
+
 /// One stage of `compare`'s downstream pipeline: a fine-tuning command (`sft`, `dpo`) with options that are
 /// the same for every run, started from the previous stage's model (the pre-trained run for the
 /// first) and written to `<run>/<method>/`.

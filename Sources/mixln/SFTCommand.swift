@@ -35,13 +35,8 @@ struct SFTCommand: FineTuningCommand {
     @Flag(help: "Print the summary as one JSON document on stdout.") var json = false
 
     func run() throws {
-        let summary = try fineTune(command: CommandLine.arguments)
-        if json {
-            try JSONCoding.printDocument(summary)
-        } else if let eval = summary.finalEval {
-            print("sft: \(summary.status.rawValue) after \(summary.steps) steps; validation loss (replies) \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))")
-        } else {
-            print("sft: \(summary.status.rawValue) after \(summary.steps) steps; final training loss \(summary.finalLoss.map { fixed($0, 4) } ?? "n/a")")
+        try printSummary(try fineTune(command: CommandLine.arguments), json: json) { eval in
+            "validation loss (replies) \(fixed(eval.loss, 4)), perplexity \(fixed(eval.perplexity, 2))"
         }
     }
 
