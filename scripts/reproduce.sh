@@ -57,8 +57,10 @@ for layers in $DEPTHS; do
             --seq-len "$SEQ_LEN" --batch-size "$BATCH" --total-batch-size "$TOTAL_BATCH"
             --steps "$STEPS" --lr 1e-3 --warmup $(( STEPS / 10 )) --schedule cosine --min-lr-ratio 0.1
             --eval-every "$EVAL_EVERY" --precision "$PRECISION" --save-every "$EVAL_EVERY" --out "$folder")
+    # Seed 0 of every scheme first (a stopped study already has one complete comparison), then the
+    # remaining seeds of Pre-LN and Mix-LN; compare reuses the finished runs.
+    "$MIXLN" compare --norms pre,mix:0.25,post --seeds 1 "${common[@]}"
     "$MIXLN" compare --norms pre,mix:0.25 --seeds "$SEEDS" "${common[@]}"
-    "$MIXLN" compare --norms post --seeds 1 "${common[@]}"
 done
 
 reports=()
