@@ -5,7 +5,7 @@ import FoundationXML
 import XCTest
 
 final class ReportCommandTests: CLITestCase {
-    let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth", "logit-lens"]
+    let sections = ["summary", "seeds", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth", "logit-lens"]
 
     func testReportOfACompareFolderHasEverySectionAndIsWellFormed() throws {
         let compare = try mixln(["compare", "--norms", "pre,post,mix", "--model", try tinyConfig(), "--vocab-size", "tokenizer",

@@ -90,10 +90,7 @@ extension HTMLReport {
 
     /// Mean ± sample standard deviation (n − 1) of `values`; the mean alone for one value, "-" for none.
     static func meanStd(_ values: [Double]) -> String {
-        guard !values.isEmpty else { return "-" }
-        let mean = values.reduce(0, +) / Double(values.count)
-        guard values.count > 1 else { return String(format: "%.3f", mean) }
-        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
-        return plusMinus(mean, variance.squareRoot())
+        guard let s = SeedStatistics(values) else { return "-" }
+        return s.standardDeviation.map { plusMinus(s.mean, $0) } ?? String(format: "%.3f", s.mean)
     }
 }

@@ -2,12 +2,14 @@ import Foundation
 import MixLNTrain
 
 /// One self-contained HTML page (inline CSS and SVG; no scripts, fonts or network) comparing runs:
-/// the final table, loss and validation curves, gradient norm against depth and over training,
-/// angular-distance heatmaps, the perplexity drop when each layer is removed, residual RMS
-/// against depth and the logit lens; with task scores, downstream accuracy and its drop per removed layer. A section whose data is missing for some runs says so and shows the others.
+/// the final table, each scheme's validation perplexity over seeds beside the paper's, loss and
+/// validation curves, gradient norm against depth and over training, angular-distance heatmaps, the
+/// perplexity drop when each layer is removed, residual RMS against depth and the logit lens; with
+/// task scores, downstream accuracy and its drop per removed layer. A section whose data is missing
+/// for some runs says so and shows the others.
 public struct HTMLReport {
     /// Section ids, in page order (tests and links rely on them).
-    public static let sections = ["summary", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth", "logit-lens"]
+    public static let sections = ["summary", "seeds", "training", "grad-depth", "grad-time", "angular", "layer-drop", "depth", "logit-lens"]
 
     public var runs: [ReportRun]
     public var title = "MixLN report"
@@ -31,11 +33,11 @@ public struct HTMLReport {
     public func html() -> String {
         var body = "<h1>\(SVG.escape(title))</h1>"
         body += "<p class=\"note\">\(runs.count) run\(runs.count == 1 ? "" : "s"): \(runs.map { SVG.escape($0.path) }.joined(separator: ", "))</p>"
-        var links = zip(Self.sections, ["Final table", "Training curves", "Gradient norm vs layer", "Gradient norm over training",
+        var links = zip(Self.sections, ["Final table", "Schemes over seeds", "Training curves", "Gradient norm vs layer", "Gradient norm over training",
                                         "Angular distance", "Layer removal ΔP", "Residual RMS vs depth", "Logit lens"]).map { ($0, $1) }
-        if hasDownstream { links.insert((Self.downstreamSection, "Downstream accuracy"), at: 1) }
+        if hasDownstream { links.insert((Self.downstreamSection, "Downstream accuracy"), at: 2) }
         body += "<nav>" + links.map { "<a href=\"#\($0)\">\($1)</a>" }.joined(separator: " · ") + "</nav>"
-        body += summarySection() + downstreamSection() + trainingSection() + gradientDepthSection() + gradientTimeSection()
+        body += summarySection() + seedsSection() + downstreamSection() + trainingSection() + gradientDepthSection() + gradientTimeSection()
         body += angularSection() + layerDropSection() + depthSection() + logitLensSection()
         let problems = runs.flatMap { run in run.problems.map { "\(run.name): \($0)" } }
         if !problems.isEmpty {
@@ -281,6 +283,7 @@ public struct HTMLReport {
         nav a{color:#0060a0;text-decoration:none}.note,.intro{color:#555;margin:4px 0 8px}.missing{color:#9a5b00;background:#fff6e5;padding:4px 8px;border-radius:3px}
         .bad{color:#b00020;font-weight:600}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ddd;padding:4px 10px;text-align:right}
         th{background:#f4f4f4;text-align:left}td:first-child,td:nth-child(2),td:nth-child(6){text-align:left}.swatch{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px}
+        table.seeds td{text-align:right;white-space:nowrap}table.seeds td.l{text-align:left}table.seeds td:last-child{white-space:normal}
         .row{display:flex;flex-wrap:wrap;gap:14px;align-items:flex-start}svg.chart{background:#fff;font-size:11px}
         svg .title{font-size:13px;font-weight:600}svg .tick{fill:#444;font-size:10.5px}svg .axislabel{fill:#333;font-size:11.5px}svg .legend{fill:#222;font-size:11px}
         svg .note{fill:#888;font-size:12px}svg .frame{fill:none;stroke:#bbb}svg .grid{stroke:#eee}svg .axis{stroke:#888}

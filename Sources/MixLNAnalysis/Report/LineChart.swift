@@ -2,7 +2,8 @@ import Foundation
 
 /// A line chart as one inline `<svg>`: axes with round ticks, optional log-scale y, a legend on the
 /// right. Points whose y is not finite (or not positive on a log axis) break the line instead of
-/// bending the scale.
+/// bending the scale. A series may carry a shaded band (such as the spread over seeds) drawn under
+/// its line; on a log axis a band edge at or below zero is drawn at the bottom of the plot.
 public struct LineChart {
     public struct Series {
         public var name: String
@@ -11,6 +12,8 @@ public struct LineChart {
         public var dashed = false
         /// Draw a dot at every point (for short series such as one value per layer).
         public var markers = false
+        /// A shaded band under the line, from `low` to `high` at each x (empty: none).
+        public var band: [(x: Double, low: Double, high: Double)] = []
 
         public init(name: String, color: String, points: [(x: Double, y: Double)], dashed: Bool = false, markers: Bool = false) {
             self.name = name
@@ -30,6 +33,8 @@ public struct LineChart {
     public var height = 320.0
     /// Integer ticks only on x (layers, steps).
     public var integerX = false
+    /// A legend even for a single series (whose name then says what the line is).
+    public var alwaysShowLegend = false
 
     public init(title: String, xLabel: String, yLabel: String, logY: Bool = false, series: [Series]) {
         self.title = title
@@ -40,12 +45,23 @@ public struct LineChart {
     }
 
     private func usable(_ p: (x: Double, y: Double)) -> Bool { p.x.isFinite && p.y.isFinite && (!logY || p.y > 0) }
+    private func usable(_ b: (x: Double, low: Double, high: Double)) -> Bool { usable((b.x, b.high)) && b.low.isFinite && b.low <= b.high }
+
+    /// Unbroken stretches of the elements that `keep` accepts.
+    private static func stretches<Element>(_ elements: [Element], _ keep: (Element) -> Bool) -> [[Element]] {
+        var out: [[Element]] = [[]]
+        for e in elements {
+            if keep(e) { out[out.count - 1].append(e) } else if !out[out.count - 1].isEmpty { out.append([]) }
+        }
+        return out.filter { !$0.isEmpty }
+    }
 
     public func svg() -> String {
-        let legendWidth = series.count > 1 ? min(170.0, 24 + 7 * Double(series.map(\.name.count).max() ?? 0)) : 0
+        let legendWidth = series.count > 1 || (alwaysShowLegend && !series.isEmpty) ? min(170.0, 24 + 7 * Double(series.map(\.name.count).max() ?? 0)) : 0
         let left = 64.0, right = 12 + legendWidth, top = 30.0, bottom = 46.0
         let plotW = width - left - right, plotH = height - top - bottom
-        let points = series.flatMap { $0.points.filter(usable) }
+        let bandEdges = series.flatMap { $0.band.filter(usable).flatMap { [(x: $0.x, y: $0.high), (x: $0.x, y: $0.low)] } }
+        let points = series.flatMap { $0.points.filter(usable) } + bandEdges.filter(usable)
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart\" width=\"\(SVG.n(width))\" height=\"\(SVG.n(height))\" viewBox=\"0 0 \(SVG.n(width)) \(SVG.n(height))\">"
         out += "<text x=\"\(SVG.n(left))\" y=\"18\" class=\"title\">\(SVG.escape(title))</text>"
         guard let x0 = points.map(\.x).min(), let x1 = points.map(\.x).max(),
@@ -84,14 +100,18 @@ public struct LineChart {
         }
         out += "<text x=\"\(SVG.n(left + plotW / 2))\" y=\"\(SVG.n(height - 8))\" text-anchor=\"middle\" class=\"axislabel\">\(SVG.escape(xLabel))</text>"
         out += "<text transform=\"translate(14 \(SVG.n(top + plotH / 2))) rotate(-90)\" text-anchor=\"middle\" class=\"axislabel\">\(SVG.escape(yLabel + (logY ? " (log)" : "")))</text>"
+        // Bands under every line: one polygon per unbroken stretch, along the highs and back along the lows.
+        for s in series {
+            for stretch in Self.stretches(s.band, usable) {
+                let edge = stretch.map { (x: $0.x, y: $0.high) } + stretch.reversed().map { (x: $0.x, y: max($0.low, lo)) }
+                let coordinates = edge.map { "\(SVG.n(px($0.x))),\(SVG.n(py($0.y)))" }.joined(separator: " ")
+                out += "<polygon points=\"\(coordinates)\" fill=\"\(s.color)\" fill-opacity=\"0.18\" stroke=\"none\" class=\"band\"/>"
+            }
+        }
         // Lines: one polyline per unbroken stretch of usable points.
         for s in series {
-            var stretches: [[(x: Double, y: Double)]] = [[]]
-            for p in s.points {
-                if usable(p) { stretches[stretches.count - 1].append(p) } else if !stretches[stretches.count - 1].isEmpty { stretches.append([]) }
-            }
             let dash = s.dashed ? " stroke-dasharray=\"5 3\"" : ""
-            for stretch in stretches where !stretch.isEmpty {
+            for stretch in Self.stretches(s.points, usable) {
                 let coordinates = stretch.map { "\(SVG.n(px($0.x))),\(SVG.n(py($0.y)))" }.joined(separator: " ")
                 out += "<polyline points=\"\(coordinates)\" fill=\"none\" stroke=\"\(s.color)\" stroke-width=\"1.6\"\(dash)/>"
                 if s.markers || stretch.count == 1 {
@@ -106,6 +126,9 @@ public struct LineChart {
                 let y = top + 8 + Double(i) * 16
                 guard y < height - 8 else { break }
                 let dash = s.dashed ? " stroke-dasharray=\"5 3\"" : ""
+                if !s.band.isEmpty {
+                    out += "<rect x=\"\(SVG.n(lx))\" y=\"\(SVG.n(y - 5))\" width=\"16\" height=\"10\" fill=\"\(s.color)\" fill-opacity=\"0.18\"/>"
+                }
                 out += "<line x1=\"\(SVG.n(lx))\" y1=\"\(SVG.n(y))\" x2=\"\(SVG.n(lx + 16))\" y2=\"\(SVG.n(y))\" stroke=\"\(s.color)\" stroke-width=\"2\"\(dash)/>"
                 out += "<text x=\"\(SVG.n(lx + 20))\" y=\"\(SVG.n(y + 4))\" class=\"legend\">\(SVG.escape(s.name))</text>"
             }

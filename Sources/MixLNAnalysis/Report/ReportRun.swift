@@ -16,6 +16,8 @@ public struct ReportRun {
     public var summary: TrainingSummary?
     public var steps: [StepRecord] = []
     public var evals: [EvalRecord] = []
+    /// Training tokens per update, from the last `started` record of `metrics.jsonl`.
+    public var tokensPerStep: Int?
     public var gradNorms: GradientNormReport?
     public var angular: AngularDistanceReport?
     public var layerDrop: LayerDropReport?
@@ -64,6 +66,7 @@ public struct ReportRun {
                 switch object["event"] as? String {
                 case "step": if let s = try? decoder.decode(StepRecord.self, from: data) { run.steps.append(s) }
                 case "eval": if let e = try? decoder.decode(EvalRecord.self, from: data) { run.evals.append(e) }
+                case "started": if let info = try? decoder.decode(RunInfo.self, from: data) { run.tokensPerStep = info.tokensPerStep }
                 default: break
                 }
             }
@@ -81,6 +84,29 @@ public struct ReportRun {
         }
         run.layers = run.layers ?? run.depth?.layers.count ?? run.steps.first?.gradNorms.layers.count
         return run
+    }
+
+    /// The folder holding the run directory (a `compare` folder: one depth of a study).
+    public var folder: String {
+        ((path as NSString).standardizingPath as NSString).deletingLastPathComponent
+    }
+
+    /// Validation perplexity against training tokens seen, one point per evaluated update in step
+    /// order (a step evaluated twice, as after a resume, counts once: its last record). Tokens come
+    /// from the step record of that update, else step × tokens per update; evaluations of updates
+    /// whose token count is unknown are left out.
+    public var validationCurve: [(tokens: Int, perplexity: Double)] {
+        var last: [Int: EvalRecord] = [:]
+        for e in evals { last[e.step] = e }
+        return last.keys.sorted().compactMap { step in
+            tokensSeen(atStep: step).map { (tokens: $0, perplexity: last[step]!.perplexity) }
+        }
+    }
+
+    /// Training tokens seen when update `step` ended (0 before the first).
+    public func tokensSeen(atStep step: Int) -> Int? {
+        if step == 0 { return 0 }
+        return steps.last { $0.step == step }?.tokens ?? tokensPerStep.map { $0 * step }
     }
 
     /// The fine-tuning stage whose model `scoredCheckpoint` is (`sft`), when it is not the run's own.
