@@ -188,6 +188,7 @@ final class Activations<T: TensorScalar> {
     /// Three (N, C) buffers in rotation for a forward resumed from a kept layer input (which must
     /// stay intact for the next resume), allocated on first use.
     var resumeStreams: [Buffer<T>] {
+        assert(!Parallel.isInLoopBody, "resumeStreams asked for inside a parallel loop; read it before the loop")
         if let resumeStorage { return resumeStorage }
         let buffers = (0..<3).map { _ in Buffer<T>(count: finalNormed.count) }
         resumeStorage = buffers
@@ -215,11 +216,15 @@ final class Activations<T: TensorScalar> {
     /// Whether a backward pass has allocated its scratch.
     var backwardScratchAllocated: Bool { scratch != nil }
 
-    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
+    // Backward scratch, allocated by the first backward (a forward-only model never needs it). Like
+    // every buffer here allocated on first use (`headGradient`, `dLogitsCopy`, `resumeStreams`), it
+    // is not thread-safe: ask for it on the calling thread and hand a `Parallel` loop its pointers
+    // (see `Parallel.isInLoopBody`; debug builds check).
     private let scratchShape: BackwardScratch<T>.Shape
     private let precision: MatmulPrecision
     private var scratch: BackwardScratch<T>?
     private var backwardScratch: BackwardScratch<T> {
+        assert(!Parallel.isInLoopBody, "backward scratch asked for inside a parallel loop; read its pointers before the loop")
         if let scratch { return scratch }
         precondition(retention.keepsBackward, "backward scratch for a forward that kept only \(retention)")
         let s = BackwardScratch<T>(rows: rows, shape: scratchShape, precision: precision)
@@ -232,6 +237,7 @@ final class Activations<T: TensorScalar> {
     /// The LM head's gradient as a `.backward` forward computes it (`HeadLoss.Gradient`), allocated
     /// by the first such forward; `headGradientReady` says whether the last forward wrote it.
     var headGradient: HeadLoss.Gradient<T> {
+        assert(!Parallel.isInLoopBody, "headGradient asked for inside a parallel loop; read its pointers before the loop")
         if let headGradientStorage { return headGradientStorage }
         let g = HeadLoss.Gradient<T>(dInput: Buffer(count: rows * headShape.channels),
                                      dWeight: Buffer(count: headShape.vocabulary * headShape.channels))
@@ -242,6 +248,7 @@ final class Activations<T: TensorScalar> {
     var headGradientReady = false
     /// (R, V) the LM-head chunk's dLogits in bf16 (nil in fp32), allocated by the first head gradient.
     var dLogitsCopy: BFloat16Buffer? {
+        assert(!Parallel.isInLoopBody, "dLogitsCopy asked for inside a parallel loop; read it before the loop")
         if precision == .fp32 { return nil }
         if let dLogitsCopyStorage { return dLogitsCopyStorage }
         let copy = BFloat16Buffer(count: logits.count)

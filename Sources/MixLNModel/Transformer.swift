@@ -25,6 +25,7 @@ public final class Transformer<T: TensorScalar> {
     /// (P); (0) with bf16 weights. Allocated on first use, so a model that only runs forward
     /// (evaluation, analyses, generation) never holds a gradient buffer.
     public var gradients: Buffer<T> {
+        assert(!Parallel.isInLoopBody, "gradients asked for inside a parallel loop; read the pointer before the loop")
         if let gradientStorage { return gradientStorage }
         let buffer = Buffer<T>(count: bfloat16 == nil ? layout.count : 0)
         gradientStorage = buffer
@@ -448,19 +449,23 @@ public final class Transformer<T: TensorScalar> {
         let g = gradients.pointer
         let span = OpProfiler.begin()
         if rowWeights == nil && a.headGradientReady {
-            let head = a.headGradient  // of the mean loss
+            // The loops get pointers: `a`'s buffers allocated on first use (`dBody` is backward scratch)
+            // are asked for here, never inside a loop body (see `Parallel.isInLoopBody`).
+            let dWeight = a.headGradient.dWeight.pointer, dInput = a.headGradient.dInput.pointer  // of the mean loss
+            let lmHeadGradient = g + layout.lmHead  // (V, C)
             Parallel.forEachChunk(V, minimumPerThread: 64) { rows in
                 let offset = rows.lowerBound * C
-                VectorMath.axpy(lossScale, head.dWeight.pointer + offset, g + layout.lmHead + offset, rows.count * C)
+                VectorMath.axpy(lossScale, dWeight + offset, lmHeadGradient + offset, rows.count * C)
             }
             defer { OpProfiler.end(span, .lmHeadLoss(backward: true)) }
-            guard lossScale != 1 else { return UnsafePointer(head.dInput.pointer) }
+            guard lossScale != 1 else { return UnsafePointer(dInput) }
+            let dHidden = a.dBody.pointer
             Parallel.forEachChunk(N, minimumPerThread: 64) { rows in
                 let offset = rows.lowerBound * C, count = rows.count * C
-                (a.dBody.pointer + offset).update(from: head.dInput.pointer + offset, count: count)
-                VectorMath.scale(a.dBody.pointer + offset, lossScale, count)
+                (dHidden + offset).update(from: dInput + offset, count: count)
+                VectorMath.scale(dHidden + offset, lossScale, count)
             }
-            return UnsafePointer(a.dBody.pointer)
+            return UnsafePointer(dHidden)
         }
         a.targets.withUnsafeBufferPointer { t in
             HeadLoss.backward(dInput: a.dBody.pointer, dWeight: g + layout.lmHead, logits: a.logits.pointer,

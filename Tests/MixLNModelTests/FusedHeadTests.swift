@@ -137,6 +137,42 @@ final class FusedHeadTests: XCTestCase {
         }
     }
 
+    /// `backward(lossScale: s)` with s ≠ 1 (gradient accumulation; `analyze grad-norms`, which weights
+    /// each batch by its share of the tokens) scales the eager head's dHidden into the backward
+    /// scratch, which the first backward on new activations allocates: a new shape, such as a last
+    /// partial batch, makes new ones. That scratch was once first asked for inside the parallel loop
+    /// doing the scaling, so with several workers each could allocate and store its own (heap
+    /// corruption in 2–4 threads, or rows written into a discarded scratch and gradients silently
+    /// wrong). Here every backward runs on fresh activations of 256 rows (4 workers on that loop at
+    /// most, every worker of `Parallel` on the others), 1 to 64 threads. s = 1/4 is a power of two,
+    /// so the gradient of s·loss is s × that of the loss bit for bit (same thread count, same sums).
+    func testLossScaleOnFreshActivationsScalesTheGradientExactly() throws {
+        let config = ModelConfig(hiddenSize: 16, intermediateSize: 24, numAttentionHeads: 4, numHiddenLayers: 2,
+                                 vocabSize: 37, maxSequenceLength: 64, padTokenId: nil, numKeyValueHeads: 2)
+        let (B, T) = (4, 64)
+        let tokens = (0..<(B * T)).map { Int32(($0 * 7 + 2) % 37) }
+        let targets = (0..<(B * T)).map { $0 % T == T - 1 ? CrossEntropy.ignoreIndex : tokens[$0 + 1] }
+        let model = try Transformer<Float>(config: config, plan: NormScheme.plan("mix:1", layers: 2))
+        model.initializeWeights(seed: 5)
+        for threads in [1, 2, 3, 16, 64] {
+            Parallel.threadCount = threads
+            model.releaseActivations()
+            model.zeroGradients()
+            try model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T)
+            model.backward(lossScale: 1)
+            let expected = model.gradients.array.map { $0 / 4 }
+            for trial in 0..<8 {
+                model.releaseActivations()  // the next backward allocates its scratch
+                model.zeroGradients()
+                try model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T)
+                model.backward(lossScale: 0.25)
+                let g = model.gradients.pointer
+                let differing = model.layout.tensors.filter { t in (t.offset..<(t.offset + t.count)).contains { g[$0] != expected[$0] } }
+                XCTAssertEqual(differing.map(\.name), [], "\(threads) threads, trial \(trial): gradients that are not 1/4 of the loss's")
+            }
+        }
+    }
+
     /// Weights 1/count are the mean loss, exactly: after a `.weightedBackward` forward (recomputed
     /// head) and after a `.backward` one (whose eager head gradient cannot serve row weights).
     func testRowWeightsOfOneOverCountAreBackwardWithLossScaleOne() throws {
