@@ -94,20 +94,30 @@ final class LayerActivations<T: TensorScalar> {
 
 /// What a forward pass keeps, which decides how much memory its activations take.
 public enum ForwardRetention: Sendable {
-    /// Everything backward reads, per layer, and the whole (B·T, V) logits: training, gradient norms.
+    /// Everything backward reads, per layer: training, gradient norms. The LM head and loss are
+    /// differentiated during the forward, chunk by chunk (`HeadLoss`), for rows that count alike:
+    /// `backward(lossScale:)` only scales that gradient (`backward(rowLossWeights:)` still works,
+    /// recomputing the head).
     case backward
+    /// As `.backward`, but the LM head's gradient is left to the backward, which recomputes each
+    /// chunk's logits (8·N·C·V flops instead of 6): for `backward(rowLossWeights:)` with weights
+    /// decided after the forward (DPO).
+    case weightedBackward
     /// The residual stream entering every decoder layer (x_0 … x_L) and nothing else per layer:
     /// analyses that compare layers (angular distance, depth statistics) or rerun the model's tail
     /// from a kept input (`Transformer.resumeForward(fromLayer:)`, layer removal).
     case layerInputs
     /// Only what the loss needs: three residual-stream buffers in rotation (evaluation).
     case loss
+
+    /// Whether a backward can follow: every layer keeps its own buffers.
+    var keepsBackward: Bool { self == .backward || self == .weightedBackward }
 }
 
 /// All activations of one (batch, seqLen) shape and retention, allocated once; backward scratch on first use.
 ///
 /// With `.backward` every layer has its own buffers. Otherwise one layer's buffers serve every layer
-/// in turn (holding every buffer any layer's placement needs), and the LM head runs in chunks of
+/// in turn (holding every buffer any layer's placement needs). The LM head runs in chunks of
 /// `headRows` rows, so no (B·T, V) logits buffer exists.
 final class Activations<T: TensorScalar> {
     let batch: Int
@@ -125,10 +135,11 @@ final class Activations<T: TensorScalar> {
     let layers: [LayerActivations<T>]
     let finalNormed: Buffer<T> // (N, C)
     let finalRstd: Buffer<T>   // (N)
-    /// Rows of the LM head computed per chunk (R): N with `.backward`, else enough for about 32 MB of logits.
+    /// Rows of the LM head computed per chunk (R): `headChunkElements / V` (at least 1, at most N).
     let headRows: Int
-    let logits: Buffer<T>      // (R, V) logits → probabilities (→ dLogits with `.backward`, R = N)
-    /// (R, C) the LM-head chunk's final-norm rows in bf16; with `.backward` (R = N) all of them, read again by backward.
+    let logits: Buffer<T>      // (R, V) the chunk's logits → probabilities or dLogits
+    /// The final-norm rows in bf16: (N, C) when a backward can follow (it reads them again), else
+    /// (R, C) for the LM-head chunk being run.
     let finalNormedCopy: BFloat16Buffer?
     let rowLoss: Buffer<Double>  // (N) each counted row's loss, summed in row order
     var lossSum: Double = 0
@@ -145,9 +156,9 @@ final class Activations<T: TensorScalar> {
         targets = Array(repeating: CrossEntropy.ignoreIndex, count: N)
         embedded = plan.embeddingNorm ? Buffer(count: N * C) : nil
         embeddedRstd = plan.embeddingNorm ? Buffer(count: N) : nil
-        let streamCount = [ForwardRetention.backward: 2 * L + 1, .layerInputs: L + 2, .loss: 3][retention]!
+        let streamCount = [ForwardRetention.backward: 2 * L + 1, .weightedBackward: 2 * L + 1, .layerInputs: L + 2, .loss: 3][retention]!
         streams = (0..<streamCount).map { _ in Buffer(count: N * C) }
-        if retention == .backward {
+        if retention.keepsBackward {
             layers = plan.layers.map { LayerActivations(norms: $0, batch: B, seqLen: T_, config: config, precision: precision) }
         } else {
             let shared = LayerActivations<T>(norms: Self.union(plan.layers), batch: B, seqLen: T_, config: config, precision: precision)
@@ -155,19 +166,20 @@ final class Activations<T: TensorScalar> {
         }
         finalNormed = Buffer(count: N * C)
         finalRstd = Buffer(count: N)
-        headRows = retention == .backward ? N : max(1, min(N, headChunkElements / V))
+        headRows = max(1, min(N, headChunkElements / V))
         logits = Buffer(count: headRows * V)
-        finalNormedCopy = bfloat16Copy(headRows * C, precision)
+        finalNormedCopy = bfloat16Copy((retention.keepsBackward ? N : headRows) * C, precision)
         rowLoss = Buffer(count: N)
-        scratchShape = (N * C, C + 2 * config.keyValueSize, B * config.numAttentionHeads * T_ * T_, config.intermediateSize, V)
+        scratchShape = (N * C, C + 2 * config.keyValueSize, B * config.numAttentionHeads * T_ * T_, config.intermediateSize)
         self.precision = precision
+        headShape = (C, V)
     }
 
     /// Residual-stream buffer `i`: `2l` enters layer l's attention, `2l+1` its MLP, `2L` leaves the last layer.
     /// With `.layerInputs` every odd index is the same buffer; with `.loss` any three consecutive indices differ.
     func stream(_ i: Int) -> Buffer<T> {
         switch retention {
-        case .backward: return streams[i]
+        case .backward, .weightedBackward: return streams[i]
         case .layerInputs: return i % 2 == 0 ? streams[i / 2] : streams[streams.count - 1]
         case .loss: return streams[i % 3]
         }
@@ -176,6 +188,7 @@ final class Activations<T: TensorScalar> {
     /// Three (N, C) buffers in rotation for a forward resumed from a kept layer input (which must
     /// stay intact for the next resume), allocated on first use.
     var resumeStreams: [Buffer<T>] {
+        assert(!Parallel.isInLoopBody, "resumeStreams asked for inside a parallel loop; read it before the loop")
         if let resumeStorage { return resumeStorage }
         let buffers = (0..<3).map { _ in Buffer<T>(count: finalNormed.count) }
         resumeStorage = buffers
@@ -194,6 +207,8 @@ final class Activations<T: TensorScalar> {
         }
         elements += scratch?.elementCount ?? 0
         copies += scratch?.copyCount ?? 0
+        elements += (headGradientStorage?.dInput.count ?? 0) + (headGradientStorage?.dWeight.count ?? 0)
+        copies += dLogitsCopyStorage?.count ?? 0
         elements += resumeStorage?.reduce(0) { $0 + $1.count } ?? 0
         return elements * MemoryLayout<T>.stride + copies * MemoryLayout<UInt16>.stride + rowLoss.count * MemoryLayout<Double>.stride
     }
@@ -201,18 +216,46 @@ final class Activations<T: TensorScalar> {
     /// Whether a backward pass has allocated its scratch.
     var backwardScratchAllocated: Bool { scratch != nil }
 
-    // Backward scratch, allocated by the first backward (a forward-only model never needs it).
+    // Backward scratch, allocated by the first backward (a forward-only model never needs it). Like
+    // every buffer here allocated on first use (`headGradient`, `dLogitsCopy`, `resumeStreams`), it
+    // is not thread-safe: ask for it on the calling thread and hand a `Parallel` loop its pointers
+    // (see `Parallel.isInLoopBody`; debug builds check).
     private let scratchShape: BackwardScratch<T>.Shape
     private let precision: MatmulPrecision
     private var scratch: BackwardScratch<T>?
     private var backwardScratch: BackwardScratch<T> {
+        assert(!Parallel.isInLoopBody, "backward scratch asked for inside a parallel loop; read its pointers before the loop")
         if let scratch { return scratch }
-        precondition(retention == .backward, "backward scratch for a forward that kept only \(retention)")
+        precondition(retention.keepsBackward, "backward scratch for a forward that kept only \(retention)")
         let s = BackwardScratch<T>(rows: rows, shape: scratchShape, precision: precision)
         scratch = s
         return s
     }
     private var resumeStorage: [Buffer<T>]?  // 3 × (N, C)
+    private let headShape: (channels: Int, vocabulary: Int)  // C, V
+
+    /// The LM head's gradient as a `.backward` forward computes it (`HeadLoss.Gradient`), allocated
+    /// by the first such forward; `headGradientReady` says whether the last forward wrote it.
+    var headGradient: HeadLoss.Gradient<T> {
+        assert(!Parallel.isInLoopBody, "headGradient asked for inside a parallel loop; read its pointers before the loop")
+        if let headGradientStorage { return headGradientStorage }
+        let g = HeadLoss.Gradient<T>(dInput: Buffer(count: rows * headShape.channels),
+                                     dWeight: Buffer(count: headShape.vocabulary * headShape.channels))
+        headGradientStorage = g
+        return g
+    }
+    private var headGradientStorage: HeadLoss.Gradient<T>?
+    var headGradientReady = false
+    /// (R, V) the LM-head chunk's dLogits in bf16 (nil in fp32), allocated by the first head gradient.
+    var dLogitsCopy: BFloat16Buffer? {
+        assert(!Parallel.isInLoopBody, "dLogitsCopy asked for inside a parallel loop; read it before the loop")
+        if precision == .fp32 { return nil }
+        if let dLogitsCopyStorage { return dLogitsCopyStorage }
+        let copy = BFloat16Buffer(count: logits.count)
+        dLogitsCopyStorage = copy
+        return copy
+    }
+    private var dLogitsCopyStorage: BFloat16Buffer?
     var dStreamOut: Buffer<T> { backwardScratch.dStreamOut }
     var dStreamIn: Buffer<T> { backwardScratch.dStreamIn }
     var dResidual: Buffer<T> { backwardScratch.dResidual }
@@ -253,12 +296,12 @@ final class BackwardScratch<T: TensorScalar> {
     let dProbs: Buffer<T>       // (B, H, T, T)
     let dGateUp: Buffer<T>      // (N, 2I)
     let dHidden: Buffer<T>      // (N, I)
-    /// (N, max(V, W, 2I)) the output gradient of the Linear being differentiated, in bf16 (nil in fp32).
+    /// (N, max(W, 2I)) the output gradient of the Linear being differentiated, in bf16 (nil in fp32).
     let dOutCopy: BFloat16Buffer?
     let dProbsCopy: BFloat16Buffer?  // (B, H, T, T)
 
-    /// The sizes the buffers are made from: N·C, W, B·H·T·T, I, V.
-    typealias Shape = (rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int, vocabulary: Int)
+    /// The sizes the buffers are made from: N·C, W, B·H·T·T, I.
+    typealias Shape = (rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int)
 
     init(rows N: Int, shape: Shape, precision: MatmulPrecision) {
         dStreamOut = Buffer(count: shape.rowsTimesWidth)
@@ -272,7 +315,7 @@ final class BackwardScratch<T: TensorScalar> {
         dProbs = Buffer(count: shape.probsCount)
         dGateUp = Buffer(count: N * 2 * shape.intermediate)
         dHidden = Buffer(count: N * shape.intermediate)
-        dOutCopy = bfloat16Copy(N * max(shape.vocabulary, shape.qkvWidth, 2 * shape.intermediate), precision)
+        dOutCopy = bfloat16Copy(N * max(shape.qkvWidth, 2 * shape.intermediate), precision)
         dProbsCopy = bfloat16Copy(shape.probsCount, precision)
     }
 

@@ -52,11 +52,33 @@ public enum Parallel {
     @inlinable
     public static func forEachWorker(_ count: Int, workers: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         guard count > 0 else { return }
-        if workers <= 1 { return body(0, 0..<count) }
+        if workers <= 1 { return runAsLoopBody { body(0, 0..<count) } }
         DispatchQueue.concurrentPerform(iterations: workers) { w in
             let range = range(ofWorker: w, workers: workers, count: count)
-            if !range.isEmpty { body(w, range) }
+            if !range.isEmpty { runAsLoopBody { body(w, range) } }
         }
+    }
+
+    /// Whether the calling thread is running the body of one of these loops: on any worker, the
+    /// calling thread's included, and with one worker too, so that a check does not depend on the
+    /// thread count. State allocated on first use (a model's backward scratch, its gradients) is
+    /// not thread-safe: two workers each allocating and storing it corrupt the heap. Where such
+    /// state lives, debug builds assert that it is never asked for here; a loop is handed pointers.
+    public static var isInLoopBody: Bool { pthread_getspecific(loopBodyKey) != nil }
+
+    /// The thread-local mark `isInLoopBody` reads (non-nil inside a loop body).
+    @usableFromInline static let loopBodyKey: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "no thread-local key left for Parallel.isInLoopBody")
+        return key
+    }()
+
+    /// `body()` marked as a loop body; the mark it found is restored after (a loop inside a loop).
+    @usableFromInline static func runAsLoopBody(_ body: () -> Void) {
+        let outer = pthread_getspecific(loopBodyKey)
+        pthread_setspecific(loopBodyKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(loopBodyKey, outer) }
+        body()
     }
 
     /// A reduction over `0..<count` in per-worker partials: `body(range, partial)` runs concurrently on

@@ -85,7 +85,8 @@ public struct PreferenceLoss: Sendable {
         let B = batch.batchSize, T_ = batch.seqLen
         try reference.forward(tokens: batch.tokens, targets: batch.targets, batch: B, seqLen: T_, retaining: .loss)
         let referenceLogps = sequenceLogProbabilities(rowLosses: reference.lastRowLosses, batch: B, seqLen: T_)  // (B)
-        try policy.forward(tokens: batch.tokens, targets: batch.targets, batch: B, seqLen: T_)
+        try policy.forward(tokens: batch.tokens, targets: batch.targets, batch: B, seqLen: T_,
+                           retaining: .weightedBackward)  // the rows' weights come from both models' log-probabilities
         let policyLogps = sequenceLogProbabilities(rowLosses: policy.lastRowLosses, batch: B, seqLen: T_)  // (B)
         return PreferenceLoss(beta: beta, policy: policyLogps, reference: referenceLogps)
     }

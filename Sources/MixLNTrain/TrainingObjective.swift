@@ -71,7 +71,8 @@ public final class CrossEntropyObjective: TrainingObjective {
 
     /// The summed token loss and the number of predicted tokens.
     public func validate(_ batch: TokenBatch, model: Transformer<Float>) throws -> ValidationTotals {
-        let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen)
+        let loss = try model.forward(tokens: batch.tokens, targets: batch.targets, batch: batch.batchSize, seqLen: batch.seqLen,
+                                     retaining: .loss)  // forward only: a `.backward` forward differentiates the LM head too
         let n = model.lastPredictedCount
         return n > 0 ? ValidationTotals(lossSum: loss * Double(n), count: n, sums: []) : ValidationTotals(sums: [])
     }

@@ -53,10 +53,12 @@ final class ManyWorkersTests: XCTestCase {
             var targets: [Int32] = (0..<rows).map { i in Int32((i * 7) % V) }
             if rows > 1 { targets[1] = CrossEntropy.ignoreIndex }
             let runs = withEachThreadCount { () -> [Double] in
-                var probs = logits
+                var probs = logits, dLogits = logits, rowLoss = [Double](repeating: 0, count: rows)
                 let (lossSum, count) = CrossEntropy.forward(logits: &probs, targets: targets, rows: rows, vocab: V)
-                CrossEntropy.backward(probs: &probs, targets: targets, rows: rows, vocab: V, dLoss: 0.25)
-                return [lossSum, Double(count)] + probs
+                let weights = (0..<rows).map { 0.25 + Double($0) }
+                CrossEntropy.forwardBackward(logits: &dLogits, targets: targets, rows: rows, vocab: V, rowLoss: &rowLoss,
+                                             scale: 0.5, rowWeights: weights)
+                return [lossSum, Double(count)] + probs + dLogits + rowLoss
             }
             for (threads, result) in runs.many {
                 assertClose(result, runs.single, relative: 1e-12, absolute: 0, "rows \(rows), \(threads) threads")

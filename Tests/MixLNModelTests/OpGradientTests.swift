@@ -163,7 +163,26 @@ final class OpGradientTests: XCTestCase {
             expected += log(row.map { exp($0) }.reduce(0, +)) - row[Int(targets[n])]
         }
         XCTAssertEqual(sum, expected, accuracy: 1e-12)
-        CrossEntropy.backward(probs: &probs, targets: targets, rows: N, vocab: V, dLoss: 1 / Double(count))
-        assertClose(probs, FiniteDifference.gradient(at: logits, meanLoss), "dLogits")
+        var dLogits = logits, rowLoss = [Double](repeating: .nan, count: N)
+        CrossEntropy.forwardBackward(logits: &dLogits, targets: targets, rows: N, vocab: V, rowLoss: &rowLoss, scale: 1 / Double(count))
+        assertClose(dLogits, FiniteDifference.gradient(at: logits, meanLoss), "dLogits")
+        XCTAssertEqual(rowLoss[0] + rowLoss[2] + rowLoss[3], sum, accuracy: 1e-12)
+        XCTAssertTrue(rowLoss[1].isNaN, "an ignored row's loss is left alone")
+    }
+
+    /// `forwardBackward` with row weights: the gradient of Σ wₙ·rowLossₙ (an ignored row's weight unread).
+    func testCrossEntropyWithRowWeights() {
+        let N = 4, V = 5
+        let logits = FiniteDifference.randomVector(N * V, seed: 16, scale: 3)
+        let targets: [Int32] = [1, 3, CrossEntropy.ignoreIndex, 0]
+        let weights: [Double] = [0.5, -2, .nan, 1.25]
+        func weightedLoss(_ logits: [Double]) -> Double {
+            var work = logits, rowLoss = [Double](repeating: 0, count: N)
+            CrossEntropy.forward(logits: &work, targets: targets, rows: N, vocab: V, rowLoss: &rowLoss)
+            return [0, 1, 3].reduce(0) { $0 + weights[$1] * rowLoss[$1] }
+        }
+        var dLogits = logits, rowLoss = [Double](repeating: 0, count: N)
+        CrossEntropy.forwardBackward(logits: &dLogits, targets: targets, rows: N, vocab: V, rowLoss: &rowLoss, scale: 1, rowWeights: weights)
+        assertClose(dLogits, FiniteDifference.gradient(at: logits, weightedLoss), "dLogits")
     }
 }

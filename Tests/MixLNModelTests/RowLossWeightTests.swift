@@ -3,7 +3,8 @@ import MixLNTensor
 import MixLNTestSupport
 @testable import MixLNModel
 
-/// `backward(rowLossWeights:)`: the gradient of Σ_n w_n·rowLoss_n, through the same path as `backward(lossScale:)`.
+/// `backward(rowLossWeights:)`: the gradient of Σ_n w_n·rowLoss_n, after the same forward as `backward(lossScale:)`
+/// (the LM head recomputed in one chunk; `FusedHeadTests` covers several chunks and `.weightedBackward`).
 final class RowLossWeightTests: XCTestCase {
     let B = 2, T = 8
     var tokens: [Int32] = [], targets: [Int32] = []

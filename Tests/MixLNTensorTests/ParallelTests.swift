@@ -72,6 +72,27 @@ final class ParallelTests: XCTestCase {
         for (worker, range) in seen { XCTAssertEqual(range, Parallel.range(ofWorker: worker, workers: 64, count: 3)) }
     }
 
+    /// `isInLoopBody` holds in every body, one worker or many, and nowhere else: after a loop, on
+    /// the calling thread, and after a loop inside a loop body it is still true.
+    func testIsInLoopBodyOnlyInsideLoopBodies() {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        XCTAssertFalse(Parallel.isInLoopBody)
+        for threads in [1, 3, 16] {
+            Parallel.threadCount = threads
+            let lock = NSLock()
+            var marks: [Bool] = []
+            Parallel.forEachChunk(48) { _ in
+                let outer = Parallel.isInLoopBody
+                Parallel.forEachChunk(4) { _ in lock.lock(); marks.append(Parallel.isInLoopBody); lock.unlock() }
+                lock.lock(); marks += [outer, Parallel.isInLoopBody]; lock.unlock()
+            }
+            XCTAssertFalse(marks.isEmpty)
+            XCTAssertEqual(marks.filter { !$0 }.count, 0, "\(threads) threads: a body not marked")
+            XCTAssertFalse(Parallel.isInLoopBody, "\(threads) threads: marked after the loop")
+        }
+    }
+
     func testThreadCountFromTheEnvironment() {
         let cores = max(1, ProcessInfo.processInfo.activeProcessorCount)
         XCTAssertEqual(Parallel.defaultThreadCount(environment: [:]), cores)

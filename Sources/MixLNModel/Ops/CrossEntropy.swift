@@ -50,37 +50,34 @@ public enum CrossEntropy {
         return (sum, count)
     }
 
-    /// Turns the probabilities into `dLogits = (p − onehot(target)) · dLoss` in place; ignored rows become 0.
-    /// - Parameters: probs (N, V) → dLogits, targets (N); `dLoss` is ∂(total loss)/∂(each row's loss)
-    public static func backward<T: TensorScalar>(
-        probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, dLoss: T
+    /// Softmax cross-entropy and its gradient in one pass over each row (while the row is in cache):
+    /// writes each counted row's loss into `rowLoss` and turns its logits into
+    /// `dLogits = w · (p − onehot(target))` in place, with `w = scale · rowWeights[n]`, or `scale`
+    /// without weights; ignored rows become 0 (their `rowLoss` untouched, their weight unread).
+    /// With `dLogitsCopy` each row is also rounded to bf16 there before it leaves the cache (what a
+    /// bf16 GEMM reads next), saving a pass over the whole (N, V) block.
+    /// - Parameters: logits (N, V) → dLogits, targets (N), rowLoss (N), rowWeights (N) or nil, dLogitsCopy (N, V) or nil
+    public static func forwardBackward<T: TensorScalar>(
+        logits: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int,
+        rowLoss: UnsafeMutablePointer<Double>, scale: T = 1, rowWeights: UnsafePointer<T>? = nil,
+        dLogitsCopy: UnsafeMutablePointer<UInt16>? = nil
     ) {
-        backward(probs: probs, targets: targets, rows: rows, vocab: vocab) { _ in dLoss }
-    }
-
-    /// The same with a weight per row: `dLogits[n] = (p − onehot(target)) · rowWeights[n]`, where
-    /// `rowWeights[n]` is ∂(total loss)/∂(row n's loss); ignored rows become 0 and their weights are never read.
-    /// - Parameters: probs (N, V) → dLogits, targets (N), rowWeights (N)
-    public static func backward<T: TensorScalar>(
-        probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, rowWeights: UnsafePointer<T>
-    ) {
-        backward(probs: probs, targets: targets, rows: rows, vocab: vocab) { rowWeights[$0] }
-    }
-
-    /// The one backward kernel: `dLoss(n)` is row n's weight.
-    private static func backward<T: TensorScalar>(
-        probs: UnsafeMutablePointer<T>, targets: UnsafePointer<Int32>, rows: Int, vocab: Int, dLoss: (Int) -> T
-    ) {
-        Parallel.forEachChunk(rows, minimumPerThread: 16) { range in
+        Parallel.forEachChunk(rows, minimumPerThread: 4) { range in
             for n in range {
-                let row = probs + n * vocab
+                let row = logits + n * vocab
                 let target = targets[n]
                 if target == ignoreIndex {
                     row.update(repeating: 0, count: vocab)
+                    dLogitsCopy?.advanced(by: n * vocab).update(repeating: 0, count: vocab)  // bf16 zero is all-zero bits
                     continue
                 }
+                let targetLogit = row[Int(target)]
+                let logSumExp = VectorMath.softmax(row, vocab)
+                rowLoss[n] = Double(logSumExp - targetLogit)
                 row[Int(target)] -= 1
-                VectorMath.scale(row, dLoss(n), vocab)
+                let weight = scale * (rowWeights?[n] ?? 1)
+                if weight != 1 { VectorMath.scale(row, weight, vocab) }
+                if let dLogitsCopy { T.roundToBFloat16(row, into: dLogitsCopy + n * vocab, count: vocab) }
             }
         }
     }
