@@ -46,6 +46,26 @@ final class ManyWorkersTests: XCTestCase {
         }
     }
 
+    func testDynamicTanhWithMoreWorkersThanRows() {
+        for rows in [1, 3, 5] {
+            let C = 7
+            let x = FiniteDifference.randomVector(rows * C, seed: 5, scale: 2)
+            let w = FiniteDifference.randomVector(C, seed: 6)
+            let dy = FiniteDifference.randomVector(rows * C, seed: 7)
+            let runs = withEachThreadCount { () -> [Double] in
+                var out = [Double](repeating: 0, count: rows * C)
+                DynamicTanh.forward(out: &out, inp: x, weight: w, alpha: [0.7], rows: rows, channels: C, scale: 0.5)
+                var dx = [Double](repeating: 0, count: rows * C), dw = [Double](repeating: 0, count: C), dAlpha = [0.0]
+                DynamicTanh.backward(dInp: &dx, dWeight: &dw, dAlpha: &dAlpha, dOut: dy, inp: x, weight: w, alpha: [0.7],
+                                     rows: rows, channels: C, scale: 0.5)
+                return out + dx + dw + dAlpha
+            }
+            for (threads, result) in runs.many {
+                assertClose(result, runs.single, relative: 1e-12, absolute: 0, "rows \(rows), \(threads) threads")
+            }
+        }
+    }
+
     func testCrossEntropyWithMoreWorkersThanRows() {
         for rows in [1, 3, 5] {
             let V = 11
@@ -71,7 +91,7 @@ final class ManyWorkersTests: XCTestCase {
     func testWholeModelWithMoreWorkersThanRows() throws {
         let config = ModelConfig(hiddenSize: 8, intermediateSize: 12, numAttentionHeads: 2, numHiddenLayers: 2,
                                  vocabSize: 13, maxSequenceLength: 8, padTokenId: nil)
-        for scheme in ["mix:1", "peri"] {
+        for scheme in ["mix:1", "peri", "dyt-mix:1", "dyt-peri"] {
             for (B, T) in [(1, 2), (1, 3), (2, 5)] {
                 let tokens: [Int32] = (0..<(B * T)).map { i in Int32((i * 5 + 1) % 13) }
                 var targets: [Int32] = (0..<(B * T)).map { i in Int32((i * 3 + 2) % 13) }
