@@ -289,6 +289,15 @@ public enum NormFunction: Equatable, Sendable {
     /// The names `--norm-fn` takes.
     public static let names = ["rms", "dyt"]
 
+    /// The function `--norm-fn` names (`rms`, `dyt`; DyT from the default α₀), nil for another name.
+    public static func named(_ name: String) -> NormFunction? {
+        switch name {
+        case "rms": return .rms
+        case "dyt": return .dyt(DynamicTanhInit())
+        default: return nil
+        }
+    }
+
     /// `rms` or `dyt`, as `--norm-fn` names it.
     public var name: String {
         switch self {
@@ -304,10 +313,10 @@ extension NormFunction: Codable {
     /// `{"name": "rms"}` or `{"name": "dyt", "alpha_attention": A, "alpha_mlp": B}`.
     public init(from decoder: Decoder) throws {
         let name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
-        switch name {
-        case "rms": self = .rms
-        case "dyt": self = .dyt(try DynamicTanhInit(from: decoder))
-        default:
+        switch Self.named(name) {
+        case .rms?: self = .rms
+        case .dyt?: self = .dyt(try DynamicTanhInit(from: decoder))
+        case nil:
             throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.name],
                                                     debugDescription: "unknown norm function '\(name)'; known: \(Self.names.joined(separator: ", "))"))
         }

@@ -63,27 +63,38 @@ struct ModelOptions: ParsableArguments {
     /// The norm function of a model whose scheme is `named` (DyT for a `dyt-` scheme), with
     /// `--norm-fn` and `--dyt-alpha` applied; each must agree with the scheme.
     func normFunction(over named: NormPlan) throws -> NormFunction {
-        let alphas = try dytAlpha.map { text in
-            do { return try DynamicTanhInit.parse(text) } catch let error as ModelError { throw CLIError("--dyt-alpha: \(error.message)") }
-        }
-        switch normFn {
+        let alphas = try resolvedDytAlpha()
+        switch try resolvedNormFn() {
         case nil:
             guard let alphas else { return named.normFunction }
             guard case .dyt = named.normFunction else {
                 throw CLIError("--dyt-alpha sets DyT's α₀; it needs --norm-fn dyt (or a dyt- scheme such as --norm dyt-\(named.scheme))")
             }
             return .dyt(alphas)
-        case "rms":
+        case .rms?:
             if case .dyt = named.normFunction {
                 throw CLIError("--norm \(named.scheme) chooses DyT and --norm-fn rms RMSNorm; give one (--norm \(named.withNormFunction(.rms).scheme) for RMSNorm)")
             }
             if alphas != nil { throw CLIError("--dyt-alpha sets DyT's α₀; it needs --norm-fn dyt, not rms") }
             return .rms
-        case "dyt":
+        case .dyt?:
             return .dyt(alphas ?? DynamicTanhInit())
-        case let other?:
-            throw CLIError("--norm-fn must be one of \(NormFunction.names.joined(separator: ", ")), got '\(other)'")
         }
+    }
+
+    /// `--norm-fn` as a function (DyT from the default α₀; nil when not given).
+    func resolvedNormFn() throws -> NormFunction? {
+        guard let normFn else { return nil }
+        guard let function = NormFunction.named(normFn) else {
+            throw CLIError("--norm-fn must be one of \(NormFunction.names.joined(separator: ", ")), got '\(normFn)'")
+        }
+        return function
+    }
+
+    /// `--dyt-alpha` parsed (nil when not given).
+    func resolvedDytAlpha() throws -> DynamicTanhInit? {
+        guard let dytAlpha else { return nil }
+        do { return try DynamicTanhInit.parse(dytAlpha) } catch let error as ModelError { throw CLIError("--dyt-alpha: \(error.message)") }
     }
 
     /// `--qk-norm` as a mode (nil when not given); read as text so a bad value is one line.

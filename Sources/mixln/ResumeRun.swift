@@ -116,16 +116,12 @@ extension TrainCommand {
         let recordedGPAS = record.normPlan.layers.first?.attention.gpas != nil
         if given.gpas, !recordedGPAS { throw refuse("--gpas", "off", "on") }
         let recordedFunction = record.normPlan.normFunction
-        if let normFn = given.normFn {
-            guard NormFunction.names.contains(normFn) else {
-                throw CLIError("--norm-fn must be one of \(NormFunction.names.joined(separator: ", ")), got '\(normFn)'")
-            }
-            if normFn != recordedFunction.name { throw refuse("--norm-fn", recordedFunction.name, normFn) }
+        if let function = try given.resolvedNormFn(), function.name != recordedFunction.name {
+            throw refuse("--norm-fn", recordedFunction.name, function.name)
         }
-        if let dytAlpha = given.dytAlpha {
-            let alphas = try DynamicTanhInit.parse(dytAlpha)
-            guard case .dyt(let recordedAlphas) = recordedFunction else { throw refuse("--dyt-alpha", "unset (--norm-fn rms)", dytAlpha) }
-            if alphas != recordedAlphas { throw refuse("--dyt-alpha", recordedAlphas.description, dytAlpha) }
+        if let alphas = try given.resolvedDytAlpha(), let text = given.dytAlpha {
+            guard case .dyt(let recordedAlphas) = recordedFunction else { throw refuse("--dyt-alpha", "unset (--norm-fn rms)", text) }
+            if alphas != recordedAlphas { throw refuse("--dyt-alpha", recordedAlphas.description, text) }
         }
         if given.norm != nil || given.postNum != nil || givenQKNorm != nil {
             let named = try NormScheme.plan(given.norm ?? recorded.norm ?? "pre", layers: config.numHiddenLayers,
