@@ -18,7 +18,7 @@ func bfloat16Copy(_ count: Int, _ precision: MatmulPrecision) -> BFloat16Buffer?
 /// places the matching norm.
 final class SublayerActivations<T: TensorScalar> {
     let inputNormed: Buffer<T>?   // (N, C) N_in(x)·s, the sublayer body's input u
-    let inputRstd: Buffer<T>?     // (N)
+    let inputRstd: Buffer<T>?     // (N) RMSNorm's 1/rms per row (DyT saves none; this and the other rstd buffers go unused)
     let body: Buffer<T>           // (N, C) f = F(u)
     let outputNormed: Buffer<T>?  // (N, C) N_out(f)
     let outputRstd: Buffer<T>?    // (N)

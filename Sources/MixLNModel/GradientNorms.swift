@@ -17,7 +17,7 @@ public struct GradientNorms: Codable, Equatable, Sendable {
 
     /// Norm over every parameter.
     public var total: Double
-    /// Token embedding (and the Peri-LN embedding norm, when present).
+    /// Token embedding (and the Peri-LN embedding norm and DyT's embedding scale, when present).
     public var embedding: Double
     public var layers: [Layer]
     public var finalNorm: Double
@@ -52,7 +52,7 @@ extension Transformer {
                 continue
             }
             switch tensor.role {
-            case .embedding, .embeddingNorm: embedding += sumSquares
+            case .embedding, .embeddingScale, .embeddingNorm: embedding += sumSquares
             case .finalNorm: finalNorm += sumSquares
             default: head += sumSquares
             }

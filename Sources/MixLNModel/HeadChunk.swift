@@ -12,7 +12,7 @@ public final class HeadChunk<T: TensorScalar> {
     public let logits: Buffer<T>
     let gathered: Buffer<T>  // (R, C) the chosen rows of the stream
     let normed: Buffer<T>    // (R, C) their final-norm outputs
-    let rstd: Buffer<T>      // (R)
+    let rstd: Buffer<T>      // (R) the final norm's 1/rms per row (RMSNorm; unused by DyT)
     let normedCopy: BFloat16Buffer?  // (R, C) the final-norm outputs in bf16 (nil in fp32)
     let precision: MatmulPrecision
 
@@ -44,8 +44,7 @@ extension Transformer {
         guard M > 0 else { return }
         prepareMatmulWeights()
         for (m, n) in rows.enumerated() { (chunk.gathered.pointer + m * C).update(from: stream + n * C, count: C) }
-        RMSNorm.forward(out: chunk.normed.pointer, rstd: chunk.rstd.pointer, inp: chunk.gathered.pointer,
-                        weight: weights(layout.finalNorm, count: C), rows: M, channels: C, eps: T(config.rmsNormEps))
+        normForward(layout.finalNorm, out: chunk.normed.pointer, rstd: chunk.rstd.pointer, inp: chunk.gathered.pointer, rows: M)
         Linear.forward(out: chunk.logits.pointer, inp: GemmOperand(chunk.normed.pointer, count: M * C, roundingInto: chunk.normedCopy),
                        weight: matmulWeight(layout.lmHead, count: V * C), rows: M, inChannels: C, outChannels: V)
     }

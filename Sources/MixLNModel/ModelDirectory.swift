@@ -57,13 +57,14 @@ public enum ModelDirectory {
         }
         if let norm {
             var requested = try NormScheme.plan(norm, layers: config.numHiddenLayers, postNum: postNum)
-            if let saved {  // what a saved plan adds to a scheme (QK-norm, GPAS) is not --norm's to say
+            if let saved {  // what a saved plan adds to a scheme (QK-norm, GPAS, DyT and its α₀) is not --norm's to say
                 requested = requested.withQKNorm(saved.layers.first?.qkNorm ?? .none)
                 if saved.layers.first?.attention.gpas != nil { requested = requested.withGPAS() }
+                if case .dyt = saved.normFunction { requested = requested.withNormFunction(saved.normFunction) }
             } else {
                 requested = try withStoredAdditions(requested, directory: directory, config: config)
             }
-            if let saved, saved.layers != requested.layers || saved.embeddingNorm != requested.embeddingNorm {
+            if let saved, !saved.buildsSameModel(as: requested) {
                 throw ModelError.invalidNormScheme(
                     "\(path) records the norm plan '\(saved.scheme)' but --norm asks for '\(requested.scheme)'; they disagree")
             }
@@ -76,11 +77,14 @@ public enum ModelDirectory {
     }
 
     /// `plan` with what a folder without a `norm_plan` shows in its weights beyond a scheme: QK-norm
-    /// (`q_norm` weights) and GPAS (`gpas_gate` weights).
+    /// (`q_norm` weights), GPAS (`gpas_gate` weights) and DyT (`model.embed_scale`; its α₀, which
+    /// only init reads, taken as the default).
     static func withStoredAdditions(_ plan: NormPlan, directory: String, config: ModelConfig) throws -> NormPlan {
-        let withQK = plan.withQKNorm(try storedQKNorm(directory: directory, config: config))
+        var plan = plan.withQKNorm(try storedQKNorm(directory: directory, config: config))
         let weights = try? SafeTensorsCollection(directory: directory)
-        return weights?.info("model.layers.0.gpas_gate.weight") != nil ? withQK.withGPAS() : withQK
+        if weights?.info("model.layers.0.gpas_gate.weight") != nil { plan = plan.withGPAS() }
+        if weights?.info("model.embed_scale") != nil, plan.normFunction == .rms { plan = plan.withNormFunction(.dyt(DynamicTanhInit())) }
+        return plan
     }
 
     /// The QK-norm a folder without a `norm_plan` stores weights for: `self_attn.q_norm.weight` of

@@ -143,7 +143,7 @@ public struct LayerInit: Codable, Equatable, Sendable {
         case .attentionOutput: return outputProjection
         case .gate, .up: return gateUp
         case .down: return downProjection
-        case .embedding, .embeddingNorm, .layerNorm, .outputScale, .finalNorm, .lmHead:
+        case .embedding, .embeddingScale, .embeddingNorm, .layerNorm, .outputScale, .finalNorm, .lmHead:
             preconditionFailure("\(role) is not a decoder-layer projection; the layer init rule does not cover it")
         }
     }
@@ -225,6 +225,115 @@ public struct LayerNorms: Codable, Equatable, Sendable {
     }
 }
 
+/// Dynamic Tanh's α₀: the value each site's learnable α starts from, one for the attention side and
+/// one for the MLP side, as the paper's LLaMA recipe separates them (Zhu et al. 2025, Table 12:
+/// 0.8 and 0.2 at 7B; narrower models take larger values).
+///
+/// Which sites take which: every norm of an attention sublayer (input, output, post) and the
+/// embedding norm (Peri-LN; it feeds the first attention) start from `attention` (A); every norm of
+/// an MLP sublayer and the final norm start from `mlp` (B).
+public struct DynamicTanhInit: Codable, Equatable, Sendable, CustomStringConvertible {
+    /// A: α₀ of the attention sublayers' sites and the embedding norm.
+    public var attention: Double
+    /// B: α₀ of the MLP sublayers' sites and the final norm.
+    public var mlp: Double
+
+    public init(attention: Double = Self.defaultAlpha, mlp: Double = Self.defaultAlpha) {
+        self.attention = attention
+        self.mlp = mlp
+    }
+
+    /// The paper's default α₀ for both sides (its non-LLaMA models all use 0.5).
+    public static let defaultAlpha = 0.5
+
+    /// `A,B`, as `--dyt-alpha` takes them.
+    public var description: String { "\(attention),\(mlp)" }
+
+    /// `--dyt-alpha`'s value: `A,B`, or one value for both sides; each finite and above 0.
+    public static func parse(_ text: String) throws -> DynamicTanhInit {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        guard parts.count <= 2 else {
+            throw ModelError.invalidNormScheme("DyT's α₀ is one value or two (A,B: attention sites, MLP sites), got \(parts.count) in '\(text)'")
+        }
+        let values = try parts.map { part -> Double in
+            guard let value = Double(part) else { throw ModelError.invalidNormScheme("DyT's α₀ must be a number, got '\(part)' in '\(text)'") }
+            guard value.isFinite, value > 0 else {
+                throw ModelError.invalidNormScheme("DyT's α₀ must be above 0 (at 0 the site outputs 0), got \(part)")
+            }
+            return value
+        }
+        return DynamicTanhInit(attention: values[0], mlp: values.last!)
+    }
+
+    enum CodingKeys: String, CodingKey { case attention = "alpha_attention", mlp = "alpha_mlp" }
+
+    /// A value left out is the default α₀.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        attention = try c.decodeIfPresent(Double.self, forKey: .attention) ?? Self.defaultAlpha
+        mlp = try c.decodeIfPresent(Double.self, forKey: .mlp) ?? Self.defaultAlpha
+    }
+}
+
+/// What every norm site of a model computes: one choice for the whole model, read by the forward
+/// and backward at each site (sublayer input, output and post norms, the embedding norm, the final norm).
+public enum NormFunction: Equatable, Sendable {
+    /// RMSNorm, `w ⊙ x / √(mean(x²) + ε)`: LLaMA, the paper, the official code.
+    case rms
+    /// Dynamic Tanh (Zhu, Chen, He, LeCun, Liu, "Transformers without Normalization", CVPR 2025):
+    /// `γ ⊙ tanh(α·x)` with a learnable scalar α per site (from α₀) and the per-channel γ in the
+    /// norm's weight; the model also scales its embedding output by a learnable scalar from √C.
+    /// QK-norm sites are not covered (`NormPlan.validate` refuses the combination).
+    case dyt(DynamicTanhInit)
+
+    /// The names `--norm-fn` takes.
+    public static let names = ["rms", "dyt"]
+
+    /// The function `--norm-fn` names (`rms`, `dyt`; DyT from the default α₀), nil for another name.
+    public static func named(_ name: String) -> NormFunction? {
+        switch name {
+        case "rms": return .rms
+        case "dyt": return .dyt(DynamicTanhInit())
+        default: return nil
+        }
+    }
+
+    /// `rms` or `dyt`, as `--norm-fn` names it.
+    public var name: String {
+        switch self {
+        case .rms: return "rms"
+        case .dyt: return "dyt"
+        }
+    }
+}
+
+extension NormFunction: Codable {
+    enum CodingKeys: String, CodingKey { case name }
+
+    /// `{"name": "rms"}` or `{"name": "dyt", "alpha_attention": A, "alpha_mlp": B}`.
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
+        switch Self.named(name) {
+        case .rms?: self = .rms
+        case .dyt?: self = .dyt(try DynamicTanhInit(from: decoder))
+        case nil:
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath + [CodingKeys.name],
+                                                    debugDescription: "unknown norm function '\(name)'; known: \(Self.names.joined(separator: ", "))"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .rms:
+            try c.encode("rms", forKey: .name)
+        case .dyt(let initial):
+            try c.encode("dyt", forKey: .name)
+            try initial.encode(to: encoder)
+        }
+    }
+}
+
 /// The normalization placement of a whole model: one entry per decoder layer.
 ///
 /// Saved in every config and checkpoint, so a model is always rebuilt with its own placement.
@@ -235,14 +344,56 @@ public struct NormPlan: Codable, Equatable, Sendable {
     public var embeddingNorm: Bool
     /// The scheme this plan was made from (`mix:3`, …), for display; the layers are what count.
     public var scheme: String
+    /// What every norm site computes (RMSNorm unless the plan says DyT).
+    public var normFunction: NormFunction
 
-    public init(layers: [LayerNorms], embeddingNorm: Bool = false, scheme: String = "custom") {
+    public init(layers: [LayerNorms], embeddingNorm: Bool = false, scheme: String = "custom", normFunction: NormFunction = .rms) {
         self.layers = layers
         self.embeddingNorm = embeddingNorm
         self.scheme = scheme
+        self.normFunction = normFunction
     }
 
-    enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme }
+    enum CodingKeys: String, CodingKey { case layers, embeddingNorm = "embedding_norm", scheme, normFunction = "norm_fn" }
+
+    /// Plans saved before `norm_fn` existed have none: they are RMSNorm.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        layers = try c.decode([LayerNorms].self, forKey: .layers)
+        embeddingNorm = try c.decode(Bool.self, forKey: .embeddingNorm)
+        scheme = try c.decode(String.self, forKey: .scheme)
+        normFunction = try c.decodeIfPresent(NormFunction.self, forKey: .normFunction) ?? .rms
+    }
+
+    /// `norm_fn` only when it is not RMSNorm, so an RMSNorm plan reads exactly as before it existed.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(layers, forKey: .layers)
+        try c.encode(embeddingNorm, forKey: .embeddingNorm)
+        try c.encode(scheme, forKey: .scheme)
+        if normFunction != .rms { try c.encode(normFunction, forKey: .normFunction) }
+    }
+
+    /// Whether `other` builds the same model: the same layers, embedding norm and norm function (the
+    /// scheme name, which is for display, may differ).
+    public func buildsSameModel(as other: NormPlan) -> Bool {
+        layers == other.layers && embeddingNorm == other.embeddingNorm && normFunction == other.normFunction
+    }
+
+    /// The prefix of a scheme name whose norm function is DyT (`dyt-pre`, `dyt-mix:0.25`).
+    public static let dynamicTanhPrefix = "dyt-"
+
+    /// This plan with `function` at every norm site; the scheme name says DyT with its `dyt-` prefix.
+    public func withNormFunction(_ function: NormFunction) -> NormPlan {
+        var plan = self
+        plan.normFunction = function
+        let base = scheme.hasPrefix(Self.dynamicTanhPrefix) ? String(scheme.dropFirst(Self.dynamicTanhPrefix.count)) : scheme
+        switch function {
+        case .rms: plan.scheme = base
+        case .dyt: plan.scheme = Self.dynamicTanhPrefix + base
+        }
+        return plan
+    }
 
     /// This plan with GPAS in every layer (Chen et al. 2025): one gate per layer, shared by its two
     /// sublayers, applied to the shortcut input of a post-norm sublayer and after the residual add of
@@ -274,6 +425,15 @@ public struct NormPlan: Codable, Equatable, Sendable {
         guard layers.count == layerCount else {
             throw ModelError.invalidNormScheme(
                 "the norm plan has \(layers.count) layers but the model has \(layerCount)")
+        }
+        if case .dyt(let initial) = normFunction {
+            for (side, alpha) in [("attention", initial.attention), ("MLP", initial.mlp)] where !(alpha.isFinite && alpha > 0) {
+                throw ModelError.invalidNormScheme("DyT's α₀ for the \(side) sites is \(alpha); it must be a finite number above 0")
+            }
+            if let l = layers.firstIndex(where: { $0.qkNorm != .none }) {
+                throw ModelError.invalidNormScheme("layer \(l) of the norm plan has a QK-norm (--qk-norm, or hybrid's q/k/v norm), "
+                    + "which DyT (--norm-fn dyt) does not replace; use RMSNorm (--norm-fn rms) with a QK-norm, or DyT without one")
+            }
         }
         for (i, layer) in layers.enumerated() {
             for s in [layer.attention, layer.mlp]

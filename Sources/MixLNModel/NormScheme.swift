@@ -12,6 +12,7 @@ public enum NormScheme {
         "pre", "post", "mix", "mix:K", "mix:0.25", "mix-reversed:K", "sandwich", "peri", "deepnorm",
         "deepnorm-official", "scaled-pre", "scaled-mix:K", "lns", "lns-learnable", "interleaved:P", "reordered",
         "rezero", "skipinit", "layerscale", "layerscale:E", "hybrid", "hybrid-star",
+        "dyt-<scheme> (DyT at every norm site of that scheme)",
     ]
     /// The official code's `NORM_TYPE` strings we accept (its `pre_post_pre_post`, `pre_sandwich`,
     /// `mono`, `mono_reverse` and `scale_res_pre_norm` are not: the first is the identity, the others
@@ -37,6 +38,12 @@ public enum NormScheme {
     public static func plan(_ name: String, layers: Int, postNum: Int? = nil) throws -> NormPlan {
         guard layers > 0 else { throw ModelError.invalidNormScheme("a model needs at least one layer") }
         let trimmed = name.trimmingCharacters(in: .whitespaces).lowercased()
+        if trimmed.hasPrefix(NormPlan.dynamicTanhPrefix) {
+            // `dyt-<scheme>`: that scheme's placement with DyT at every norm site, from the default α₀.
+            let placement = String(trimmed.dropFirst(NormPlan.dynamicTanhPrefix.count))
+            if placement.hasPrefix(NormPlan.dynamicTanhPrefix) { throw ModelError.invalidNormScheme("'\(name)' names DyT twice") }
+            return try plan(placement, layers: layers, postNum: postNum).withNormFunction(.dyt(DynamicTanhInit()))
+        }
         let resolved = officialAliases[trimmed] ?? trimmed
         let parts = resolved.split(separator: ":", maxSplits: 1).map(String.init)
         let base = parts[0]
@@ -189,7 +196,7 @@ public enum NormScheme {
         for k in 0...L { candidates += [("post_pre", k), ("scale_post_pre", k)] }
         for (name, k) in candidates {
             if let candidate = try? Self.plan(name, layers: L, postNum: k),
-               candidate.layers == plan.layers, candidate.embeddingNorm == plan.embeddingNorm {
+               candidate.buildsSameModel(as: plan) {
                 return (name, k)
             }
         }

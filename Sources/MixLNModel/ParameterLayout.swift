@@ -1,6 +1,11 @@
 /// What a parameter tensor is, for init and for grouping gradient norms.
+///
+/// A DyT site's α has the role of its norm (`embeddingNorm`, `layerNorm`, `finalNorm`), so it is
+/// grouped with that norm's weight; its init (α₀, not 1) is set per site.
 public enum ParameterRole: String, Codable, Sendable {
     case embedding, embeddingNorm, query, key, value, attentionOutput, gate, up, down, layerNorm, outputScale, finalNorm, lmHead
+    /// DyT's learnable scalar on the embedding output (√C at init).
+    case embeddingScale
 
     /// Part of a decoder layer's attention sublayer.
     public var isAttention: Bool { [.query, .key, .value, .attentionOutput].contains(self) }
@@ -20,6 +25,29 @@ public struct ParameterTensor: Equatable, Sendable {
     public var count: Int { shape.reduce(1, *) }
 }
 
+/// Where one norm site's parameters are, which says what it computes (the plan's `NormFunction`).
+public enum NormSite: Equatable, Sendable {
+    /// RMSNorm: its weight w, (C).
+    case rms(weight: Int)
+    /// Dynamic Tanh: its weight γ, (C), and its scalar α, (1), stored right after it as `<norm>.alpha`.
+    case dyt(weight: Int, alpha: Int)
+
+    /// The per-channel weight (RMSNorm's w, DyT's γ), (C).
+    public var weight: Int {
+        switch self {
+        case .rms(let weight), .dyt(let weight, _): return weight
+        }
+    }
+
+    /// DyT's α, (1); nil for RMSNorm.
+    public var alpha: Int? {
+        switch self {
+        case .rms: return nil
+        case .dyt(_, let alpha): return alpha
+        }
+    }
+}
+
 /// Offsets of one decoder layer's tensors in the flat buffer.
 ///
 /// q, k, v are adjacent rows of one (3C, C) block and gate, up of one (2I, C) block, so each is
@@ -29,12 +57,12 @@ public struct LayerOffsets: Sendable {
     public var attentionOutput = 0  // (C, C)
     public var gateUp = 0           // (2I, C)
     public var down = 0             // (C, I)
-    public var attentionInputNorm: Int?   // (C)
-    public var attentionOutputNorm: Int?  // (C)
-    public var attentionPostNorm: Int?    // (C)
-    public var mlpInputNorm: Int?         // (C)
-    public var mlpOutputNorm: Int?        // (C)
-    public var mlpPostNorm: Int?          // (C)
+    public var attentionInputNorm: NormSite?   // (C) weight, and (1) α under DyT
+    public var attentionOutputNorm: NormSite?  // (C) (+ (1))
+    public var attentionPostNorm: NormSite?    // (C) (+ (1))
+    public var mlpInputNorm: NormSite?         // (C) (+ (1))
+    public var mlpOutputNorm: NormSite?        // (C) (+ (1))
+    public var mlpPostNorm: NormSite?          // (C) (+ (1))
     public var attentionOutputScale: Int? // (C) or (1): λ on the attention output (LayerScale; ReZero, SkipInit)
     public var mlpOutputScale: Int?       // (C) or (1): λ on the MLP output
     public var gpasGate: Int?             // (1): GPAS's gate a, shared by both sublayers
@@ -49,27 +77,38 @@ public struct LayerOffsets: Sendable {
 /// input norm is `input_layernorm`; the attention output or post norm `post_attention_layernorm`;
 /// the MLP input norm `post_attention_layernorm` when that name is free (Pre-LN) and
 /// `pre_feedforward_layernorm` otherwise (Sandwich); the MLP output or post norm
-/// `post_feedforward_layernorm`.
+/// `post_feedforward_layernorm`. Under DyT each norm site also has `<norm>.alpha` (1) right after
+/// its weight, and the embedding output its scale `model.embed_scale` (1).
 public struct ParameterLayout: Sendable {
     public private(set) var tensors: [ParameterTensor] = []
     public private(set) var layers: [LayerOffsets] = []
-    public private(set) var embedding = 0          // (V, C)
-    public private(set) var embeddingNorm: Int?    // (C)
-    public private(set) var finalNorm = 0          // (C)
-    public private(set) var lmHead = 0             // (V, C)
+    public private(set) var embedding = 0              // (V, C)
+    public private(set) var embeddingScale: Int?       // (1) DyT's scalar on the embedding output
+    public private(set) var embeddingNorm: NormSite?   // (C) (+ (1))
+    public private(set) var finalNorm = NormSite.rms(weight: 0)  // (C) (+ (1))
+    public private(set) var lmHead = 0                 // (V, C)
     public private(set) var count = 0
 
     public init(config: ModelConfig, plan: NormPlan) {
         let C = config.hiddenSize, I = config.intermediateSize, V = config.vocabSize, K = config.keyValueSize
+        /// A norm site named `name` (`….weight`, and `….alpha` under DyT).
+        func site(_ name: String, _ layer: Int?, _ role: ParameterRole) -> NormSite {
+            let weight = add(name + ".weight", [C], layer, role)
+            switch plan.normFunction {
+            case .rms: return .rms(weight: weight)
+            case .dyt: return .dyt(weight: weight, alpha: add(name + ".alpha", [1], layer, role))
+            }
+        }
         embedding = add("model.embed_tokens.weight", [V, C], nil, .embedding)
-        if plan.embeddingNorm { embeddingNorm = add("model.embed_norm.weight", [C], nil, .embeddingNorm) }
+        if case .dyt = plan.normFunction { embeddingScale = add("model.embed_scale", [1], nil, .embeddingScale) }
+        if plan.embeddingNorm { embeddingNorm = site("model.embed_norm", nil, .embeddingNorm) }
         for (l, norms) in plan.layers.enumerated() {
             let prefix = "model.layers.\(l)."
             var names = Set<String>()
-            func norm(_ wanted: String, _ fallback: String) -> Int {
+            func norm(_ wanted: String, _ fallback: String) -> NormSite {
                 let name = names.contains(wanted) ? fallback : wanted
                 names.insert(name)
-                return add(prefix + name + ".weight", [C], l, .layerNorm)
+                return site(prefix + name, l, .layerNorm)
             }
             var o = LayerOffsets()
             if norms.attention.inputNorm { o.attentionInputNorm = norm("input_layernorm", "attention_input_layernorm") }
@@ -103,7 +142,7 @@ public struct ParameterLayout: Sendable {
             }
             layers.append(o)
         }
-        finalNorm = add("model.norm.weight", [C], nil, .finalNorm)
+        finalNorm = site("model.norm", nil, .finalNorm)
         // A tied head is the embedding matrix itself: no tensor of its own, and its gradient adds to the embedding's.
         lmHead = config.tieWordEmbeddings ? embedding : add("lm_head.weight", [V, C], nil, .lmHead)
     }

@@ -70,12 +70,11 @@ public final class TextGenerator<T: TensorScalar> {
         }
         precondition(model.matmulPrecision == precision, "the model's matmul precision changed after this generator was made")
         model.prepareMatmulWeights()
-        let layout = model.layout, eps = T(config.rmsNormEps)
+        let layout = model.layout
         var id = token
         model.embed(out: (layout.embeddingNorm == nil ? streams[0] : embedded).pointer, tokens: &id, rows: 1)
-        if let normWeight = layout.embeddingNorm {
-            RMSNorm.forward(out: streams[0].pointer, rstd: embeddedRstd.pointer, inp: embedded.pointer,
-                            weight: model.weights(normWeight, count: C), rows: 1, channels: C, eps: eps)
+        if let site = layout.embeddingNorm {
+            model.normForward(site, out: streams[0].pointer, rstd: embeddedRstd.pointer, inp: embedded.pointer, rows: 1)
         }
         for l in 0..<config.numHiddenLayers {
             let x = streams[2 * l], mid = streams[2 * l + 1], y = streams[2 * l + 2]
@@ -95,8 +94,8 @@ public final class TextGenerator<T: TensorScalar> {
                 model.mlpForward(acts, offsets, rows: 1, u: u, f: f)
             }
         }
-        RMSNorm.forward(out: finalNormed.pointer, rstd: finalRstd.pointer, inp: streams[2 * config.numHiddenLayers].pointer,
-                        weight: model.weights(layout.finalNorm, count: C), rows: 1, channels: C, eps: eps)
+        model.normForward(layout.finalNorm, out: finalNormed.pointer, rstd: finalRstd.pointer,
+                          inp: streams[2 * config.numHiddenLayers].pointer, rows: 1)
         Linear.forward(out: logits.pointer, inp: GemmOperand(finalNormed.pointer, count: C, roundingInto: finalNormedCopy),
                        weight: model.matmulWeight(layout.lmHead, count: V * C), rows: 1, inChannels: C, outChannels: V)
         position += 1

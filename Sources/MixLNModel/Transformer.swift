@@ -121,21 +121,23 @@ public final class Transformer<T: TensorScalar> {
         copy.refresh(from: parameters)
     }
 
-    /// `out[n]` = the embedding of `tokens[n]`, read from whichever storage holds the table.
+    /// `out[n]` = the embedding of `tokens[n]`, read from whichever storage holds the table, times
+    /// DyT's embedding scale where the model has one.
     /// - Parameters: out (N, C), tokens (N)
     func embed(out: UnsafeMutablePointer<T>, tokens: UnsafePointer<Int32>, rows N: Int) {
-        let C = config.hiddenSize
+        let C = config.hiddenSize, scale = layout.embeddingScale.map { weights($0, count: 1)[0] } ?? 1
         if let bfloat16 {
-            Embedding.forward(out: out, tokens: tokens, bfloat16Table: bfloat16.bits(at: layout.embedding), rows: N, channels: C)
+            Embedding.forward(out: out, tokens: tokens, bfloat16Table: bfloat16.bits(at: layout.embedding), rows: N, channels: C, scale: scale)
         } else {
-            Embedding.forward(out: out, tokens: tokens, table: parameters.pointer + layout.embedding, rows: N, channels: C)
+            Embedding.forward(out: out, tokens: tokens, table: parameters.pointer + layout.embedding, rows: N, channels: C, scale: scale)
         }
     }
 
     /// Official init: each decoder-layer projection as its layer's init rule says (N(0, initializer_range ·
     /// gain), or Xavier normal for `deeppost`), LM head N(0, initializer_range), embedding N(0, √(2/5))
     /// with the padding row zero, norm weights 1 (input norms: the plan's `inputNormWeight`), output
-    /// scales λ as the plan says. Reproducible for a seed.
+    /// scales λ as the plan says; under DyT each site's α from its side's α₀ (see `DynamicTanhInit`)
+    /// and the embedding scale √C. Reproducible for a seed.
     public func initializeWeights(seed: UInt64) {
         precondition(bfloat16 == nil, "initializeWeights needs fp32 weights")
         var rng = RandomSource(seed: seed)
@@ -152,6 +154,8 @@ public final class Transformer<T: TensorScalar> {
                 p.update(repeating: 1, count: tensor.count)
             case .outputScale:
                 break  // set per sublayer below
+            case .embeddingScale:
+                p.pointee = T(Double(config.hiddenSize).squareRoot())
             case .query, .key, .value, .attentionOutput, .gate, .up, .down:
                 let rule = plan.layers[tensor.layer!].initialization
                 rng.fillNormal(p, count: tensor.count,
@@ -167,8 +171,16 @@ public final class Transformer<T: TensorScalar> {
                 }
             }
             if let gate = offsets.gpasGate { parameters.pointer[gate] = 0 }  // GPAS starts as the identity
-            for offset in [offsets.attentionInputNorm, offsets.mlpInputNorm].compactMap({ $0 }) {
-                (parameters.pointer + offset).update(repeating: T(norms.initialization.inputNormWeight), count: config.hiddenSize)
+            for site in [offsets.attentionInputNorm, offsets.mlpInputNorm].compactMap({ $0 }) {
+                (parameters.pointer + site.weight).update(repeating: T(norms.initialization.inputNormWeight), count: config.hiddenSize)
+            }
+        }
+        // DyT's α per site: A on the attention side and the embedding norm, B on the MLP side and the final norm.
+        if case .dyt(let initial) = plan.normFunction {
+            let attentionSites = layout.layers.flatMap { [$0.attentionInputNorm, $0.attentionOutputNorm, $0.attentionPostNorm] } + [layout.embeddingNorm]
+            let mlpSites = layout.layers.flatMap { [$0.mlpInputNorm, $0.mlpOutputNorm, $0.mlpPostNorm] } + [layout.finalNorm]
+            for (sites, alpha) in [(attentionSites, initial.attention), (mlpSites, initial.mlp)] {
+                for case let offset? in sites.map({ $0?.alpha }) { parameters.pointer[offset] = T(alpha) }
             }
         }
         parametersDidChange()
@@ -214,7 +226,7 @@ public final class Transformer<T: TensorScalar> {
     @discardableResult
     public func forward(tokens: [Int32], targets: [Int32], batch B: Int, seqLen T_: Int,
                         retaining retention: ForwardRetention = .backward) throws -> Double {
-        let N = B * T_, C = config.hiddenSize, V = config.vocabSize
+        let N = B * T_, V = config.vocabSize
         guard T_ <= config.maxSequenceLength else {
             throw ModelError.sequenceTooLong(requested: T_, maximum: config.maxSequenceLength)
         }
@@ -227,14 +239,12 @@ public final class Transformer<T: TensorScalar> {
         let a = activations(batch: B, seqLen: T_, retention: retention)
         a.tokens = tokens
         a.targets = targets
-        let eps = T(config.rmsNormEps)
 
         a.tokens.withUnsafeBufferPointer { ids in
             embed(out: (a.embedded ?? a.stream(0)).pointer, tokens: ids.baseAddress!, rows: N)
         }
-        if let embedded = a.embedded, let rstd = a.embeddedRstd, let normWeight = layout.embeddingNorm {
-            RMSNorm.forward(out: a.stream(0).pointer, rstd: rstd.pointer, inp: embedded.pointer,
-                            weight: weights(normWeight, count: C), rows: N, channels: C, eps: eps)
+        if let embedded = a.embedded, let rstd = a.embeddedRstd, let site = layout.embeddingNorm {
+            normForward(site, out: a.stream(0).pointer, rstd: rstd.pointer, inp: embedded.pointer, rows: N)
         }
         let output = layersForward(a, from: 0) { a.stream($0).pointer }
         return headForward(a, input: output)
@@ -288,8 +298,7 @@ public final class Transformer<T: TensorScalar> {
     /// (eager). Records and returns the mean loss.
     private func headForward(_ a: Activations<T>, input: UnsafeMutablePointer<T>) -> Double {
         let N = a.rows, C = config.hiddenSize, V = config.vocabSize
-        RMSNorm.forward(out: a.finalNormed.pointer, rstd: a.finalRstd.pointer, inp: input,
-                        weight: weights(layout.finalNorm, count: C), rows: N, channels: C, eps: T(config.rmsNormEps))
+        normForward(layout.finalNorm, out: a.finalNormed.pointer, rstd: a.finalRstd.pointer, inp: input, rows: N)
         let eager = a.retention == .backward && bfloat16 == nil  // a model with bf16 weights has no gradients
         let counted = a.targets.reduce(0) { $0 + ($1 == CrossEntropy.ignoreIndex ? 0 : 1) }
         let span = OpProfiler.begin()
@@ -326,21 +335,19 @@ public final class Transformer<T: TensorScalar> {
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
     func sublayerForward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?, gpasGate: Int?,
+        inputNorm: NormSite?, outputNorm: NormSite?, postNorm: NormSite?, outputScale: Int?, gpasGate: Int?,
         body: (_ u: GemmOperand<T>, _ f: UnsafeMutablePointer<T>) -> Void
     ) {
-        let C = config.hiddenSize, eps = T(config.rmsNormEps)
+        let C = config.hiddenSize
         var u = x
-        if let normed = acts.inputNormed, let rstd = acts.inputRstd, let weight = inputNorm {
-            RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: x, weight: weights(weight, count: C),
-                            rows: N, channels: C, eps: eps, scale: T(norms.inputNormScale))
+        if let normed = acts.inputNormed, let rstd = acts.inputRstd, let site = inputNorm {
+            normForward(site, out: normed.pointer, rstd: rstd.pointer, inp: x, rows: N, scale: T(norms.inputNormScale))
             u = normed.pointer
         }
         body(GemmOperand(u, count: N * C, roundingInto: acts.bodyInputCopy), acts.body.pointer)
         var g = acts.body.pointer
-        if let normed = acts.outputNormed, let rstd = acts.outputRstd, let weight = outputNorm {
-            RMSNorm.forward(out: normed.pointer, rstd: rstd.pointer, inp: g, weight: weights(weight, count: C),
-                            rows: N, channels: C, eps: eps)
+        if let normed = acts.outputNormed, let rstd = acts.outputRstd, let site = outputNorm {
+            normForward(site, out: normed.pointer, rstd: rstd.pointer, inp: g, rows: N)
             g = normed.pointer
         }
         if let scaled = acts.scaledOutput, let scale = norms.outputScale, let lambda = outputScale {
@@ -354,8 +361,8 @@ public final class Transformer<T: TensorScalar> {
         let r = postNorm == nil && norms.gpas != .afterResidual ? y : acts.residual!.pointer
         let skip = norms.skipFromNormedInput ? u : x
         VectorMath.scaledAdd(r, T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1), skip, g, N * C)
-        if let rstd = acts.postRstd, let weight = postNorm {
-            RMSNorm.forward(out: y, rstd: rstd.pointer, inp: r, weight: weights(weight, count: C), rows: N, channels: C, eps: eps)
+        if let rstd = acts.postRstd, let site = postNorm {
+            normForward(site, out: y, rstd: rstd.pointer, inp: r, rows: N)
         }
         if norms.gpas == .afterResidual {
             y.update(from: r, count: N * C)
@@ -408,6 +415,39 @@ public final class Transformer<T: TensorScalar> {
         SwiGLU.forward(out: acts.hidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
         Linear.forward(out: f, inp: GemmOperand(acts.hidden.pointer, count: N * I, roundingInto: acts.hiddenCopy),
                        weight: matmulWeight(o.down, count: C * I), rows: N, inChannels: I, outChannels: C)
+    }
+
+    // MARK: - Norm sites
+
+    /// One norm site's forward, as the function its parameters say (the plan's `NormFunction`):
+    /// RMSNorm saves each row's 1/rms in `rstd`; DyT saves nothing (its backward recomputes tanh from `inp`).
+    /// - Parameters: out (N, C), rstd (N), inp (N, C); scale multiplies the output (LayerNorm Scaling)
+    func normForward(_ site: NormSite, out: UnsafeMutablePointer<T>, rstd: UnsafeMutablePointer<T>, inp: UnsafePointer<T>,
+                     rows N: Int, scale: T = 1) {
+        let C = config.hiddenSize
+        switch site {
+        case .rms(let weight):
+            RMSNorm.forward(out: out, rstd: rstd, inp: inp, weight: weights(weight, count: C), rows: N, channels: C,
+                            eps: T(config.rmsNormEps), scale: scale)
+        case .dyt(let weight, let alpha):
+            DynamicTanh.forward(out: out, inp: inp, weight: weights(weight, count: C), alpha: weights(alpha, count: 1),
+                                rows: N, channels: C, scale: scale)
+        }
+    }
+
+    /// Backward of `normForward`: accumulates `dInp` and the site's parameter gradients.
+    /// - Parameters: dInp (N, C), dOut (N, C), inp (N, C) the forward's input, rstd (N) as the forward saved it
+    private func normBackward(_ site: NormSite, dInp: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>, inp: UnsafePointer<T>,
+                              rstd: UnsafePointer<T>, rows N: Int, scale: T = 1) {
+        let C = config.hiddenSize, w = parameters.pointer, g = gradients.pointer
+        switch site {
+        case .rms(let weight):
+            RMSNorm.backward(dInp: dInp, dWeight: g + weight, dOut: dOut, inp: inp, weight: w + weight, rstd: rstd,
+                             rows: N, channels: C, scale: scale)
+        case .dyt(let weight, let alpha):
+            DynamicTanh.backward(dInp: dInp, dWeight: g + weight, dAlpha: g + alpha, dOut: dOut, inp: inp, weight: w + weight,
+                                 alpha: w + alpha, rows: N, channels: C, scale: scale)
+        }
     }
 
     // MARK: - Backward (the forward read bottom-up)
@@ -485,9 +525,8 @@ public final class Transformer<T: TensorScalar> {
         let w = parameters.pointer, g = gradients.pointer
         var dOut = a.dStreamOut, dIn = a.dStreamIn
         dOut.zero()
-        RMSNorm.backward(dInp: dOut.pointer, dWeight: g + layout.finalNorm, dOut: dHidden,
-                         inp: a.streams[2 * config.numHiddenLayers].pointer, weight: w + layout.finalNorm,
-                         rstd: a.finalRstd.pointer, rows: N, channels: C)
+        normBackward(layout.finalNorm, dInp: dOut.pointer, dOut: dHidden, inp: a.streams[2 * config.numHiddenLayers].pointer,
+                     rstd: a.finalRstd.pointer, rows: N)
         for l in stride(from: config.numHiddenLayers - 1, through: 0, by: -1) where !skippedLayers.contains(l) {
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
             sublayerBackward(norms.mlp, acts.mlp, x: a.streams[2 * l + 1].pointer,
@@ -506,15 +545,19 @@ public final class Transformer<T: TensorScalar> {
             swap(&dOut, &dIn)
         }
         var dEmbedded = dOut.pointer
-        if let embedded = a.embedded, let rstd = a.embeddedRstd, let normWeight = layout.embeddingNorm {
+        if let embedded = a.embedded, let rstd = a.embeddedRstd, let site = layout.embeddingNorm {
             dIn.zero()
-            RMSNorm.backward(dInp: dIn.pointer, dWeight: g + normWeight, dOut: dOut.pointer, inp: embedded.pointer,
-                             weight: w + normWeight, rstd: rstd.pointer, rows: N, channels: C)
+            normBackward(site, dInp: dIn.pointer, dOut: dOut.pointer, inp: embedded.pointer, rstd: rstd.pointer, rows: N)
             dEmbedded = dIn.pointer
         }
         a.tokens.withUnsafeBufferPointer { ids in
+            if let scale = layout.embeddingScale {
+                Embedding.backwardScale(dScale: g + scale, dOut: dEmbedded, tokens: ids.baseAddress!, table: w + layout.embedding,
+                                        rows: N, channels: C)
+            }
             Embedding.backward(dTable: g + layout.embedding, dOut: dEmbedded, tokens: ids.baseAddress!,
-                               rows: N, channels: C, frozenRow: config.embeddingPaddingRow)
+                               rows: N, channels: C, frozenRow: config.embeddingPaddingRow,
+                               scale: layout.embeddingScale.map { w[$0] } ?? 1)
         }
     }
 
@@ -523,7 +566,7 @@ public final class Transformer<T: TensorScalar> {
     private func sublayerBackward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, x: UnsafeMutablePointer<T>,
         dY: UnsafeMutablePointer<T>, dX: UnsafeMutablePointer<T>,
-        inputNorm: Int?, outputNorm: Int?, postNorm: Int?, outputScale: Int?, gpasGate: Int?,
+        inputNorm: NormSite?, outputNorm: NormSite?, postNorm: NormSite?, outputScale: Int?, gpasGate: Int?,
         body: (_ u: GemmOperand<T>, _ dF: UnsafeMutablePointer<T>, _ dU: UnsafeMutablePointer<T>) -> Void
     ) {
         let a = activations!, N = a.rows, C = config.hiddenSize, w = parameters.pointer, g = gradients.pointer
@@ -533,10 +576,9 @@ public final class Transformer<T: TensorScalar> {
         }
         // y = N_post(r)
         var dR = dY
-        if let rstd = acts.postRstd, let weight = postNorm, let r = acts.residual {
+        if let rstd = acts.postRstd, let site = postNorm, let r = acts.residual {
             a.dResidual.zero()
-            RMSNorm.backward(dInp: a.dResidual.pointer, dWeight: g + weight, dOut: dY, inp: r.pointer,
-                             weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
+            normBackward(site, dInp: a.dResidual.pointer, dOut: dY, inp: r.pointer, rstd: rstd.pointer, rows: N)
             dR = a.dResidual.pointer
         }
         // r = α·s + g' with s = x̃ = x − SiLU(a)·sg(x) at the shortcut (dX gets α·dR unscaled), or s = u
@@ -557,10 +599,9 @@ public final class Transformer<T: TensorScalar> {
         }
         // g = N_out(f)
         var dF = dG
-        if let rstd = acts.outputRstd, let weight = outputNorm {
+        if let rstd = acts.outputRstd, let site = outputNorm {
             a.dBody.zero()
-            RMSNorm.backward(dInp: a.dBody.pointer, dWeight: g + weight, dOut: dG, inp: acts.body.pointer,
-                             weight: w + weight, rstd: rstd.pointer, rows: N, channels: C)
+            normBackward(site, dInp: a.dBody.pointer, dOut: dG, inp: acts.body.pointer, rstd: rstd.pointer, rows: N)
             dF = a.dBody.pointer
         }
         // f = F(u)
@@ -568,9 +609,8 @@ public final class Transformer<T: TensorScalar> {
         body(GemmOperand(u, savedIn: acts.bodyInputCopy), dF, a.dBodyInput.pointer)
         if norms.skipFromNormedInput { VectorMath.axpy(T(norms.residualScale), dR, a.dBodyInput.pointer, N * C) }
         // u = N_in(x)·s
-        if let rstd = acts.inputRstd, let weight = inputNorm {
-            RMSNorm.backward(dInp: dX, dWeight: g + weight, dOut: a.dBodyInput.pointer, inp: x, weight: w + weight,
-                             rstd: rstd.pointer, rows: N, channels: C, scale: T(norms.inputNormScale))
+        if let rstd = acts.inputRstd, let site = inputNorm {
+            normBackward(site, dInp: dX, dOut: a.dBodyInput.pointer, inp: x, rstd: rstd.pointer, rows: N, scale: T(norms.inputNormScale))
         } else {
             VectorMath.axpy(1, a.dBodyInput.pointer, dX, N * C)
         }

@@ -39,6 +39,8 @@ where Self.RawSignificand: FixedWidthInteger {
     static func roundInPlaceToBFloat16(_ x: UnsafeMutablePointer<Self>, count: Int)
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
+    /// The hyperbolic tangent, from libm (Dynamic Tanh's norm sites).
+    static func tanh(_ x: Self) -> Self
     /// `x[i] = exp(x[i])`
     static func expInPlace(_ x: UnsafeMutablePointer<Self>, count: Int)
     /// max of `x` (−∞ when empty)
@@ -76,6 +78,7 @@ private func blasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : Cbla
 extension Float: TensorScalar {
     @inlinable public static func exp(_ x: Float) -> Float { Foundation.exp(x) }
     @inlinable public static func log(_ x: Float) -> Float { Foundation.log(x) }
+    @inlinable public static func tanh(_ x: Float) -> Float { Foundation.tanh(x) }
 
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
@@ -148,6 +151,7 @@ extension Float: TensorScalar {
 extension Double: TensorScalar {
     @inlinable public static func exp(_ x: Double) -> Double { Foundation.exp(x) }
     @inlinable public static func log(_ x: Double) -> Double { Foundation.log(x) }
+    @inlinable public static func tanh(_ x: Double) -> Double { Foundation.tanh(x) }
 
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,

@@ -66,7 +66,7 @@ public enum TrainingCheckpoint {
             throw TrainingError.invalidOption("\(directory) was written by a different model (its config.json differs from this run's model)")
         }
         let saved: Transformer<Float> = try ModelDirectory.load(directory)
-        guard saved.plan.layers == model.plan.layers, saved.plan.embeddingNorm == model.plan.embeddingNorm else {
+        guard saved.plan.buildsSameModel(as: model.plan) else {
             throw TrainingError.invalidOption("\(directory) was trained with the norm plan '\(saved.plan.scheme)', this run uses '\(model.plan.scheme)'")
         }
         let statePath = (directory as NSString).appendingPathComponent(stateFile)

@@ -95,7 +95,7 @@ extension TrainCommand {
     }
 
     /// Checks the model options given here (`--model`, `--layers`, `--vocab-size`, `--norm`,
-    /// `--post-num`, `--qk-norm`) resolve to the run's config and norm plan.
+    /// `--post-num`, `--qk-norm`, `--gpas`, `--norm-fn`, `--dyt-alpha`) resolve to the run's config and norm plan.
     private func checkModel(_ record: RunRecord, tokenizer: any Tokenizer,
                             refuse: (String, String, String) -> CLIError) throws {
         let given = modelOptions, recorded = record.modelOptions, config = record.config
@@ -115,12 +115,23 @@ extension TrainCommand {
         let givenQKNorm = try given.resolvedQKNorm()
         let recordedGPAS = record.normPlan.layers.first?.attention.gpas != nil
         if given.gpas, !recordedGPAS { throw refuse("--gpas", "off", "on") }
+        let recordedFunction = record.normPlan.normFunction
+        if let function = try given.resolvedNormFn(), function.name != recordedFunction.name {
+            throw refuse("--norm-fn", recordedFunction.name, function.name)
+        }
+        if let alphas = try given.resolvedDytAlpha(), let text = given.dytAlpha {
+            guard case .dyt(let recordedAlphas) = recordedFunction else { throw refuse("--dyt-alpha", "unset (--norm-fn rms)", text) }
+            if alphas != recordedAlphas { throw refuse("--dyt-alpha", recordedAlphas.description, text) }
+        }
         if given.norm != nil || given.postNum != nil || givenQKNorm != nil {
             let named = try NormScheme.plan(given.norm ?? recorded.norm ?? "pre", layers: config.numHiddenLayers,
                                             postNum: given.postNum ?? recorded.postNum)
                 .withQKNorm(givenQKNorm ?? record.normPlan.layers.first?.qkNorm ?? .none)
-            let plan = recordedGPAS ? named.withGPAS() : named
-            if plan.layers != record.normPlan.layers || plan.embeddingNorm != record.normPlan.embeddingNorm {
+            var plan = recordedGPAS ? named.withGPAS() : named
+            // --norm-fn and --dyt-alpha are checked above; --norm says DyT only with a dyt- prefix, and a
+            // dyt- scheme on an RMSNorm run is a different --norm.
+            if !(recordedFunction == .rms && plan.normFunction != .rms) { plan = plan.withNormFunction(recordedFunction) }
+            if !plan.buildsSameModel(as: record.normPlan) {
                 if let norm = given.norm { throw refuse("--norm", recorded.norm ?? record.normPlan.scheme, norm) }
                 if let qkNorm = givenQKNorm {
                     throw refuse("--qk-norm", (record.normPlan.layers.first?.qkNorm ?? .none).rawValue, qkNorm.rawValue)

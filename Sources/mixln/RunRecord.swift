@@ -26,8 +26,15 @@ struct RunRecord: Codable {
         var vocabSize: String?
         var qkNorm: QKNorm? = nil
         var gpas: Bool? = nil
+        /// `--norm-fn` (`rms` or `dyt`) when given.
+        var normFn: String? = nil
+        /// `--dyt-alpha` when given, parsed.
+        var dytAlpha: DynamicTanhInit? = nil
 
-        enum CodingKeys: String, CodingKey { case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size", qkNorm = "qk_norm", gpas }
+        enum CodingKeys: String, CodingKey {
+            case model, norm, postNum = "post_num", layers, vocabSize = "vocab_size", qkNorm = "qk_norm", gpas
+            case normFn = "norm_fn", dytAlpha = "dyt_alpha"
+        }
     }
 
     /// One continuation of the run: from which step, to how many steps, on how many threads and ranks.

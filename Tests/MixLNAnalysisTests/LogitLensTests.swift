@@ -32,7 +32,7 @@ final class LogitLensTests: XCTestCase {
         let L = model.config.numHiddenLayers, C = model.config.hiddenSize, V = model.config.vocabSize
         let ignored = Array(repeating: CrossEntropy.ignoreIndex, count: batch.tokens.count)
         try model.forward(tokens: batch.tokens, targets: ignored, batch: batch.batchSize, seqLen: batch.seqLen, retaining: .layerInputs)
-        let w = model.parameters.pointer + model.layout.finalNorm, head = model.parameters.pointer + model.layout.lmHead
+        let w = model.parameters.pointer + model.layout.finalNorm.weight, head = model.parameters.pointer + model.layout.lmHead
         func logProbabilities(_ l: Int, _ n: Int) -> [Double] {
             let x = model.layerInput(l) + n * C
             let rms = ((0..<C).reduce(0.0) { $0 + x[$1] * x[$1] } / Double(C) + model.config.rmsNormEps).squareRoot()
@@ -75,13 +75,15 @@ final class LogitLensTests: XCTestCase {
 
     /// At ℓ = L the lens is the model itself: `eval`'s loss on the same tokens, KL 0, agreement 1.
     func testLastLayerIsTheModelsOwnPrediction() throws {
-        let double = try doubleModel("sandwich")
-        let batch = AnalysisFixture.batches()[0]
-        let loss = try double.forward(tokens: batch.tokens, targets: batch.targets, batch: 2, seqLen: 10, retaining: .loss)
-        let last = try XCTUnwrap(try LogitLens.run(double, batches: [batch]).layers.last)
-        XCTAssertEqual(last.loss, loss, accuracy: 1e-12 * loss)
-        XCTAssertEqual(last.klToFinal, 0)
-        XCTAssertEqual(last.top1Agreement, 1)
+        for scheme in ["sandwich", "dyt-sandwich"] {  // the head's final norm as RMSNorm and as DyT
+            let double = try doubleModel(scheme)
+            let batch = AnalysisFixture.batches()[0]
+            let loss = try double.forward(tokens: batch.tokens, targets: batch.targets, batch: 2, seqLen: 10, retaining: .loss)
+            let last = try XCTUnwrap(try LogitLens.run(double, batches: [batch]).layers.last)
+            XCTAssertEqual(last.loss, loss, accuracy: 1e-12 * loss, scheme)
+            XCTAssertEqual(last.klToFinal, 0, scheme)
+            XCTAssertEqual(last.top1Agreement, 1, scheme)
+        }
         for precision in [MatmulPrecision.fp32, .bf16] {
             let model = try AnalysisFixture.model("mix:1")
             model.matmulPrecision = precision

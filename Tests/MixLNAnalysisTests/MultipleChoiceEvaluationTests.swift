@@ -24,7 +24,7 @@ final class MultipleChoiceEvaluationTests: XCTestCase {
         for tensor in model.layout.tensors {
             let p = model.parameters.pointer + tensor.offset
             switch tensor.role {
-            case .embedding, .embeddingNorm, .layerNorm, .outputScale, .finalNorm: p.update(repeating: 1, count: tensor.count)
+            case .embedding, .embeddingScale, .embeddingNorm, .layerNorm, .outputScale, .finalNorm: p.update(repeating: 1, count: tensor.count)
             case .lmHead:
                 for t in 0..<config.vocabSize {
                     (p + t * C).update(repeating: Float((t < 256 ? Self.logits[UInt8(t)] : nil) ?? -10) / Float(C), count: C)

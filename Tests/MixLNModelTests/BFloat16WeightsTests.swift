@@ -43,7 +43,8 @@ final class BFloat16WeightsTests: XCTestCase {
     }
 
     func testBF16StorageGivesExactlyTheLogitsOfTheWidenedModel() throws {
-        for (scheme, tied) in [("pre", true), ("pre", false), ("sandwich", true), ("peri", false), ("mix:1", true)] {
+        for (scheme, tied) in [("pre", true), ("pre", false), ("sandwich", true), ("peri", false), ("mix:1", true),
+                               ("dyt-peri", false), ("dyt-mix:1", true)] {
             try saveBF16(scheme, tied: tied)
             let widened: Transformer<Float> = try ModelDirectory.load(directory, weights: .fp32)
             let kept: Transformer<Float> = try ModelDirectory.load(directory, weights: .bf16)

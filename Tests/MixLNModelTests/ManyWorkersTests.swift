@@ -27,22 +27,40 @@ final class ManyWorkersTests: XCTestCase {
         return (single, many)
     }
 
-    func testRMSNormWithMoreWorkersThanRows() {
+    /// A norm op's forward and backward on 1, 3 and 5 rows of 7 channels: `run(rows, C, x, w, dy)`
+    /// returns everything the op wrote, which must agree with the single-thread run.
+    func assertNormOpAgreesWithOneThread(file: StaticString = #filePath, line: UInt = #line,
+                                         _ run: (_ rows: Int, _ C: Int, _ x: [Double], _ w: [Double], _ dy: [Double]) -> [Double]) {
         for rows in [1, 3, 5] {
             let C = 7
             let x = FiniteDifference.randomVector(rows * C, seed: 1, scale: 2)
             let w = FiniteDifference.randomVector(C, seed: 2)
             let dy = FiniteDifference.randomVector(rows * C, seed: 3)
-            let runs = withEachThreadCount { () -> [Double] in
-                var out = [Double](repeating: 0, count: rows * C), rstd = [Double](repeating: 0, count: rows)
-                RMSNorm.forward(out: &out, rstd: &rstd, inp: x, weight: w, rows: rows, channels: C, eps: 1e-6, scale: 0.5)
-                var dx = [Double](repeating: 0, count: rows * C), dw = [Double](repeating: 0, count: C)
-                RMSNorm.backward(dInp: &dx, dWeight: &dw, dOut: dy, inp: x, weight: w, rstd: rstd, rows: rows, channels: C, scale: 0.5)
-                return out + rstd + dx + dw
-            }
+            let runs = withEachThreadCount { run(rows, C, x, w, dy) }
             for (threads, result) in runs.many {
-                assertClose(result, runs.single, relative: 1e-12, absolute: 0, "rows \(rows), \(threads) threads")
+                assertClose(result, runs.single, relative: 1e-12, absolute: 0, "rows \(rows), \(threads) threads", file: file, line: line)
             }
+        }
+    }
+
+    func testRMSNormWithMoreWorkersThanRows() {
+        assertNormOpAgreesWithOneThread { rows, C, x, w, dy in
+            var out = [Double](repeating: 0, count: rows * C), rstd = [Double](repeating: 0, count: rows)
+            RMSNorm.forward(out: &out, rstd: &rstd, inp: x, weight: w, rows: rows, channels: C, eps: 1e-6, scale: 0.5)
+            var dx = [Double](repeating: 0, count: rows * C), dw = [Double](repeating: 0, count: C)
+            RMSNorm.backward(dInp: &dx, dWeight: &dw, dOut: dy, inp: x, weight: w, rstd: rstd, rows: rows, channels: C, scale: 0.5)
+            return out + rstd + dx + dw
+        }
+    }
+
+    func testDynamicTanhWithMoreWorkersThanRows() {
+        assertNormOpAgreesWithOneThread { rows, C, x, w, dy in
+            var out = [Double](repeating: 0, count: rows * C)
+            DynamicTanh.forward(out: &out, inp: x, weight: w, alpha: [0.7], rows: rows, channels: C, scale: 0.5)
+            var dx = [Double](repeating: 0, count: rows * C), dw = [Double](repeating: 0, count: C), dAlpha = [0.0]
+            DynamicTanh.backward(dInp: &dx, dWeight: &dw, dAlpha: &dAlpha, dOut: dy, inp: x, weight: w, alpha: [0.7],
+                                 rows: rows, channels: C, scale: 0.5)
+            return out + dx + dw + dAlpha
         }
     }
 
@@ -71,7 +89,7 @@ final class ManyWorkersTests: XCTestCase {
     func testWholeModelWithMoreWorkersThanRows() throws {
         let config = ModelConfig(hiddenSize: 8, intermediateSize: 12, numAttentionHeads: 2, numHiddenLayers: 2,
                                  vocabSize: 13, maxSequenceLength: 8, padTokenId: nil)
-        for scheme in ["mix:1", "peri"] {
+        for scheme in ["mix:1", "peri", "dyt-mix:1", "dyt-peri"] {
             for (B, T) in [(1, 2), (1, 3), (2, 5)] {
                 let tokens: [Int32] = (0..<(B * T)).map { i in Int32((i * 5 + 1) % 13) }
                 var targets: [Int32] = (0..<(B * T)).map { i in Int32((i * 3 + 2) % 13) }

@@ -32,6 +32,12 @@ final class ModelGradientTests: XCTestCase {
         for tensor in model.layout.tensors where tensor.role == .outputScale && !tensor.name.hasSuffix("gpas_gate.weight") {
             for i in 0..<tensor.count { model.parameters[tensor.offset + i] = 0.4 + 0.15 * Double(i % 4) }
         }
+        // DyT's α and embedding scale away from their init (and the ×5) but where tanh still bends, not
+        // saturated: a saturated site passes no gradient, so nothing before it would be checked.
+        for tensor in model.layout.tensors where tensor.name.hasSuffix(".alpha") {
+            model.parameters[tensor.offset] = 0.3 + 0.1 * Double(tensor.offset % 5)
+        }
+        if let scale = model.layout.embeddingScale { model.parameters[scale] = 0.6 }
         model.skippedLayers = skipped
         let B = 2, T = 8
         var rng = RandomSource(seed: 7)
@@ -98,6 +104,16 @@ final class ModelGradientTests: XCTestCase {
     /// detach() (`PyTorchParityTests`, mix-gpas) and op by op (`GradientPreservingScaleTests`).
     func testGPASAtItsInitMatchesFiniteDifferences() throws {
         for scheme in ["pre", "post", "mix", "deepnorm"] { try checkGradients(scheme: scheme, gpas: true) }
+    }
+
+    /// DyT at every kind of norm site: input (pre), post (post, mix), input + output (sandwich) and the
+    /// embedding norm (peri), with LayerNorm Scaling's factor on its input sites (lns) and GPAS; every
+    /// site's α and the embedding scale are among the checked entries (each a one-value tensor).
+    func testDynamicTanhWithEveryKindOfPlacement() throws {
+        for scheme in ["dyt-pre", "dyt-post", "dyt-mix", "dyt-sandwich", "dyt-peri", "dyt-lns"] {
+            try checkGradients(scheme: scheme)
+        }
+        try checkGradients(scheme: "dyt-mix", gpas: true)
     }
 
     func testSkippedLayerGradients() throws {

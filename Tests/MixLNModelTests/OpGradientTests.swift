@@ -27,6 +27,47 @@ final class OpGradientTests: XCTestCase {
         assertClose(dw, FiniteDifference.gradient(at: w) { dot(forward(x, $0).out, r) }, "dw")
     }
 
+    /// DyT, `y = s·γ ⊙ tanh(α·x)`, with inputs spread over tanh's curved range (|α·x| up to ~2) and
+    /// the LayerNorm Scaling factor s ≠ 1.
+    func testDynamicTanh() {
+        let N = 3, C = 5, scale = 0.7
+        let x = FiniteDifference.randomVector(N * C, seed: 21, scale: 2)
+        let w = FiniteDifference.randomVector(C, seed: 22)
+        let alpha = [0.8]
+        let r = FiniteDifference.randomVector(N * C, seed: 23)
+        func forward(_ x: [Double], _ w: [Double], _ alpha: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: N * C)
+            DynamicTanh.forward(out: &out, inp: x, weight: w, alpha: alpha, rows: N, channels: C, scale: scale)
+            return out
+        }
+        XCTAssertEqual(forward(x, w, alpha)[7], scale * w[2] * tanh(alpha[0] * x[7]), accuracy: 1e-15)
+        var dx = [Double](repeating: 0, count: N * C), dw = [Double](repeating: 0, count: C), dAlpha = [0.0]
+        DynamicTanh.backward(dInp: &dx, dWeight: &dw, dAlpha: &dAlpha, dOut: r, inp: x, weight: w, alpha: alpha,
+                             rows: N, channels: C, scale: scale)
+        assertClose(dx, FiniteDifference.gradient(at: x) { dot(forward($0, w, alpha), r) }, "dx")
+        assertClose(dw, FiniteDifference.gradient(at: w) { dot(forward(x, $0, alpha), r) }, "dγ")
+        assertClose(dAlpha, FiniteDifference.gradient(at: alpha) { dot(forward(x, w, $0), r) }, "dα")
+    }
+
+    /// The embedding times a scalar s (DyT's embedding scale): the table's gradient is s·dOut, the scale's Σ dOut ⊙ row.
+    func testEmbeddingScale() {
+        let V = 6, C = 3
+        let tokens: [Int32] = [1, 4, 1, 5, 0]
+        let table = FiniteDifference.randomVector(V * C, seed: 24)
+        let r = FiniteDifference.randomVector(tokens.count * C, seed: 25)
+        func forward(_ table: [Double], _ scale: [Double]) -> [Double] {
+            var out = [Double](repeating: 0, count: tokens.count * C)
+            Embedding.forward(out: &out, tokens: tokens, table: table, rows: tokens.count, channels: C, scale: scale[0])
+            return out
+        }
+        let scale = [2.5]
+        var dTable = [Double](repeating: 0, count: V * C), dScale = [0.0]
+        Embedding.backward(dTable: &dTable, dOut: r, tokens: tokens, rows: tokens.count, channels: C, frozenRow: nil, scale: scale[0])
+        Embedding.backwardScale(dScale: &dScale, dOut: r, tokens: tokens, table: table, rows: tokens.count, channels: C)
+        assertClose(dTable, FiniteDifference.gradient(at: table) { dot(forward($0, scale), r) }, "dTable")
+        assertClose(dScale, FiniteDifference.gradient(at: scale) { dot(forward(table, $0), r) }, "dScale")
+    }
+
     func testSublayerScalePerChannelAndScalar() {
         let N = 3, C = 5
         let x = FiniteDifference.randomVector(N * C, seed: 11, scale: 2)

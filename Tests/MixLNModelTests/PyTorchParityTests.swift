@@ -19,8 +19,12 @@ final class PyTorchParityTests: XCTestCase {
                           // GPAS with its gates away from 0: the stop-gradient as PyTorch's detach() computes it
                           "mix-gpas": "post_pre",
                           // HybridNorm*: v normalized too, the FFN's skip path from its input norm, a Pre-LN first block
-                          "hybrid-star": "hybrid-star"]
+                          "hybrid-star": "hybrid-star",
+                          // DyT at input norms; at input, output and embedding norms; at post norms then input norms
+                          // (that one named by the plain official post_pre: its embed_scale tensor says DyT)
+                          "dyt-pre": "dyt-pre", "dyt-peri": "dyt-peri", "dyt-mix": "post_pre"]
     static let qkNorms: [String: QKNorm] = ["pre-qk-head": .head, "mix-qk-full": .full, "hybrid-star": .full]
+    static let dynamicTanh: Set<String> = ["dyt-pre", "dyt-peri", "dyt-mix"]
 
     func fixture(_ name: String) throws -> String {
         let url = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
@@ -43,6 +47,7 @@ final class PyTorchParityTests: XCTestCase {
             let postNum = norm == "post_pre" ? 1 : nil
             let model: Transformer<Float> = try ModelDirectory.load(folder, norm: norm, postNum: postNum)
             XCTAssertEqual(model.plan.layers.map(\.qkNorm), Array(repeating: Self.qkNorms[name] ?? .none, count: model.config.numHiddenLayers), name)
+            XCTAssertEqual(model.plan.normFunction.name, Self.dynamicTanh.contains(name) ? "dyt" : "rms", name)
             let inputs = try json(folder + "/inputs.json"), expected = try json(folder + "/expected.json")
             let B = try XCTUnwrap(inputs["batch"] as? Int), T = try XCTUnwrap(inputs["seq_len"] as? Int)
             let tokens = try XCTUnwrap(inputs["input_ids"] as? [Int]).map(Int32.init)

@@ -16,7 +16,8 @@ final class TextGeneratorTests: XCTestCase {
 
     func testCachedDecodingMatchesTheFullForwardForEveryPlacement() throws {
         let tokens: [Int32] = [3, 17, 29, 0, 8, 8, 21, 5]
-        for scheme in ["pre", "post", "mix:1", "sandwich", "peri", "deepnorm", "lns", "reordered", "skipinit", "layerscale:0.5", "hybrid-star"] {
+        for scheme in ["pre", "post", "mix:1", "sandwich", "peri", "deepnorm", "lns", "reordered", "skipinit", "layerscale:0.5", "hybrid-star",
+                       "dyt-peri", "dyt-mix:1"] {
             let model = try Transformer<Double>(config: config, plan: NormScheme.plan(scheme, layers: 4))
             model.initializeWeights(seed: 11)
             for i in 0..<model.parameterCount where model.parameters[i] != 1 { model.parameters[i] *= 4 }

@@ -87,7 +87,10 @@ def check_structure():
     def rms(t, w):
         return w * t / torch.sqrt(t.pow(2).mean(-1, keepdim=True) + cfg.rms_norm_eps)
 
-    for scheme in ["pre", "post", "sandwich", "deepnorm", "lns"]:
+    def dyt(t, norm):
+        return norm.weight * torch.tanh(norm.alpha * t)
+
+    for scheme in ["pre", "post", "sandwich", "deepnorm", "lns", "dyt-pre", "dyt-post"]:
         m = MixLNForCausalLM(cfg, make_plan(scheme, L)).double()
         with torch.no_grad():
             for n, p in m.named_parameters():
@@ -97,7 +100,13 @@ def check_structure():
         A, M = lay.self_attn, lay.mlp
         with torch.no_grad():
             got = lay(x)
-            if scheme == "pre":
+            if scheme == "dyt-pre":
+                h = x + A(dyt(x, lay.input_layernorm))
+                want = h + M(dyt(h, lay.post_attention_layernorm))
+            elif scheme == "dyt-post":
+                h = dyt(x + A(x), lay.post_attention_layernorm)
+                want = dyt(h + M(h), lay.post_feedforward_layernorm)
+            elif scheme == "pre":
                 h = x + A(rms(x, lay.input_layernorm.weight))
                 want = h + M(rms(h, lay.post_attention_layernorm.weight))
             elif scheme == "lns":
@@ -156,7 +165,7 @@ def check_gradcheck():
     cfg = ModelConfig(hidden_size=8, intermediate_size=12, num_attention_heads=2,
                       num_hidden_layers=2, vocab_size=11)
     ids = torch.tensor([[1, 4, 2, 9, 3], [7, 0, 5, 5, 10]])
-    for scheme in ["pre", "post", "mix:1", "sandwich", "peri", "deepnorm", "lns"]:
+    for scheme in ["pre", "post", "mix:1", "sandwich", "peri", "deepnorm", "lns", "dyt-peri", "dyt-mix:1"]:
         torch.manual_seed(3)
         m = MixLNForCausalLM(cfg, make_plan(scheme, 2)).double()
         # perturb norm weights away from 1 so their gradients are exercised generically

@@ -13,7 +13,9 @@
 
 Weights: the official init (linear N(0, 0.02·gain of the plan), embedding N(0, √(2/5)) with the
 padding row V−1 zero) from a per-scheme seed, then every norm weight set to 1 + 0.1·N(0, 1) so that
-a norm read from the wrong tensor (or not applied) changes the numbers. The padding row stays zero.
+a norm read from the wrong tensor (or not applied) changes the numbers; under DyT each site's alpha
+set to its alpha_0 × U(1, 1.3) and the embedding scale to sqrt(C) × U(0.5, 0.7) (tanh not saturated).
+The padding row stays zero.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from mixln_reference import (IGNORE_INDEX, MixLNForCausalLM, ModelConfig, RMSNorm, Scale, make_plan,  # noqa: E402
+from mixln_reference import (IGNORE_INDEX, DyT, MixLNForCausalLM, ModelConfig, RMSNorm, Scale, make_plan,  # noqa: E402
                              save_checkpoint)
 
 REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
@@ -52,6 +54,9 @@ SCHEMES = {
     "layerscale": "layerscale",      # Pre-LN with a learnable per-channel scale on each sublayer output
     "mix-gpas": "mix:1+gpas",        # GPAS gates (stop-gradient) on a Post-LN layer's shortcut and after Pre-LN residuals
     "hybrid-star": "hybrid-star",    # HybridNorm*: QKV-norm attention, FFN N(h) + FFN(N(h)), a Pre-LN first block
+    "dyt-pre": "dyt-pre",            # DyT at every input norm and the final norm, the embedding scaled
+    "dyt-peri": "dyt-peri",          # DyT at input, output and embedding norms
+    "dyt-mix": "dyt-mix:1",          # DyT at a Post-LN layer's post norms, then input norms
 }
 OFFICIAL_SCHEMES = {"pre": "pre", "post": "post", "post_pre": "mix:1"}
 
@@ -73,10 +78,15 @@ def build_model(scheme: str, seed: int) -> MixLNForCausalLM:
     model.reset_parameters(generator=gen)
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, RMSNorm):
+            if isinstance(m, (RMSNorm, DyT)):
                 m.weight.copy_(1.0 + 0.1 * torch.randn(m.weight.shape, generator=gen))
+            if isinstance(m, DyT):  # alpha away from its init, each site its own (a site read with another's alpha shows)
+                m.alpha.copy_(m.alpha_init * (1.0 + 0.3 * torch.rand(1, generator=gen)))
             elif isinstance(m, Scale):  # output scales away from their init (ReZero's 0 would cut every branch)
                 m.weight.copy_(0.5 + 0.2 * torch.randn(m.weight.shape, generator=gen))
+    if hasattr(model.model, "embed_scale"):  # DyT's embedding scale away from sqrt(C)
+        with torch.no_grad():
+            model.model.embed_scale.mul_(0.5 + 0.2 * torch.rand(1, generator=gen))
     pad = cfg.padding_row
     assert pad == cfg.vocab_size - 1 and torch.all(model.model.embed_tokens.weight[pad] == 0)
     return model.float()

@@ -122,6 +122,13 @@ class NormPlan:
     layers: List[LayerPlan]
     embedding_norm: bool = False
     name: str = "custom"
+    # What every norm site computes: "rms" (RMSNorm) or "dyt" (Dynamic Tanh, gamma * tanh(alpha * x), Zhu
+    # et al. 2025), with alpha's init: dyt_alpha_attention (A) at the attention sublayers' sites and the
+    # embedding norm, dyt_alpha_mlp (B) at the MLP sublayers' sites and the final norm. DyT also scales
+    # the embedding output by a learnable scalar from sqrt(hidden_size). QK-norm sites have no DyT form.
+    norm_fn: str = "rms"
+    dyt_alpha_attention: float = 0.5
+    dyt_alpha_mlp: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,7 +142,9 @@ class NormPlan:
                             input_norm_weight=float(l.get("input_norm_weight", 1.0)),
                             value_norm=bool(l.get("value_norm", False))) for l in d["layers"]]
         return NormPlan(layers=layers, embedding_norm=bool(d.get("embedding_norm", False)),
-                        name=d.get("name", "custom"))
+                        name=d.get("name", "custom"), norm_fn=d.get("norm_fn", "rms"),
+                        dyt_alpha_attention=float(d.get("dyt_alpha_attention", 0.5)),
+                        dyt_alpha_mlp=float(d.get("dyt_alpha_mlp", 0.5)))
 
 
 def _pre() -> LayerPlan:
@@ -168,9 +177,20 @@ def _count(arg: Optional[str], num_layers: int, default: Optional[int] = None) -
     return k
 
 
+DYT_PREFIX = "dyt-"
+
+
 def make_plan(scheme: str, num_layers: int) -> NormPlan:
     """Named schemes as factories over the plan (design.md §3); a "+qk-head" or "+qk-full" suffix
-    adds QK-norm to every layer (Swift: --qk-norm head|full)."""
+    adds QK-norm to every layer (Swift: --qk-norm head|full); a "dyt-" prefix puts DyT at every
+    norm site (Swift: --norm-fn dyt), alpha_0 0.5 on both sides."""
+    if scheme.lower().startswith(DYT_PREFIX):
+        plan = make_plan(scheme[len(DYT_PREFIX):], num_layers)
+        if plan.norm_fn == "dyt" or any(lp.qk_norm != "none" for lp in plan.layers):
+            raise ValueError(f"{scheme!r}: DyT once, and not with QK-norm")
+        plan.norm_fn = "dyt"
+        plan.name = scheme
+        return plan
     if scheme.endswith("+gpas"):
         plan = make_plan(scheme[:-len("+gpas")], num_layers)
         for lp in plan.layers:
@@ -351,6 +371,28 @@ class RMSNorm(nn.Module):
         return self.weight * h.to(dtype)
 
 
+class DyT(nn.Module):
+    """Dynamic Tanh (Zhu, Chen, He, LeCun, Liu, CVPR 2025): weight * tanh(alpha * x), alpha one
+    learnable scalar from alpha_init, weight per channel from 1, no bias (state_dict: `.weight`, `.alpha`)."""
+    def __init__(self, dim: int, alpha_init: float):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(dim))
+        self.alpha = nn.Parameter(torch.full((1,), float(alpha_init)))
+        self.alpha_init = alpha_init
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.weight * torch.tanh(self.alpha * x)
+
+
+def make_norm(cfg: "ModelConfig", plan: NormPlan, side: str) -> nn.Module:
+    """The norm module of one site under the plan's norm function; `side` "attn" (alpha_0 = A: the
+    attention sublayer's sites and the embedding norm) or "mlp" (B: the MLP's sites and the final norm)."""
+    if plan.norm_fn == "rms":
+        return RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+    assert plan.norm_fn == "dyt", plan.norm_fn
+    return DyT(cfg.hidden_size, plan.dyt_alpha_attention if side == "attn" else plan.dyt_alpha_mlp)
+
+
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
@@ -434,14 +476,15 @@ class Scale(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False):
+    def __init__(self, cfg: ModelConfig, plan: LayerPlan, use_sdpa: bool = False, model_plan: Optional[NormPlan] = None):
         super().__init__()
         self.plan = plan
         self.self_attn = Attention(cfg, use_sdpa, plan.qk_norm, plan.value_norm)
         self.mlp = MLP(cfg)
         self.role_to_name = norm_names(plan)
-        for name in self.role_to_name.values():
-            self.add_module(name, RMSNorm(cfg.hidden_size, cfg.rms_norm_eps))
+        model_plan = model_plan or NormPlan(layers=[plan])
+        for role, name in self.role_to_name.items():
+            self.add_module(name, make_norm(cfg, model_plan, role.partition("_")[0]))
         for prefix, sub in (("attention", plan.attention), ("mlp", plan.mlp)):
             if sub.output_scale is not None:
                 size = cfg.hidden_size if sub.output_scale["per_channel"] else 1
@@ -477,14 +520,18 @@ class MixLNModel(nn.Module):
         super().__init__()
         # padding_idx as the official model: that row gets no gradient (and is zeroed at init).
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size, padding_idx=cfg.padding_row)
+        if plan.norm_fn == "dyt":  # DyT's learnable scalar on the embedding output, from sqrt(C)
+            self.embed_scale = nn.Parameter(torch.full((1,), math.sqrt(cfg.hidden_size)))
         if plan.embedding_norm:
-            self.embed_norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
-        self.layers = nn.ModuleList(DecoderLayer(cfg, lp, use_sdpa) for lp in plan.layers)
-        self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+            self.embed_norm = make_norm(cfg, plan, "attn")
+        self.layers = nn.ModuleList(DecoderLayer(cfg, lp, use_sdpa, plan) for lp in plan.layers)
+        self.norm = make_norm(cfg, plan, "mlp")
         self.embedding_norm = plan.embedding_norm
 
     def forward(self, input_ids: torch.Tensor, return_layer_inputs: bool = False):
         h = self.embed_tokens(input_ids)
+        if hasattr(self, "embed_scale"):
+            h = h * self.embed_scale
         if self.embedding_norm:
             h = self.embed_norm(h)
         layer_inputs = []
@@ -507,6 +554,8 @@ class MixLNForCausalLM(nn.Module):
         super().__init__()
         if len(plan.layers) != cfg.num_hidden_layers:
             raise ValueError("plan length must equal num_hidden_layers")
+        if plan.norm_fn == "dyt" and any(lp.qk_norm != "none" for lp in plan.layers):
+            raise ValueError("DyT has no QK-norm form")
         self.config, self.plan = cfg, plan
         self.model = MixLNModel(cfg, plan, use_sdpa)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
@@ -528,6 +577,11 @@ class MixLNForCausalLM(nn.Module):
         for m in self.modules():
             if isinstance(m, RMSNorm):
                 m.weight.fill_(1.0)
+            elif isinstance(m, DyT):
+                m.weight.fill_(1.0)
+                m.alpha.fill_(m.alpha_init)
+        if hasattr(self.model, "embed_scale"):
+            self.model.embed_scale.fill_(math.sqrt(self.config.hidden_size))
         for layer, lp in zip(self.model.layers, self.plan.layers):
             for prefix, sub in (("attention", lp.attention), ("mlp", lp.mlp)):
                 if sub.output_scale is not None:
@@ -603,6 +657,8 @@ def config_dict(model: MixLNForCausalLM, with_plan: bool = True) -> dict:
     if with_plan:
         d["norm_type"] = model.plan.name
         d["norm_plan"] = model.plan.to_dict()
+    elif model.plan.norm_fn == "dyt":
+        d["norm_type"] = name                       # no official NORM_TYPE has DyT: our scheme name, count included
     else:
         nt, post_num = official_norm_type(name)
         d["norm_type"] = nt
