@@ -34,19 +34,20 @@ public enum GemmOperand<T: TensorScalar> {
 
 extension TensorScalar {
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` on operands of one precision: the fp32
-    /// GEMM for `.values`, the bf16 one (fp32 accumulation, `C` in `T`) for `.bfloat16`.
+    /// GEMM for `.values`, the bf16 one (fp32 accumulation, `C` in `T`) for `.bfloat16`, on the threads
+    /// `threading` allows.
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Self, a: GemmOperand<Self>, lda: Int, b: GemmOperand<Self>, ldb: Int,
-        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threading: GemmThreading = .shared
     ) {
         switch (a, b) {
         case let (.values(a), .values(b)):
             gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                 b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                 b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: threading)
         case let (.bfloat16(a), .bfloat16(b)):
             gemmBFloat16(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+                         b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: threading)
         default:
             preconditionFailure("a GEMM mixes an fp32 and a bf16 operand")
         }

@@ -19,19 +19,20 @@ import Foundation
 /// for `Double` the same results computed the plain way (widen, then the Double GEMM).
 public protocol TensorScalar: BinaryFloatingPoint, SIMDScalar, Codable, Sendable
 where Self.RawSignificand: FixedWidthInteger {
-    /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` of shape (m, k) and `op(B)` of shape (k, n).
+    /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` of shape (m, k) and `op(B)` of shape (k, n),
+    /// on the threads `threading` allows (the overload without it: `.shared`).
     static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Self, a: UnsafePointer<Self>, lda: Int,
         b: UnsafePointer<Self>, ldb: Int,
-        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threading: GemmThreading)
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` with bfloat16 `A` and `B`: every product
     /// of two bfloat16 values is exact in fp32, and they are summed in fp32 (in `Double` for `Double`).
     static func gemmBFloat16(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Self, a: UnsafePointer<UInt16>, lda: Int,
         b: UnsafePointer<UInt16>, ldb: Int,
-        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threading: GemmThreading)
     /// bits[i] = x[i] rounded to the nearest bfloat16 (ties to even; zeros and values below 2⁻¹²⁶
     /// become a zero of the same sign; NaN stays NaN): as the AVX-512 BF16 instruction does it.
     static func roundToBFloat16(_ x: UnsafePointer<Self>, into bits: UnsafeMutablePointer<UInt16>, count: Int)
@@ -72,6 +73,40 @@ where Self.RawSignificand: FixedWidthInteger {
     static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Self>, count: Int)
 }
 
+extension TensorScalar {
+    /// `gemm` on `GemmThreading.shared` threads: a product that has the machine to itself.
+    @inlinable public static func gemm(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<Self>, lda: Int,
+        b: UnsafePointer<Self>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int
+    ) {
+        gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+             b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: .shared)
+    }
+
+    /// `gemmBFloat16` on `GemmThreading.shared` threads.
+    @inlinable public static func gemmBFloat16(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Self, a: UnsafePointer<UInt16>, lda: Int,
+        b: UnsafePointer<UInt16>, ldb: Int,
+        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int
+    ) {
+        gemmBFloat16(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
+                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: .shared)
+    }
+}
+
+extension GemmThreading {
+    /// The OpenMP thread count a oneDNN call gets.
+    var openMPThreads: Int32 {
+        switch self {
+        case .shared: return Int32(Parallel.threadCount)
+        case .callingThread: return 1
+        }
+    }
+}
+
 @inline(__always)
 private func blasTranspose(_ t: Bool) -> CBLAS_TRANSPOSE { t ? CblasTrans : CblasNoTrans }
 
@@ -84,20 +119,20 @@ extension Float: TensorScalar {
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threading: GemmThreading
     ) {
         mixln_gemm_f32(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                       Int32(Parallel.threadCount))
+                       threading.openMPThreads)
     }
 
     public static func gemmBFloat16(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Float, a: UnsafePointer<UInt16>, lda: Int,
         b: UnsafePointer<UInt16>, ldb: Int,
-        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, threading: GemmThreading
     ) {
         mixln_gemm_bf16(transposeA ? 1 : 0, transposeB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
-                        Int32(Parallel.threadCount))
+                        threading.openMPThreads)
     }
 
     @inlinable public static func roundToBFloat16(_ x: UnsafePointer<Float>, into bits: UnsafeMutablePointer<UInt16>, count: Int) {
@@ -157,10 +192,30 @@ extension Double: TensorScalar {
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Double, a: UnsafePointer<Double>, lda: Int,
         b: UnsafePointer<Double>, ldb: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, threading: GemmThreading
     ) {
+        guard threading == .shared else {
+            return gemmOnCallingThread(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha,
+                                       a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+        }
         cblas_dgemm(CblasRowMajor, blasTranspose(transposeA), blasTranspose(transposeB),
                     Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// The plain triple loop (sums in `p` order): `gemm` for `.callingThread`. `beta = 0` overwrites `C`.
+    static func gemmOnCallingThread(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        alpha: Double, a: UnsafePointer<Double>, lda: Int,
+        b: UnsafePointer<Double>, ldb: Int,
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        for i in 0..<m {
+            for j in 0..<n {
+                var sum = 0.0
+                for p in 0..<k { sum += (transposeA ? a[p * lda + i] : a[i * lda + p]) * (transposeB ? b[j * ldb + p] : b[p * ldb + j]) }
+                c[i * ldc + j] = alpha * sum + (beta == 0 ? 0 : beta * c[i * ldc + j])
+            }
+        }
     }
 
     /// Widens the stored blocks of A and B to `Double` (exact) and runs the Double GEMM.
@@ -168,7 +223,7 @@ extension Double: TensorScalar {
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Double, a: UnsafePointer<UInt16>, lda: Int,
         b: UnsafePointer<UInt16>, ldb: Int,
-        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
+        beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int, threading: GemmThreading
     ) {
         func widened(_ x: UnsafePointer<UInt16>, ld: Int, rows: Int, cols: Int) -> [Double] {
             var out = [Double](repeating: 0, count: rows * cols)
@@ -178,7 +233,7 @@ extension Double: TensorScalar {
         let wa = widened(a, ld: lda, rows: transposeA ? k : m, cols: transposeA ? m : k)
         let wb = widened(b, ld: ldb, rows: transposeB ? n : k, cols: transposeB ? k : n)
         gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: wa, lda: transposeA ? m : k,
-             b: wb, ldb: transposeB ? k : n, beta: beta, c: c, ldc: ldc)
+             b: wb, ldb: transposeB ? k : n, beta: beta, c: c, ldc: ldc, threading: threading)
     }
 
     /// Through `Float` without double rounding: `x` is first rounded to `Float` to odd (truncated,

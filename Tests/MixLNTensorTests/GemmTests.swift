@@ -32,12 +32,12 @@ final class GemmTests: XCTestCase {
         subscript(r: Int, c: Int) -> Double { storage[r * ld + c] }
     }
 
-    func check<T: TensorScalar>(_: T.Type, file: StaticString = #filePath, line: UInt = #line) {
+    func check<T: TensorScalar>(_: T.Type, threading: GemmThreading = .shared, file: StaticString = #filePath, line: UInt = #line) {
         let u = Double(T.ulpOfOne) / 2
         for (index, c) in Self.cases.enumerated() {
             for transposeA in [false, true] {
                 for transposeB in [false, true] {
-                    let label = "\(T.self) case \(index) transposeA \(transposeA) transposeB \(transposeB)"
+                    let label = "\(T.self) \(threading) case \(index) transposeA \(transposeA) transposeB \(transposeB)"
                     // Stored shapes: A is (m, k) or, transposed, (k, m); B is (k, n) or (n, k).
                     let a = transposeA ? Strided(rows: c.k, cols: c.m, seed: 1) : Strided(rows: c.m, cols: c.k, seed: 1)
                     let b = transposeB ? Strided(rows: c.n, cols: c.k, seed: 2) : Strided(rows: c.k, cols: c.n, seed: 2)
@@ -46,7 +46,8 @@ final class GemmTests: XCTestCase {
                     let aT = scratch(a.storage.map { T($0) }), bT = scratch(b.storage.map { T($0) })
                     let cT = scratch(c0.storage.map { T($0) })
                     T.gemm(transposeA: transposeA, transposeB: transposeB, m: c.m, n: c.n, k: c.k,
-                           alpha: T(c.alpha), a: aT, lda: a.ld, b: bT, ldb: b.ld, beta: T(c.beta), c: cT, ldc: c0.ld)
+                           alpha: T(c.alpha), a: aT, lda: a.ld, b: bT, ldb: b.ld, beta: T(c.beta), c: cT, ldc: c0.ld,
+                           threading: threading)
                     let got = read(cT, c0.storage.count).map { Double($0) }
 
                     // The reference works on the values as rounded to T, so only gemm's own rounding is measured.
@@ -78,6 +79,37 @@ final class GemmTests: XCTestCase {
 
     func testFloatAllTransposesWithStrides() { check(Float.self) }
     func testDoubleAllTransposesWithStrides() { check(Double.self) }
+    /// On the calling thread alone: oneDNN with one OpenMP thread for Float, a plain loop for Double.
+    func testCallingThreadAllTransposesWithStrides() {
+        check(Float.self, threading: .callingThread)
+        check(Double.self, threading: .callingThread)
+    }
+
+    /// Products run side by side by `Parallel` workers, each on its own thread, give what each gives alone.
+    func testCallingThreadProductsSideBySide() {
+        let m = 48, n = 40, k = 72, count = 16
+        let a = FiniteDifference.randomVector(count * m * k, seed: 4).map { Float($0) }
+        let b = FiniteDifference.randomVector(k * n, seed: 5).map { Float($0) }
+        func products(workers: Int) -> [Float] {
+            var c = [Float](repeating: .nan, count: count * m * n)
+            a.withUnsafeBufferPointer { a in
+                b.withUnsafeBufferPointer { b in
+                    c.withUnsafeMutableBufferPointer { c in
+                        let (a, b, c) = (a.baseAddress!, b.baseAddress!, c.baseAddress!)
+                        Parallel.forEachWorker(count, workers: workers) { _, range in
+                            for i in range {
+                                Float.gemm(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a + i * m * k, lda: k,
+                                           b: b, ldb: n, beta: 0, c: c + i * m * n, ldc: n, threading: .callingThread)
+                            }
+                        }
+                    }
+                }
+            }
+            return c
+        }
+        let alone = products(workers: 1)
+        for workers in [2, 16] { XCTAssertEqual(products(workers: workers), alone, "\(workers) workers") }
+    }
 
     /// beta = 0 overwrites C, whatever it held, as every caller that does not accumulate assumes.
     func testBetaZeroIgnoresOldContents() {
