@@ -1,6 +1,5 @@
 import CZlib
 import Foundation
-import MixLNTestSupport
 
 /// Writes `text` gzip-compressed to `path` with the system zlib, as C4's shards are.
 public func writeGzip(_ text: String, to path: String) throws {
