@@ -52,24 +52,22 @@ final class LayerActivations<T: TensorScalar> {
     let attention: SublayerActivations<T>
     let mlp: SublayerActivations<T>
     let qkv: Buffer<T>      // (N, C + 2K) after RoPE on q and k
-    let probs: Buffer<T>    // (B, H, T, T)
+    let logSumExp: Buffer<T>  // (B, H, T) each attention row's log Σ exp of its scores
     let context: Buffer<T>  // (N, C) attention output before o_proj
     let gateUp: Buffer<T>   // (N, 2I)
     let hidden: Buffer<T>   // (N, I) silu(gate)·up
     let qkRaw: Buffer<T>?   // (N, W) q|k (|v) before QK-norm, at their qkv offsets (nil without QK-norm)
     let qkRstd: Buffer<T>?  // (N, H + 2G) QK-norm's 1/rms per segment
     let qkvCopy: BFloat16Buffer?      // (N, W)
-    let probsCopy: BFloat16Buffer?    // (B, H, T, T)
     let contextCopy: BFloat16Buffer?  // (N, C)
     let hiddenCopy: BFloat16Buffer?   // (N, I)
 
     init(norms: LayerNorms, batch B: Int, seqLen T_: Int, config: ModelConfig, precision: MatmulPrecision) {
         let N = B * T_, C = config.hiddenSize, I = config.intermediateSize, W = C + 2 * config.keyValueSize
-        let P = B * config.numAttentionHeads * T_ * T_
         attention = SublayerActivations(norms: norms.attention, rows: N, channels: C, precision: precision)
         mlp = SublayerActivations(norms: norms.mlp, rows: N, channels: C, precision: precision)
         qkv = Buffer(count: N * W)
-        probs = Buffer(count: P)
+        logSumExp = Buffer(count: B * config.numAttentionHeads * T_)
         context = Buffer(count: N * C)
         gateUp = Buffer(count: N * 2 * I)
         hidden = Buffer(count: N * I)
@@ -77,18 +75,17 @@ final class LayerActivations<T: TensorScalar> {
         qkRaw = hasQKNorm ? Buffer(count: N * W) : nil
         qkRstd = hasQKNorm ? Buffer(count: N * QueryKeyNorm.rstdPerRow(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads)) : nil
         qkvCopy = bfloat16Copy(N * W, precision)
-        probsCopy = bfloat16Copy(P, precision)
         contextCopy = bfloat16Copy(N * C, precision)
         hiddenCopy = bfloat16Copy(N * I, precision)
     }
 
     var elementCount: Int {
-        attention.elementCount + mlp.elementCount + [qkv, probs, context, gateUp, hidden, qkRaw, qkRstd].reduce(0) { $0 + ($1?.count ?? 0) }
+        attention.elementCount + mlp.elementCount + [qkv, logSumExp, context, gateUp, hidden, qkRaw, qkRstd].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 
     /// bf16 values in the copies (0 in fp32).
     var copyCount: Int {
-        attention.copyCount + mlp.copyCount + [qkvCopy, probsCopy, contextCopy, hiddenCopy].reduce(0) { $0 + ($1?.count ?? 0) }
+        attention.copyCount + mlp.copyCount + [qkvCopy, contextCopy, hiddenCopy].reduce(0) { $0 + ($1?.count ?? 0) }
     }
 }
 
@@ -170,7 +167,7 @@ final class Activations<T: TensorScalar> {
         logits = Buffer(count: headRows * V)
         finalNormedCopy = bfloat16Copy((retention.keepsBackward ? N : headRows) * C, precision)
         rowLoss = Buffer(count: N)
-        scratchShape = (N * C, C + 2 * config.keyValueSize, B * config.numAttentionHeads * T_ * T_, config.intermediateSize)
+        scratchShape = (N * C, C + 2 * config.keyValueSize, config.intermediateSize)
         self.precision = precision
         headShape = (C, V)
     }
@@ -264,11 +261,9 @@ final class Activations<T: TensorScalar> {
     var dScaled: Buffer<T> { backwardScratch.dScaled }
     var dqkv: Buffer<T> { backwardScratch.dqkv }
     var dContext: Buffer<T> { backwardScratch.dContext }
-    var dProbs: Buffer<T> { backwardScratch.dProbs }
     var dGateUp: Buffer<T> { backwardScratch.dGateUp }
     var dHidden: Buffer<T> { backwardScratch.dHidden }
     var dOutCopy: BFloat16Buffer? { backwardScratch.dOutCopy }
-    var dProbsCopy: BFloat16Buffer? { backwardScratch.dProbsCopy }
 
     /// A placement holding every norm any layer of `layers` has, so one set of buffers fits them all.
     static func union(_ layers: [LayerNorms]) -> LayerNorms {
@@ -293,15 +288,13 @@ final class BackwardScratch<T: TensorScalar> {
     let dScaled: Buffer<T>      // (N, C) gradient of the output before its scale λ
     let dqkv: Buffer<T>         // (N, C + 2K)
     let dContext: Buffer<T>     // (N, C)
-    let dProbs: Buffer<T>       // (B, H, T, T)
     let dGateUp: Buffer<T>      // (N, 2I)
     let dHidden: Buffer<T>      // (N, I)
     /// (N, max(W, 2I)) the output gradient of the Linear being differentiated, in bf16 (nil in fp32).
     let dOutCopy: BFloat16Buffer?
-    let dProbsCopy: BFloat16Buffer?  // (B, H, T, T)
 
-    /// The sizes the buffers are made from: N·C, W, B·H·T·T, I.
-    typealias Shape = (rowsTimesWidth: Int, qkvWidth: Int, probsCount: Int, intermediate: Int)
+    /// The sizes the buffers are made from: N·C, W, I.
+    typealias Shape = (rowsTimesWidth: Int, qkvWidth: Int, intermediate: Int)
 
     init(rows N: Int, shape: Shape, precision: MatmulPrecision) {
         dStreamOut = Buffer(count: shape.rowsTimesWidth)
@@ -312,17 +305,15 @@ final class BackwardScratch<T: TensorScalar> {
         dScaled = Buffer(count: shape.rowsTimesWidth)
         dqkv = Buffer(count: N * shape.qkvWidth)
         dContext = Buffer(count: shape.rowsTimesWidth)
-        dProbs = Buffer(count: shape.probsCount)
         dGateUp = Buffer(count: N * 2 * shape.intermediate)
         dHidden = Buffer(count: N * shape.intermediate)
         dOutCopy = bfloat16Copy(N * max(shape.qkvWidth, 2 * shape.intermediate), precision)
-        dProbsCopy = bfloat16Copy(shape.probsCount, precision)
     }
 
     var elementCount: Int {
-        [dStreamOut, dStreamIn, dResidual, dBody, dBodyInput, dScaled, dqkv, dContext, dProbs, dGateUp, dHidden].reduce(0) { $0 + $1.count }
+        [dStreamOut, dStreamIn, dResidual, dBody, dBodyInput, dScaled, dqkv, dContext, dGateUp, dHidden].reduce(0) { $0 + $1.count }
     }
 
     /// bf16 values in the copies (0 in fp32).
-    var copyCount: Int { (dOutCopy?.count ?? 0) + (dProbsCopy?.count ?? 0) }
+    var copyCount: Int { dOutCopy?.count ?? 0 }
 }

@@ -382,8 +382,8 @@ public final class Transformer<T: TensorScalar> {
         normalizeQueriesAndKeys(qkv, acts, o, qkNorm: qkNorm, rows: N)
         rope.forward(qkv, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.forward(qkv + C, batch: B, seqLen: T_, heads: G, rowStride: W)
-        CausalAttention.forward(out: acts.context.pointer, probs: acts.probs.pointer,
-                                qkv: GemmOperand(qkv, count: N * W, roundingInto: acts.qkvCopy), probsCopy: acts.probsCopy,
+        CausalAttention.forward(out: acts.context.pointer, logSumExp: acts.logSumExp.pointer,
+                                qkv: GemmOperand(qkv, count: N * W, roundingInto: acts.qkvCopy),
                                 batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         Linear.forward(out: f, inp: GemmOperand(acts.context.pointer, count: N * C, roundingInto: acts.contextCopy),
                        weight: matmulWeight(o.attentionOutput, count: C * C), rows: N, inChannels: C, outChannels: C)
@@ -627,10 +627,8 @@ public final class Transformer<T: TensorScalar> {
                         inp: GemmOperand(acts.context.pointer, savedIn: acts.contextCopy),
                         weight: matmulWeight(o.attentionOutput, count: C * C), rows: N, inChannels: C, outChannels: C, accumulateInput: false)
         let G = config.numKeyValueHeads, W = C + 2 * config.keyValueSize
-        CausalAttention.backward(dqkv: a.dqkv.pointer, dProbs: a.dProbs.pointer,
-                                 dOut: GemmOperand(a.dContext.pointer, count: N * C, roundingInto: a.dOutCopy),
-                                 qkv: GemmOperand(acts.qkv.pointer, savedIn: acts.qkvCopy), probs: acts.probs.pointer,
-                                 probsOperand: GemmOperand(acts.probs.pointer, savedIn: acts.probsCopy), dProbsCopy: a.dProbsCopy,
+        CausalAttention.backward(dqkv: a.dqkv.pointer, dOut: GemmOperand(a.dContext.pointer, count: N * C, roundingInto: a.dOutCopy),
+                                 qkv: GemmOperand(acts.qkv.pointer, savedIn: acts.qkvCopy), logSumExp: acts.logSumExp.pointer,
                                  batch: B, seqLen: T_, heads: H, kvHeads: G, headDim: D)
         rope.backward(a.dqkv.pointer, batch: B, seqLen: T_, heads: H, rowStride: W)
         rope.backward(a.dqkv.pointer + C, batch: B, seqLen: T_, heads: G, rowStride: W)

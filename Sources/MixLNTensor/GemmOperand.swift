@@ -23,6 +23,12 @@ public enum GemmOperand<T: TensorScalar> {
         self = copy.map { .bfloat16($0.pointer) } ?? .values(x)
     }
 
+    /// Whether the products that read this operand run in bf16.
+    public var isBFloat16: Bool {
+        if case .bfloat16 = self { return true }
+        return false
+    }
+
     /// The same storage `n` elements on: a column block or a sub-matrix.
     public func advanced(by n: Int) -> GemmOperand {
         switch self {

@@ -8,8 +8,8 @@ import MixLNTestSupport
 /// lengths that are not multiples of the block (1, 63, 65, 130 with blocks of 64), grouped-query
 /// attention, fp32 and bf16 operands, and any number of workers.
 ///
-/// Every buffer starts as NaN: outputs must be overwritten everywhere, the score blocks above the
-/// diagonal must stay untouched (never computed), and nothing may read them (a NaN read would spread).
+/// Every output buffer and bf16 copy starts as NaN, so an entry left unwritten, or a read of one,
+/// shows as a mismatch.
 final class BlockedAttentionTests: XCTestCase {
     /// One problem: B batch, T tokens, H query heads, G key/value heads, D head size; inputs in Double.
     struct Case: CustomStringConvertible {
@@ -22,15 +22,14 @@ final class BlockedAttentionTests: XCTestCase {
         var W: Int { (H + 2 * G) * D }
         var qkv: [Double] { FiniteDifference.randomVector(B * T * W, seed: UInt64(31 + T + G), scale: 2) }  // (B, T, W)
         var dOut: [Double] { FiniteDifference.randomVector(B * T * C, seed: UInt64(57 + T + G)) }          // (B, T, C)
-        var scores: Int { B * H * T * T }
         var description: String { "B \(B) T \(T) H \(H) G \(G) D \(D)" }
     }
 
     /// What one forward and backward give, as Double.
     struct Result {
-        var out: [Double]    // (B, T, C)
-        var probs: [Double]  // (B, H, T, T)
-        var dqkv: [Double]   // (B, T, W)
+        var out: [Double]        // (B, T, C)
+        var logSumExp: [Double]  // (B, H, T)
+        var dqkv: [Double]       // (B, T, W)
     }
 
     static let lengths = [1, 63, 65, 130]
@@ -55,7 +54,7 @@ final class BlockedAttentionTests: XCTestCase {
         let qkv = operand(c.qkv), dOut = operand(c.dOut)
         let (T, D, C, K, W) = (c.T, c.D, c.C, c.G * c.D, c.W)
         let scale = 1 / Double(D).squareRoot()
-        var result = Result(out: Array(repeating: 0, count: c.B * T * C), probs: Array(repeating: 0, count: c.scores),
+        var result = Result(out: Array(repeating: 0, count: c.B * T * C), logSumExp: Array(repeating: 0, count: c.B * c.H * T),
                             dqkv: Array(repeating: 0, count: c.B * T * W))
         for b in 0..<c.B {
             for h in 0..<c.H {
@@ -71,12 +70,12 @@ final class BlockedAttentionTests: XCTestCase {
                     let top = scores[0...t].max()!
                     let total = scores[0...t].reduce(0) { $0 + exp($1 - top) }
                     for s in 0...t { p[t][s] = exp(scores[s] - top) / total }
+                    result.logSumExp[(b * c.H + h) * T + t] = top + log(total)
                 }
                 let pOperand = p.map(operand)
                 var dS = p
                 for t in 0..<T {
                     for d in 0..<D { result.out[(b * T + t) * C + h * D + d] = (0..<T).reduce(0) { $0 + pOperand[t][$1] * v($1, d) } }
-                    for s in 0..<T { result.probs[((b * c.H + h) * T + t) * T + s] = p[t][s] }
                     let dP = (0..<T).map { s in (0..<D).reduce(0) { $0 + dO(t, $1) * v(s, $1) } }
                     let inner = (0..<T).reduce(0) { $0 + p[t][$1] * dP[$1] }
                     for s in 0..<T { dS[t][s] = p[t][s] * (dP[s] - inner) }
@@ -97,7 +96,7 @@ final class BlockedAttentionTests: XCTestCase {
 
     // MARK: - The engine's attention
 
-    /// `CausalAttention.forward` then `backward` in `S` on `c`'s inputs, every buffer and bf16 copy
+    /// `CausalAttention.forward` then `backward` in `S` on `c`'s inputs, every output and bf16 copy
     /// starting as NaN.
     static func blocked<S: TensorScalar>(_ c: Case, _: S.Type, bf16: Bool) -> Result {
         func nanBuffer(_ count: Int) -> Buffer<S> {
@@ -112,50 +111,38 @@ final class BlockedAttentionTests: XCTestCase {
             return copy
         }
         let qkv = Buffer<S>(c.qkv.map { S($0) }), dOut = Buffer<S>(c.dOut.map { S($0) })
-        let out = nanBuffer(c.B * c.T * c.C), probs = nanBuffer(c.scores), dProbs = nanBuffer(c.scores), dqkv = nanBuffer(qkv.count)
-        let probsCopy = nanCopy(c.scores), dProbsCopy = nanCopy(c.scores), qkvCopy = nanCopy(qkv.count), dOutCopy = nanCopy(dOut.count)
+        let out = nanBuffer(c.B * c.T * c.C), logSumExp = nanBuffer(c.B * c.H * c.T), dqkv = nanBuffer(qkv.count)
+        let qkvCopy = nanCopy(qkv.count), dOutCopy = nanCopy(dOut.count)
         withExtendedLifetime((qkvCopy, dOutCopy)) {  // the operands point into the copies
             let qkvOperand = GemmOperand(qkv.pointer, count: qkv.count, roundingInto: qkvCopy)
-            CausalAttention.forward(out: out.pointer, probs: probs.pointer, qkv: qkvOperand, probsCopy: probsCopy,
+            CausalAttention.forward(out: out.pointer, logSumExp: logSumExp.pointer, qkv: qkvOperand,
                                     batch: c.B, seqLen: c.T, heads: c.H, kvHeads: c.G, headDim: c.D)
-            CausalAttention.backward(dqkv: dqkv.pointer, dProbs: dProbs.pointer,
-                                     dOut: GemmOperand(dOut.pointer, count: dOut.count, roundingInto: dOutCopy),
-                                     qkv: qkvOperand, probs: probs.pointer, probsOperand: GemmOperand(probs.pointer, savedIn: probsCopy),
-                                     dProbsCopy: dProbsCopy, batch: c.B, seqLen: c.T, heads: c.H, kvHeads: c.G, headDim: c.D)
+            CausalAttention.backward(dqkv: dqkv.pointer, dOut: GemmOperand(dOut.pointer, count: dOut.count, roundingInto: dOutCopy),
+                                     qkv: qkvOperand, logSumExp: logSumExp.pointer,
+                                     batch: c.B, seqLen: c.T, heads: c.H, kvHeads: c.G, headDim: c.D)
         }
         func double(_ x: Buffer<S>) -> [Double] { x.array.map { Double($0) } }
-        return Result(out: double(out), probs: double(probs), dqkv: double(dqkv))
-    }
-
-    /// The entries of (B, H, T, T) scores (t, s) with s before the end of t's query block, in order,
-    /// and how many of the others (the blocks above the diagonal) are not NaN.
-    static func split(_ probs: [Double], _ c: Case) -> (onAndBelowDiagonal: [Double], writtenAbove: Int) {
-        let blocks = AttentionBlocks(seqLen: c.T, size: CausalAttention.blockSize)
-        var scores: [Double] = [], writtenAbove = 0
-        for pair in 0..<(c.B * c.H) {
-            for i in 0..<blocks.count {
-                let end = blocks.rows(i).upperBound
-                for t in blocks.rows(i) {
-                    let row = (pair * c.T + t) * c.T
-                    scores += probs[row ..< row + end]
-                    writtenAbove += probs[row + end ..< row + c.T].filter { !$0.isNaN }.count
-                }
-            }
-        }
-        return (scores, writtenAbove)
+        return Result(out: double(out), logSumExp: double(logSumExp), dqkv: double(dqkv))
     }
 
     func assertMatches(_ got: Result, _ expected: Result, _ c: Case, relative: Double, absolute: Double, _ label: String,
                        file: StaticString = #filePath, line: UInt = #line) {
-        let scores = Self.split(got.probs, c)
-        XCTAssertEqual(scores.writtenAbove, 0, "\(label) \(c): scores above the diagonal blocks were written", file: file, line: line)
-        assertClose(scores.onAndBelowDiagonal, Self.split(expected.probs, c).onAndBelowDiagonal, relative: relative, absolute: absolute,
-                    "\(label) \(c) probs", file: file, line: line)
         assertClose(got.out, expected.out, relative: relative, absolute: absolute, "\(label) \(c) out", file: file, line: line)
+        assertClose(got.logSumExp, expected.logSumExp, relative: relative, absolute: absolute, "\(label) \(c) logSumExp", file: file, line: line)
         assertClose(got.dqkv, expected.dqkv, relative: relative, absolute: absolute, "\(label) \(c) dqkv", file: file, line: line)
     }
 
     // MARK: - Tests
+
+    /// The products cover the blocks on and below the diagonal: at T = 256 in blocks of 64, 1.25×
+    /// the T(T+1)/2 entries causal attention needs, where whole rows would be 2×.
+    func testTheProductsSkipTheBlocksAboveTheDiagonal() {
+        let blocks = AttentionBlocks(seqLen: 256, size: 64)
+        XCTAssertEqual(blocks.count, 4)
+        XCTAssertEqual(blocks.computedEntries, 64 * (64 + 128 + 192 + 256))
+        XCTAssertEqual(AttentionBlocks(seqLen: 130, size: 64).rows(2), 128..<130)
+        XCTAssertEqual(AttentionBlocks(seqLen: 1, size: 64).computedEntries, 1)
+    }
 
     /// In Double the only differences are summation order (the products of bf16 values are exact),
     /// so the blocked attention agrees with the full matrices to rounding, bf16 operands included: a
@@ -188,9 +175,9 @@ final class BlockedAttentionTests: XCTestCase {
     }
 
     /// Every work item computes the same products whatever the number of workers, so the results
-    /// are bitwise equal for 1, 2, 16 and 64 threads (NaN where nothing was written).
+    /// are bitwise equal for 1, 2, 16 and 64 threads.
     func testBitwiseTheSameForAnyThreadCount() {
-        func same(_ a: [Double], _ b: [Double]) -> Bool { a.elementsEqual(b) { $0 == $1 || ($0.isNaN && $1.isNaN) } }
+        func same(_ a: [Double], _ b: [Double]) -> Bool { a.elementsEqual(b) }
         for c in [Case(T: 130, G: 2), Case(B: 1, T: 65, H: 2, G: 1)] {
             for bf16 in [false, true] {
                 Parallel.threadCount = 1
@@ -201,7 +188,7 @@ final class BlockedAttentionTests: XCTestCase {
                                                   (Self.blocked(c, Double.self, bf16: bf16), single.double, "Double")] {
                         let label = "\(type) \(bf16 ? "bf16" : "fp32") \(c), \(threads) threads"
                         XCTAssertTrue(same(got.out, expected.out), "\(label): out")
-                        XCTAssertTrue(same(got.probs, expected.probs), "\(label): probs")
+                        XCTAssertTrue(same(got.logSumExp, expected.logSumExp), "\(label): logSumExp")
                         XCTAssertTrue(same(got.dqkv, expected.dqkv), "\(label): dqkv")
                     }
                 }

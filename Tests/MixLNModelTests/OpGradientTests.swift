@@ -151,22 +151,19 @@ final class OpGradientTests: XCTestCase {
         let B = 2, T = 3, H = 2, D = 2, C = H * D
         let qkv = FiniteDifference.randomVector(B * T * 3 * C, seed: 11, scale: 2)
         let r = FiniteDifference.randomVector(B * T * C, seed: 12)
-        func forward(_ qkv: [Double]) -> (out: [Double], probs: [Double]) {
-            var out = [Double](repeating: 0, count: B * T * C), probs = [Double](repeating: 0, count: B * H * T * T)
-            CausalAttention.forward(out: &out, probs: &probs, qkv: qkv, batch: B, seqLen: T, heads: H, headDim: D)
-            return (out, probs)
+        func forward(_ qkv: [Double]) -> (out: [Double], logSumExp: [Double]) {
+            var out = [Double](repeating: 0, count: B * T * C), logSumExp = [Double](repeating: 0, count: B * H * T)
+            CausalAttention.forward(out: &out, logSumExp: &logSumExp, qkv: qkv, batch: B, seqLen: T, heads: H, headDim: D)
+            return (out, logSumExp)
         }
-        let (out, probs) = forward(qkv)
-        for bh in 0..<B * H {
-            for t in 0..<T {
-                let row = probs[(bh * T + t) * T ..< (bh * T + t + 1) * T]
-                XCTAssertEqual(row.reduce(0, +), 1, accuracy: 1e-12)
-                XCTAssertEqual(row.dropFirst(t + 1).reduce(0, +), 0, "causal mask")
-            }
-        }
+        let (out, logSumExp) = forward(qkv)
         XCTAssertEqual(out[0], qkv[2 * C], accuracy: 1e-12, "the first token attends only to itself: out = v")
-        var dqkv = [Double](repeating: 0, count: qkv.count), dProbs = [Double](repeating: 0, count: probs.count)
-        CausalAttention.backward(dqkv: &dqkv, dProbs: &dProbs, dOut: r, qkv: qkv, probs: probs, batch: B, seqLen: T, heads: H, headDim: D)
+        // Head 0 of batch 0: row 1 sees keys 0 and 1 (causal mask), scores q·k/√D.
+        func score(_ t: Int, _ s: Int) -> Double { (0..<D).reduce(0) { $0 + qkv[t * 3 * C + $1] * qkv[s * 3 * C + C + $1] } / Double(D).squareRoot() }
+        XCTAssertEqual(logSumExp[0], score(0, 0), accuracy: 1e-12)
+        XCTAssertEqual(logSumExp[1], log(exp(score(1, 0)) + exp(score(1, 1))), accuracy: 1e-12)
+        var dqkv = [Double](repeating: 0, count: qkv.count)
+        CausalAttention.backward(dqkv: &dqkv, dOut: r, qkv: qkv, logSumExp: logSumExp, batch: B, seqLen: T, heads: H, headDim: D)
         assertClose(dqkv, FiniteDifference.gradient(at: qkv) { dot(forward($0).out, r) }, "dqkv")
     }
 
