@@ -28,6 +28,7 @@ where Self.RawSignificand: FixedWidthInteger {
         beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int, threading: GemmThreading)
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` with bfloat16 `A` and `B`: every product
     /// of two bfloat16 values is exact in fp32, and they are summed in fp32 (in `Double` for `Double`).
+    /// Models reach it through `GemmOperand`'s `gemm`.
     static func gemmBFloat16(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         alpha: Self, a: UnsafePointer<UInt16>, lda: Int,
@@ -83,17 +84,6 @@ extension TensorScalar {
     ) {
         gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
              b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: .shared)
-    }
-
-    /// `gemmBFloat16` on `GemmThreading.shared` threads.
-    @inlinable public static func gemmBFloat16(
-        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-        alpha: Self, a: UnsafePointer<UInt16>, lda: Int,
-        b: UnsafePointer<UInt16>, ldb: Int,
-        beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int
-    ) {
-        gemmBFloat16(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda,
-                     b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, threading: .shared)
     }
 }
 

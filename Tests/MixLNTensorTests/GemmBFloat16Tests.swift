@@ -42,7 +42,7 @@ final class GemmBFloat16Tests: XCTestCase {
     static let implementations: [(String, BF16Gemm)] = [
         ("Float.gemmBFloat16 (\(GemmBackend.bf16))", { ta, tb, c, a, b, out, ldc in
             Float.gemmBFloat16(transposeA: ta, transposeB: tb, m: c.m, n: c.n, k: c.k, alpha: c.alpha, a: a.bits, lda: a.ld,
-                               b: b.bits, ldb: b.ld, beta: c.beta, c: out, ldc: ldc)
+                               b: b.bits, ldb: b.ld, beta: c.beta, c: out, ldc: ldc, threading: .shared)
         }),
         ("widened fallback", { ta, tb, c, a, b, out, ldc in
             mixln_gemm_bf16_widened(ta ? 1 : 0, tb ? 1 : 0, c.m, c.n, c.k, c.alpha, a.bits, a.ld, b.bits, b.ld, c.beta, out, ldc,
@@ -51,7 +51,7 @@ final class GemmBFloat16Tests: XCTestCase {
         ("Double.gemmBFloat16", { ta, tb, c, a, b, out, ldc in
             var d = (0..<(c.m * ldc)).map { Double(out[$0]) }
             Double.gemmBFloat16(transposeA: ta, transposeB: tb, m: c.m, n: c.n, k: c.k, alpha: Double(c.alpha), a: a.bits, lda: a.ld,
-                                b: b.bits, ldb: b.ld, beta: Double(c.beta), c: &d, ldc: ldc)
+                                b: b.bits, ldb: b.ld, beta: Double(c.beta), c: &d, ldc: ldc, threading: .shared)
             for i in 0..<d.count { out[i] = Float(d[i]) }
         }),
     ]
@@ -113,7 +113,7 @@ final class GemmBFloat16Tests: XCTestCase {
         for i in 0..<m { for j in 0..<n { for p in 0..<k { expected[i * n + j] += BFloat16.float(a[i * k + p]) * BFloat16.float(b[p * n + j]) } } }
         var native = [Float](repeating: .nan, count: m * n), widened = native
         Float.gemmBFloat16(transposeA: false, transposeB: false, m: m, n: n, k: k, alpha: 1, a: a, lda: k, b: b, ldb: n,
-                           beta: 0, c: &native, ldc: n)
+                           beta: 0, c: &native, ldc: n, threading: .shared)
         mixln_gemm_bf16_widened(0, 0, m, n, k, 1, a, k, b, n, 0, &widened, n, 1)
         XCTAssertEqual(native, expected)
         XCTAssertEqual(widened, expected)
