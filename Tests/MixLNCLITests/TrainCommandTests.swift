@@ -69,6 +69,26 @@ final class TrainCommandTests: CLITestCase {
         XCTAssertEqual(config["pad_token_id"] as? Int, 256)
     }
 
+    func testAnEOSThatPadsIsNeverFrozen() throws {
+        // A BPE tokenizer trained here has one special token, <|endoftext|> = V−1, and pads with it
+        // (GPT-2 style). Freezing row V−1 (the official padding row) at zero froze the eos that packing
+        // puts between documents: an all-zero stream whose Post-LN backward overflowed in 12 bf16
+        // layers at the first update. Nothing is frozen then; the eos row trains.
+        let corpus = try tinyCorpus()
+        let tokenizer = workDirectory.appendingPathComponent("bpe.json").path
+        let trained = try mixln(["tokenizer", "train", "--data", corpus, "--vocab-size", "300", "--out", tokenizer])
+        XCTAssertEqual(trained.status, 0, trained.stderr)
+        let result = try mixln(["train", "--model", try tinyConfig(), "--vocab-size", "tokenizer", "--tokenizer", tokenizer,
+                                "--norm", "post", "--packing", "--data", corpus, "--steps", "2", "--batch-size", "2",
+                                "--seq-len", "16", "--out", "eos"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        let run = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: workDirectory.appendingPathComponent("eos/run.json"))) as? [String: Any])
+        let config = try XCTUnwrap(run["config"] as? [String: Any])
+        XCTAssertEqual(config["vocab_size"] as? Int, 300)
+        XCTAssertNil(config["pad_token_id"], "the eos pads: no embedding row may be frozen")
+    }
+
     func testPackingAndPreTokenizedInput() throws {
         let records = (0..<40).map { i in "{\"input_ids\": [\((0..<20).map { String(($0 * 7 + i) % 200) }.joined(separator: ", "))]}" }
         let data = try write(records.joined(separator: "\n"), to: "ids.jsonl")
