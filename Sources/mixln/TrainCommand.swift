@@ -153,15 +153,16 @@ struct TrainCommand: ParsableCommand {
         // The official pad_token_id = -1 freezes row V−1 at zero. When the tokenizer's ids reach that
         // row (a vocabulary sized to the tokenizer), it would freeze a real token — an all-zero
         // stream that Post-LN's 1/√ε amplifies in every layer's backward — so the tokenizer's own
-        // pad id is frozen instead, when it is a token of its own and a row of the model. A pad id
-        // that is also a token the data feeds in (GPT-2-style tokenizers pad with eos, which packing
-        // puts between documents) is never frozen: then no row is.
+        // pad id is frozen instead, when it is a token of its own and a row of the model (a pad id
+        // past the model's rows leaves the official row). A pad id that is also a token the data
+        // feeds in (GPT-2-style tokenizers pad with eos, which packing puts between documents) is
+        // never frozen: then no row is.
         guard let row = config.embeddingPaddingRow, row < tokenizer.vocabularySize else { return config }
         let pad = tokenizer.padId
         let padIsDedicated = ![tokenizer.eosId, tokenizer.bosId, tokenizer.unkId].contains(pad)
-        if !padIsDedicated || Int(pad) >= config.vocabSize {
+        if !padIsDedicated {
             config.padTokenId = nil
-        } else if Int(pad) != row {
+        } else if Int(pad) != row, Int(pad) < config.vocabSize {
             config.padTokenId = Int(pad)
         }
         return config
