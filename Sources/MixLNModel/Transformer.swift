@@ -125,6 +125,8 @@ public final class Transformer<T: TensorScalar> {
     /// DyT's embedding scale where the model has one.
     /// - Parameters: out (N, C), tokens (N)
     func embed(out: UnsafeMutablePointer<T>, tokens: UnsafePointer<Int32>, rows N: Int) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .embedding(backward: false)) }
         let C = config.hiddenSize, scale = layout.embeddingScale.map { weights($0, count: 1)[0] } ?? 1
         if let bfloat16 {
             Embedding.forward(out: out, tokens: tokens, bfloat16Table: bfloat16.bits(at: layout.embedding), rows: N, channels: C, scale: scale)
@@ -360,7 +362,9 @@ public final class Transformer<T: TensorScalar> {
         // all layers may hold a residual this layer does not use).
         let r = postNorm == nil && norms.gpas != .afterResidual ? y : acts.residual!.pointer
         let skip = norms.skipFromNormedInput ? u : x
+        let span = OpProfiler.begin()
         VectorMath.scaledAdd(r, T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1), skip, g, N * C)
+        OpProfiler.end(span, .residual(backward: false))
         if let rstd = acts.postRstd, let site = postNorm {
             normForward(site, out: y, rstd: rstd.pointer, inp: r, rows: N)
         }
@@ -550,6 +554,8 @@ public final class Transformer<T: TensorScalar> {
             normBackward(site, dInp: dIn.pointer, dOut: dOut.pointer, inp: embedded.pointer, rstd: rstd.pointer, rows: N)
             dEmbedded = dIn.pointer
         }
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .embedding(backward: true)) }
         a.tokens.withUnsafeBufferPointer { ids in
             if let scale = layout.embeddingScale {
                 Embedding.backwardScale(dScale: g + scale, dOut: dEmbedded, tokens: ids.baseAddress!, table: w + layout.embedding,
@@ -582,8 +588,10 @@ public final class Transformer<T: TensorScalar> {
             dR = a.dResidual.pointer
         }
         // r = α·s + g' with s = x̃ = x − SiLU(a)·sg(x) at the shortcut (dX gets α·dR unscaled), or s = u
+        let span = OpProfiler.begin()
         dX.update(repeating: 0, count: N * C)
         if !norms.skipFromNormedInput { VectorMath.axpy(T(norms.residualScale), dR, dX, N * C) }
+        OpProfiler.end(span, .residual(backward: true))
         if norms.gpas == .shortcut, let gate = gpasGate {
             let skip = norms.skipFromNormedInput ? (acts.inputNormed?.pointer ?? x) : x
             GradientPreservingScale.backwardGate(dGate: g + gate, dOut: dR, inp: skip, gate: w + gate, count: N * C,
@@ -612,7 +620,9 @@ public final class Transformer<T: TensorScalar> {
         if let rstd = acts.inputRstd, let site = inputNorm {
             normBackward(site, dInp: dX, dOut: a.dBodyInput.pointer, inp: x, rstd: rstd.pointer, rows: N, scale: T(norms.inputNormScale))
         } else {
+            let span = OpProfiler.begin()
             VectorMath.axpy(1, a.dBodyInput.pointer, dX, N * C)
+            OpProfiler.end(span, .residual(backward: true))
         }
     }
 

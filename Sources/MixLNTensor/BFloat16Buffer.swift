@@ -19,6 +19,8 @@ public final class BFloat16Buffer {
     public func round<T: TensorScalar>(_ x: UnsafePointer<T>, count n: Int, at offset: Int = 0) {
         precondition(offset >= 0 && offset + n <= count, "bf16 copy of \(n) values at \(offset) exceeds the buffer of \(count)")
         let out = pointer + offset
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .bf16Rounding) }
         Parallel.forEachChunk(n, minimumPerThread: 1 << 15) { range in
             T.roundToBFloat16(x + range.lowerBound, into: out + range.lowerBound, count: range.count)
         }

@@ -15,6 +15,16 @@ public enum OpKind: Hashable, Sendable {
     case optimizer
     /// The gradient-norm bookkeeping of a training step.
     case gradientNorms
+    /// The SwiGLU activation between the MLP's two matmuls, forward or backward.
+    case swiglu(backward: Bool)
+    /// Rotary position embedding of queries and keys, forward or backward.
+    case rope(backward: Bool)
+    /// The token embedding lookup, or its gradient's scatter-add.
+    case embedding(backward: Bool)
+    /// The residual stream's adds (and, backward, the zeroing and accumulation of its gradients).
+    case residual(backward: Bool)
+    /// Rounding fp32 values to bf16 outside a matmul: activation copies and the weight copy.
+    case bf16Rounding
 }
 
 /// Time spent per `OpKind` while profiling is on.

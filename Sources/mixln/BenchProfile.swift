@@ -95,7 +95,8 @@ struct StepProfile: Encodable {
                       share: seconds / stepSeconds, gflops: gflops,
                       ceilingFraction: name == "matmul" ? gflops.map { $0 / gemmCeiling } : nil)
         }
-        let order = ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms"]
+        let order = ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms",
+                     "swiglu", "rope", "embedding", "residual", "bf16_rounding"]
         var ops = entries.map { op($0.key, $0.value) }.sorted {
             let (a, b) = (order.firstIndex(of: $0.kind)!, order.firstIndex(of: $1.kind)!)
             return a != b ? a < b : $0.secondsPerStep > $1.secondsPerStep
@@ -120,6 +121,11 @@ struct StepProfile: Encodable {
         case .lmHeadLoss(let backward): return ("lm_head_loss", pass(backward), nil)
         case .optimizer: return ("optimizer", nil, nil)
         case .gradientNorms: return ("gradient_norms", nil, nil)
+        case .swiglu(let backward): return ("swiglu", pass(backward), nil)
+        case .rope(let backward): return ("rope", pass(backward), nil)
+        case .embedding(let backward): return ("embedding", pass(backward), nil)
+        case .residual(let backward): return ("residual", pass(backward), nil)
+        case .bf16Rounding: return ("bf16_rounding", nil, nil)
         }
     }
 

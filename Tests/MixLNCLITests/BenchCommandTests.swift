@@ -41,8 +41,9 @@ final class BenchProfileTests: CLITestCase {
         let profile = try XCTUnwrap(object["profile"] as? [String: Any])
         XCTAssertGreaterThan(try XCTUnwrap(profile["gemm_ceiling_gflops"] as? Double), 0)
         XCTAssertEqual(profile["gemm_ceiling_shape"] as? String, "2048x2048->2048")
-        for (phase, kinds) in [("train", ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms", "other"]),
-                               ("eval", ["matmul", "attention", "norm", "lm_head_loss", "other"])] {
+        let elementwise = ["swiglu", "rope", "embedding", "residual"]
+        for (phase, kinds) in [("train", ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms", "other"] + elementwise),
+                               ("eval", ["matmul", "attention", "norm", "lm_head_loss", "other"] + elementwise)] {
             let step = try XCTUnwrap(profile[phase] as? [String: Any], phase)
             let seconds = try XCTUnwrap(step["step_seconds"] as? Double)
             XCTAssertGreaterThan(try XCTUnwrap(step["activation_bytes"] as? Int), 0)

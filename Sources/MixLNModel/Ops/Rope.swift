@@ -64,6 +64,8 @@ public struct Rope<T: TensorScalar> {
     }
 
     private func rotate(_ x: UnsafeMutablePointer<T>, batch: Int, seqLen: Int, heads: Int, rowStride: Int, inverse: Bool) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .rope(backward: inverse)) }
         let half = headDim / 2
         let cosT = cosTable.pointer, sinT = sinTable.pointer
         Parallel.forEachChunk(batch * seqLen, minimumPerThread: 64) { range in

@@ -9,6 +9,8 @@ public enum SwiGLU {
     public static func forward<T: TensorScalar>(
         out: UnsafeMutablePointer<T>, gateUp: UnsafePointer<T>, rows: Int, intermediate: Int
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .swiglu(backward: false)) }
         Parallel.forEachChunk(rows, minimumPerThread: 32) { range in
             for n in range {
                 let gate = gateUp + n * 2 * intermediate, up = gate + intermediate, y = out + n * intermediate
@@ -27,6 +29,8 @@ public enum SwiGLU {
         dGateUp: UnsafeMutablePointer<T>, dOut: UnsafePointer<T>, gateUp: UnsafePointer<T>,
         rows: Int, intermediate: Int
     ) {
+        let span = OpProfiler.begin()
+        defer { OpProfiler.end(span, .swiglu(backward: true)) }
         Parallel.forEachChunk(rows, minimumPerThread: 32) { range in
             for n in range {
                 let gate = gateUp + n * 2 * intermediate, up = gate + intermediate
