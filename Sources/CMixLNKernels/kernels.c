@@ -225,3 +225,57 @@ void mixln_round_to_bf16_f32(float *x, size_t n) {
         memcpy(x + i, &widened, sizeof widened);
     }
 }
+
+// Values per block of the fused kernels: their fp32 results wait here when only the bits are kept.
+enum { FUSED_BLOCK = 256 };
+
+// One block of SwiGLU (restrict only binds on parameters, so each block is a function of its own).
+static void swiglu_block(float *restrict y, const float *restrict g, const float *restrict u, size_t m) {
+    for (size_t i = 0; i < m; i++) y[i] = exp_one(-g[i]);
+    for (size_t i = 0; i < m; i++) y[i] = g[i] * u[i] / (1.0f + y[i]);
+}
+
+void mixln_swiglu_f32(float *out, uint16_t *out_bf16, const float *gate, const float *up, size_t n) {
+    float block[FUSED_BLOCK];
+    for (size_t start = 0; start < n; start += FUSED_BLOCK) {
+        size_t m = n - start < FUSED_BLOCK ? n - start : FUSED_BLOCK;
+        float *y = out ? out + start : block;
+        swiglu_block(y, gate + start, up + start, m);
+        if (out_bf16) mixln_f32_to_bf16(out_bf16 + start, y, m);
+    }
+}
+
+static void swiglu_backward_block(float *restrict dg, float *restrict du, const float *restrict d,
+                                  const float *restrict g, const float *restrict u, size_t m) {
+    for (size_t i = 0; i < m; i++) dg[i] = exp_one(-g[i]);
+    for (size_t i = 0; i < m; i++) {
+        float sigma = 1.0f / (1.0f + dg[i]);
+        du[i] = d[i] * g[i] * sigma;
+        dg[i] = d[i] * u[i] * sigma * (1.0f + g[i] * (1.0f - sigma));
+    }
+}
+
+void mixln_swiglu_backward_f32(float *d_gate, float *d_up, uint16_t *d_gate_bf16, uint16_t *d_up_bf16,
+                               const float *dy, const float *gate, const float *up, size_t n) {
+    float gate_block[FUSED_BLOCK], up_block[FUSED_BLOCK];
+    for (size_t start = 0; start < n; start += FUSED_BLOCK) {
+        size_t m = n - start < FUSED_BLOCK ? n - start : FUSED_BLOCK;
+        float *dg = d_gate ? d_gate + start : gate_block, *du = d_up ? d_up + start : up_block;
+        swiglu_backward_block(dg, du, dy + start, gate + start, up + start, m);
+        if (d_gate_bf16) mixln_f32_to_bf16(d_gate_bf16 + start, dg, m);
+        if (d_up_bf16) mixln_f32_to_bf16(d_up_bf16 + start, du, m);
+    }
+}
+
+static void rope_head(float *restrict a, float *restrict b, const float *restrict cos, const float *restrict sin,
+                      float sign, size_t half) {
+    for (size_t i = 0; i < half; i++) {
+        float s = sin[i] * sign, c = cos[i], first = a[i], second = b[i];
+        a[i] = first * c - second * s;
+        b[i] = second * c + first * s;
+    }
+}
+
+void mixln_rope_f32(float *x, size_t heads, size_t head_stride, size_t half, const float *cos, const float *sin, float sign) {
+    for (size_t h = 0; h < heads; h++) rope_head(x + h * head_stride, x + h * head_stride + half, cos, sin, sign, half);
+}

@@ -55,7 +55,7 @@ final class LayerActivations<T: TensorScalar> {
     let logSumExp: Buffer<T>  // (B, H, T) each attention row's log Σ exp of its scores
     let context: Buffer<T>  // (N, C) attention output before o_proj
     let gateUp: Buffer<T>   // (N, 2I)
-    let hidden: Buffer<T>   // (N, I) silu(gate)·up
+    let hidden: Buffer<T>?  // (N, I) silu(gate)·up; nil in bf16, where only `hiddenCopy` is read
     let qkRaw: Buffer<T>?   // (N, W) q|k (|v) before QK-norm, at their qkv offsets (nil without QK-norm)
     let qkRstd: Buffer<T>?  // (N, H + 2G) QK-norm's 1/rms per segment
     let qkvCopy: BFloat16Buffer?      // (N, W)
@@ -70,7 +70,7 @@ final class LayerActivations<T: TensorScalar> {
         logSumExp = Buffer(count: B * config.numAttentionHeads * T_)
         context = Buffer(count: N * C)
         gateUp = Buffer(count: N * 2 * I)
-        hidden = Buffer(count: N * I)
+        hidden = precision == .bf16 ? nil : Buffer(count: N * I)
         let hasQKNorm = norms.qkNorm != .none
         qkRaw = hasQKNorm ? Buffer(count: N * W) : nil
         qkRstd = hasQKNorm ? Buffer(count: N * QueryKeyNorm.rstdPerRow(heads: config.numAttentionHeads, kvHeads: config.numKeyValueHeads)) : nil
@@ -288,7 +288,7 @@ final class BackwardScratch<T: TensorScalar> {
     let dScaled: Buffer<T>      // (N, C) gradient of the output before its scale λ
     let dqkv: Buffer<T>         // (N, C + 2K)
     let dContext: Buffer<T>     // (N, C)
-    let dGateUp: Buffer<T>      // (N, 2I)
+    let dGateUp: Buffer<T>      // (N, 2I); empty in bf16, where SwiGLU's backward writes only `dOutCopy`
     let dHidden: Buffer<T>      // (N, I)
     /// (N, max(W, 2I)) the output gradient of the Linear being differentiated, in bf16 (nil in fp32).
     let dOutCopy: BFloat16Buffer?
@@ -305,7 +305,7 @@ final class BackwardScratch<T: TensorScalar> {
         dScaled = Buffer(count: shape.rowsTimesWidth)
         dqkv = Buffer(count: N * shape.qkvWidth)
         dContext = Buffer(count: shape.rowsTimesWidth)
-        dGateUp = Buffer(count: N * 2 * shape.intermediate)
+        dGateUp = Buffer(count: precision == .bf16 ? 0 : N * 2 * shape.intermediate)
         dHidden = Buffer(count: N * shape.intermediate)
         dOutCopy = bfloat16Copy(N * max(shape.qkvWidth, 2 * shape.intermediate), precision)
     }

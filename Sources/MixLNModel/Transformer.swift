@@ -416,9 +416,16 @@ public final class Transformer<T: TensorScalar> {
         let C = config.hiddenSize, I = config.intermediateSize
         Linear.forward(out: acts.gateUp.pointer, inp: u, weight: matmulWeight(o.gateUp, count: 2 * I * C),
                        rows: N, inChannels: C, outChannels: 2 * I)
-        SwiGLU.forward(out: acts.hidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
-        Linear.forward(out: f, inp: GemmOperand(acts.hidden.pointer, count: N * I, roundingInto: acts.hiddenCopy),
-                       weight: matmulWeight(o.down, count: C * I), rows: N, inChannels: I, outChannels: C)
+        // In bf16 SwiGLU writes only the bf16 copy the down projection reads (and its backward reads again).
+        SwiGLU.forward(out: acts.hidden?.pointer, outCopy: acts.hiddenCopy, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
+        Linear.forward(out: f, inp: hiddenOperand(acts), weight: matmulWeight(o.down, count: C * I), rows: N, inChannels: I, outChannels: C)
+    }
+
+    /// The SwiGLU output as the down projection reads it: its bf16 copy in bf16, else the fp32 values.
+    private func hiddenOperand(_ acts: LayerActivations<T>) -> GemmOperand<T> {
+        if let copy = acts.hiddenCopy { return .bfloat16(copy.pointer) }
+        guard let hidden = acts.hidden else { preconditionFailure("an fp32 layer keeps its SwiGLU output") }
+        return .values(hidden.pointer)
     }
 
     // MARK: - Norm sites
@@ -659,10 +666,18 @@ public final class Transformer<T: TensorScalar> {
         let N = a.rows, C = config.hiddenSize, I = config.intermediateSize
         let g = gradients.pointer
         Linear.backward(dInp: a.dHidden.pointer, dWeight: g + o.down, dOut: GemmOperand(dF, count: N * C, roundingInto: a.dOutCopy),
-                        inp: GemmOperand(acts.hidden.pointer, savedIn: acts.hiddenCopy), weight: matmulWeight(o.down, count: C * I),
+                        inp: hiddenOperand(acts), weight: matmulWeight(o.down, count: C * I),
                         rows: N, inChannels: I, outChannels: C, accumulateInput: false)
-        SwiGLU.backward(dGateUp: a.dGateUp.pointer, dOut: a.dHidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
-        Linear.backward(dInp: dU, dWeight: g + o.gateUp, dOut: GemmOperand(a.dGateUp.pointer, count: N * 2 * I, roundingInto: a.dOutCopy),
+        // In bf16 SwiGLU's backward writes only the bf16 gradient both products read.
+        let dGateUpOperand: GemmOperand<T>
+        if let copy = a.dOutCopy {
+            SwiGLU.backward(dGateUp: nil, dGateUpCopy: copy, dOut: a.dHidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
+            dGateUpOperand = .bfloat16(copy.pointer)
+        } else {
+            SwiGLU.backward(dGateUp: a.dGateUp.pointer, dOut: a.dHidden.pointer, gateUp: acts.gateUp.pointer, rows: N, intermediate: I)
+            dGateUpOperand = .values(a.dGateUp.pointer)
+        }
+        Linear.backward(dInp: dU, dWeight: g + o.gateUp, dOut: dGateUpOperand,
                         inp: u, weight: matmulWeight(o.gateUp, count: 2 * I * C), rows: N, inChannels: C, outChannels: 2 * I, accumulateInput: false)
     }
 }

@@ -72,6 +72,19 @@ where Self.RawSignificand: FixedWidthInteger {
     static func softmaxInPlace(_ x: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// out[i] = bits[i] read as bfloat16 (exact: every bfloat16 is a Float and a Double).
     static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Self>, count: Int)
+    /// SwiGLU, `y[i] = gate[i]·up[i] / (1 + exp(−gate[i]))`, into `out` and/or `bits` (its bfloat16
+    /// rounding, as `roundToBFloat16`), in one pass; at least one is non-nil.
+    static func swiglu(gate: UnsafePointer<Self>, up: UnsafePointer<Self>, out: UnsafeMutablePointer<Self>?,
+                       bits: UnsafeMutablePointer<UInt16>?, count: Int)
+    /// SwiGLU's backward: with σ = sigmoid(gate[i]), `dUp = dy·gate·σ`, `dGate = dy·up·σ·(1 + gate·(1 − σ))`,
+    /// into the values and/or their bfloat16 bits (each pair: at least one non-nil).
+    static func swigluBackward(dy: UnsafePointer<Self>, gate: UnsafePointer<Self>, up: UnsafePointer<Self>,
+                               dGate: UnsafeMutablePointer<Self>?, dUp: UnsafeMutablePointer<Self>?,
+                               dGateBits: UnsafeMutablePointer<UInt16>?, dUpBits: UnsafeMutablePointer<UInt16>?, count: Int)
+    /// Rotates in place `heads` vectors of 2·half values, `headStride` apart: with a, b their halves,
+    /// `a' = a·cos − b·sin·sign`, `b' = b·cos + a·sin·sign` (sign −1: the inverse rotation).
+    static func rotateHalves(_ x: UnsafeMutablePointer<Self>, heads: Int, headStride: Int, half: Int,
+                             cos: UnsafePointer<Self>, sin: UnsafePointer<Self>, sign: Self)
 }
 
 extension TensorScalar {
@@ -170,6 +183,22 @@ extension Float: TensorScalar {
     }
     @inlinable public static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Float>, count: Int) {
         mixln_bf16_to_f32(out, bits, count)
+    }
+    @inlinable public static func swiglu(gate: UnsafePointer<Float>, up: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>?,
+                                         bits: UnsafeMutablePointer<UInt16>?, count: Int) {
+        precondition(out != nil || bits != nil, "swiglu needs an output")
+        mixln_swiglu_f32(out, bits, gate, up, count)
+    }
+    @inlinable public static func swigluBackward(dy: UnsafePointer<Float>, gate: UnsafePointer<Float>, up: UnsafePointer<Float>,
+                                                 dGate: UnsafeMutablePointer<Float>?, dUp: UnsafeMutablePointer<Float>?,
+                                                 dGateBits: UnsafeMutablePointer<UInt16>?, dUpBits: UnsafeMutablePointer<UInt16>?,
+                                                 count: Int) {
+        precondition((dGate != nil || dGateBits != nil) && (dUp != nil || dUpBits != nil), "swigluBackward needs its outputs")
+        mixln_swiglu_backward_f32(dGate, dUp, dGateBits, dUpBits, dy, gate, up, count)
+    }
+    @inlinable public static func rotateHalves(_ x: UnsafeMutablePointer<Float>, heads: Int, headStride: Int, half: Int,
+                                               cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, sign: Float) {
+        mixln_rope_f32(x, heads, headStride, half, cos, sin, sign)
     }
 }
 
@@ -316,5 +345,41 @@ extension Double: TensorScalar {
     }
     public static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Double>, count: Int) {
         for i in 0..<count { out[i] = Double(Float(bitPattern: UInt32(bits[i]) << 16)) }
+    }
+    public static func swiglu(gate: UnsafePointer<Double>, up: UnsafePointer<Double>, out: UnsafeMutablePointer<Double>?,
+                              bits: UnsafeMutablePointer<UInt16>?, count: Int) {
+        precondition(out != nil || bits != nil, "swiglu needs an output")
+        let y = [Double](unsafeUninitializedCapacity: count) { y, initialized in
+            for i in 0..<count { y[i] = gate[i] * up[i] / (1 + Foundation.exp(-gate[i])) }
+            initialized = count
+        }
+        out?.update(from: y, count: count)
+        if let bits { roundToBFloat16(y, into: bits, count: count) }
+    }
+    public static func swigluBackward(dy: UnsafePointer<Double>, gate: UnsafePointer<Double>, up: UnsafePointer<Double>,
+                                      dGate: UnsafeMutablePointer<Double>?, dUp: UnsafeMutablePointer<Double>?,
+                                      dGateBits: UnsafeMutablePointer<UInt16>?, dUpBits: UnsafeMutablePointer<UInt16>?, count: Int) {
+        precondition((dGate != nil || dGateBits != nil) && (dUp != nil || dUpBits != nil), "swigluBackward needs its outputs")
+        var gradientOfGate = [Double](repeating: 0, count: count), gradientOfUp = gradientOfGate
+        for i in 0..<count {
+            let sigma = 1 / (1 + Foundation.exp(-gate[i])), g = gate[i]
+            gradientOfUp[i] = dy[i] * g * sigma
+            gradientOfGate[i] = dy[i] * up[i] * sigma * (1 + g * (1 - sigma))
+        }
+        dGate?.update(from: gradientOfGate, count: count)
+        dUp?.update(from: gradientOfUp, count: count)
+        if let dGateBits { roundToBFloat16(gradientOfGate, into: dGateBits, count: count) }
+        if let dUpBits { roundToBFloat16(gradientOfUp, into: dUpBits, count: count) }
+    }
+    public static func rotateHalves(_ x: UnsafeMutablePointer<Double>, heads: Int, headStride: Int, half: Int,
+                                    cos: UnsafePointer<Double>, sin: UnsafePointer<Double>, sign: Double) {
+        for h in 0..<heads {
+            let a = x + h * headStride, b = a + half
+            for i in 0..<half {
+                let s = sin[i] * sign, first = a[i], second = b[i]
+                a[i] = first * cos[i] - second * s
+                b[i] = second * cos[i] + first * s
+            }
+        }
     }
 }

@@ -73,10 +73,11 @@ extension ForwardRetentionTests {
         }
         XCTAssertTrue(bf16.backwardScratchAllocated)
         // The bf16 scratch adds dOutCopy (N · max(W, 2I)), 2 bytes a value (the LM head's dLogits copy
-        // is the chunk's, made by the forward; attention rounds its panels into per-call scratch).
+        // is the chunk's, made by the forward; attention rounds its panels into per-call scratch), and
+        // has no fp32 SwiGLU gradient (N, 2I): its backward writes only the bf16 copy.
         let N = 36, c = config
         let width = max(c.hiddenSize + 2 * c.keyValueSize, 2 * c.intermediateSize)
-        let copies: Int = 2 * N * width
-        XCTAssertEqual(bf16.activationBytes - before.bf16, fp32.activationBytes - before.fp32 + copies)
+        let copies: Int = 2 * N * width, swigluGradient = 4 * N * 2 * c.intermediateSize
+        XCTAssertEqual(bf16.activationBytes - before.bf16, fp32.activationBytes - before.fp32 + copies - swigluGradient)
     }
 }

@@ -56,4 +56,19 @@ int mixln_f32_to_bf16_uses_avx512bf16(void);
 /// x[i] = x[i] rounded to the nearest bfloat16 (as `mixln_f32_to_bf16`, then widened).
 void mixln_round_to_bf16_f32(float *x, size_t n);
 
+// Fused elementwise kernels. Where they take both an fp32 output and a bfloat16 one, either may be
+// NULL: the bfloat16 bits are those `mixln_f32_to_bf16` gives for the fp32 result, written in the
+// same pass (a bf16 GEMM that reads only the bits needs no fp32 buffer and no second pass).
+
+/// SwiGLU: y[i] = gate[i] * up[i] / (1 + exp(-gate[i])) = silu(gate[i]) * up[i], into out and/or out_bf16.
+void mixln_swiglu_f32(float *out, uint16_t *out_bf16, const float *gate, const float *up, size_t n);
+/// SwiGLU backward: with s = sigmoid(gate[i]), d_up = dy * gate * s and d_gate = dy * up * s * (1 + gate * (1 - s)),
+/// into d_gate / d_up and/or their bits.
+void mixln_swiglu_backward_f32(float *d_gate, float *d_up, uint16_t *d_gate_bf16, uint16_t *d_up_bf16,
+                               const float *dy, const float *gate, const float *up, size_t n);
+/// Rotary embedding of `heads` head vectors of size 2 * half at x, x + head_stride, ...: with a, b
+/// the two halves, a' = a * cos - b * sin * sign, b' = b * cos + a * sin * sign (sign -1: the inverse
+/// rotation, RoPE's backward), in place.
+void mixln_rope_f32(float *x, size_t heads, size_t head_stride, size_t half, const float *cos, const float *sin, float sign);
+
 #endif

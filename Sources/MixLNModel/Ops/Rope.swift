@@ -52,15 +52,8 @@ public struct Rope<T: TensorScalar> {
     /// - Parameter x: (H·D) values
     public func forward(_ x: UnsafeMutablePointer<T>, position: Int, heads: Int) {
         let half = headDim / 2
-        let c = cosTable.pointer + position * half, s = sinTable.pointer + position * half
-        for h in 0..<heads {
-            let v = x + h * headDim
-            for i in 0..<half {
-                let a = v[i], b = v[i + half]
-                v[i] = a * c[i] - b * s[i]
-                v[i + half] = b * c[i] + a * s[i]
-            }
-        }
+        T.rotateHalves(x, heads: heads, headStride: headDim, half: half,
+                       cos: cosTable.pointer + position * half, sin: sinTable.pointer + position * half, sign: 1)
     }
 
     private func rotate(_ x: UnsafeMutablePointer<T>, batch: Int, seqLen: Int, heads: Int, rowStride: Int, inverse: Bool) {
@@ -71,16 +64,8 @@ public struct Rope<T: TensorScalar> {
         Parallel.forEachChunk(batch * seqLen, minimumPerThread: 64) { range in
             for row in range {
                 let t = row % seqLen
-                let c = cosT + t * half, s = sinT + t * half
-                for h in 0..<heads {
-                    let v = x + row * rowStride + h * headDim
-                    for i in 0..<half {
-                        let a = v[i], b = v[i + half]
-                        let sine = inverse ? -s[i] : s[i]
-                        v[i] = a * c[i] - b * sine
-                        v[i + half] = b * c[i] + a * sine
-                    }
-                }
+                T.rotateHalves(x + row * rowStride, heads: heads, headStride: headDim, half: half,
+                               cos: cosT + t * half, sin: sinT + t * half, sign: inverse ? -1 : 1)
             }
         }
     }
