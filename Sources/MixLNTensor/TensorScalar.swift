@@ -10,7 +10,7 @@ import Foundation
 /// The element types the engine computes in: `Float` for training, `Double` for gradient checks.
 ///
 /// Kernels are generic over this protocol. The operations whose speed decides a training step
-/// (matrix multiply, exp, the row reductions of softmax) are requirements, so `Float` brings
+/// (matrix multiply, exp, the row reductions of softmax, the Adam update) are requirements, so `Float` brings
 /// its GEMMs (oneDNN, or BLAS without it; see `CMixLNGemm`) and vectorized C kernels while `Double`
 /// keeps BLAS and plain, obviously-correct loops.
 ///
@@ -72,6 +72,12 @@ where Self.RawSignificand: FixedWidthInteger {
     static func softmaxInPlace(_ x: UnsafeMutablePointer<Self>, count: Int) -> Self
     /// out[i] = bits[i] read as bfloat16 (exact: every bfloat16 is a Float and a Double).
     static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Self>, count: Int)
+    /// One Adam update (`AdamStep`) of `count` parameters `p` from their gradients `g`, in place of `p`
+    /// and the moments `m`, `v` (four arrays that do not overlap). With `roundingToBFloat16` the new
+    /// moments are rounded to bfloat16 before the weight update reads them, and the new weights after it.
+    static func adamUpdate(_ step: AdamStep<Self>, parameters p: UnsafeMutablePointer<Self>, gradients g: UnsafePointer<Self>,
+                           firstMoment m: UnsafeMutablePointer<Self>, secondMoment v: UnsafeMutablePointer<Self>,
+                           count: Int, roundingToBFloat16: Bool)
 }
 
 extension TensorScalar {
@@ -170,6 +176,13 @@ extension Float: TensorScalar {
     }
     @inlinable public static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Float>, count: Int) {
         mixln_bf16_to_f32(out, bits, count)
+    }
+    /// The C kernel: the same fp32 operations in the same order as `Double`'s loop, eight elements at a time.
+    @inlinable public static func adamUpdate(_ step: AdamStep<Float>, parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                                             firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>,
+                                             count: Int, roundingToBFloat16: Bool) {
+        let kernel = roundingToBFloat16 ? mixln_adam_bf16_f32 : mixln_adam_f32
+        kernel(p, g, m, v, count, step.beta1, step.beta2, step.l2, step.decay, step.stepSize, step.correction2Root, step.epsilon)
     }
 }
 
@@ -316,5 +329,20 @@ extension Double: TensorScalar {
     }
     public static func widen(bfloat16 bits: UnsafePointer<UInt16>, into out: UnsafeMutablePointer<Double>, count: Int) {
         for i in 0..<count { out[i] = Double(Float(bitPattern: UInt32(bits[i]) << 16)) }
+    }
+    public static func adamUpdate(_ step: AdamStep<Double>, parameters p: UnsafeMutablePointer<Double>, gradients g: UnsafePointer<Double>,
+                                  firstMoment m: UnsafeMutablePointer<Double>, secondMoment v: UnsafeMutablePointer<Double>,
+                                  count: Int, roundingToBFloat16: Bool) {
+        for i in 0..<count {
+            let grad = g[i] + step.l2 * p[i]
+            m[i] = step.beta1 * m[i] + (1 - step.beta1) * grad
+            v[i] = step.beta2 * v[i] + (1 - step.beta2) * grad * grad
+            if roundingToBFloat16 {
+                roundInPlaceToBFloat16(m + i, count: 1)
+                roundInPlaceToBFloat16(v + i, count: 1)
+            }
+            p[i] = p[i] * step.decay - step.stepSize * m[i] / (v[i].squareRoot() / step.correction2Root + step.epsilon)
+            if roundingToBFloat16 { roundInPlaceToBFloat16(p + i, count: 1) }
+        }
     }
 }
