@@ -279,3 +279,43 @@ static void rope_head(float *restrict a, float *restrict b, const float *restric
 void mixln_rope_f32(float *x, size_t heads, size_t head_stride, size_t half, const float *cos, const float *sin, float sign) {
     for (size_t h = 0; h < heads; h++) rope_head(x + h * head_stride, x + h * head_stride + half, cos, sin, sign, half);
 }
+
+static inline float bf16_rounded(float x) {
+    uint32_t widened = (uint32_t)bf16_bits(x) << 16;
+    float result;
+    memcpy(&result, &widened, sizeof result);
+    return result;
+}
+
+// The Adam update of the header, element by element; `rounds_to_bf16` is a constant at both call
+// sites, so each gets its own branch-free loop. The pragma keeps every element's operations as
+// written (no FMA contraction, no reassociation under -fassociative-math): the result is that of
+// the plain Swift loop it replaced, bit for bit.
+static inline void adam_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                            float b1, float b2, float l2, float decay, float step_size, float correction2_root, float eps,
+                            int rounds_to_bf16) {
+#pragma clang fp contract(off) reassociate(off)
+    for (size_t i = 0; i < n; i++) {
+        float grad = g[i] + l2 * p[i];
+        float m_new = b1 * m[i] + (1 - b1) * grad;
+        float v_new = b2 * v[i] + (1 - b2) * grad * grad;
+        if (rounds_to_bf16) {
+            m_new = bf16_rounded(m_new);
+            v_new = bf16_rounded(v_new);
+        }
+        float p_new = p[i] * decay - step_size * m_new / (sqrtf(v_new) / correction2_root + eps);
+        m[i] = m_new;
+        v[i] = v_new;
+        p[i] = rounds_to_bf16 ? bf16_rounded(p_new) : p_new;
+    }
+}
+
+void mixln_adam_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                    float b1, float b2, float l2, float decay, float step_size, float correction2_root, float eps) {
+    adam_f32(p, g, m, v, n, b1, b2, l2, decay, step_size, correction2_root, eps, 0);
+}
+
+void mixln_adam_bf16_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                         float b1, float b2, float l2, float decay, float step_size, float correction2_root, float eps) {
+    adam_f32(p, g, m, v, n, b1, b2, l2, decay, step_size, correction2_root, eps, 1);
+}

@@ -10,7 +10,7 @@ import Foundation
 /// The element types the engine computes in: `Float` for training, `Double` for gradient checks.
 ///
 /// Kernels are generic over this protocol. The operations whose speed decides a training step
-/// (matrix multiply, exp, the row reductions of softmax) are requirements, so `Float` brings
+/// (matrix multiply, exp, the row reductions of softmax, the Adam update) are requirements, so `Float` brings
 /// its GEMMs (oneDNN, or BLAS without it; see `CMixLNGemm`) and vectorized C kernels while `Double`
 /// keeps BLAS and plain, obviously-correct loops.
 ///
@@ -85,6 +85,12 @@ where Self.RawSignificand: FixedWidthInteger {
     /// `a' = a·cos − b·sin·sign`, `b' = b·cos + a·sin·sign` (sign −1: the inverse rotation).
     static func rotateHalves(_ x: UnsafeMutablePointer<Self>, heads: Int, headStride: Int, half: Int,
                              cos: UnsafePointer<Self>, sin: UnsafePointer<Self>, sign: Self)
+    /// One Adam update (`AdamStep`) of `count` parameters `p` from their gradients `g`, in place of `p`
+    /// and the moments `m`, `v` (four arrays that do not overlap). With `roundingToBFloat16` the new
+    /// moments are rounded to bfloat16 before the weight update reads them, and the new weights after it.
+    static func adamUpdate(_ step: AdamStep<Self>, parameters p: UnsafeMutablePointer<Self>, gradients g: UnsafePointer<Self>,
+                           firstMoment m: UnsafeMutablePointer<Self>, secondMoment v: UnsafeMutablePointer<Self>,
+                           count: Int, roundingToBFloat16: Bool)
 }
 
 extension TensorScalar {
@@ -199,6 +205,13 @@ extension Float: TensorScalar {
     @inlinable public static func rotateHalves(_ x: UnsafeMutablePointer<Float>, heads: Int, headStride: Int, half: Int,
                                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, sign: Float) {
         mixln_rope_f32(x, heads, headStride, half, cos, sin, sign)
+    }
+    /// The C kernel: the same fp32 operations in the same order as `Double`'s loop, eight elements at a time.
+    @inlinable public static func adamUpdate(_ step: AdamStep<Float>, parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
+                                             firstMoment m: UnsafeMutablePointer<Float>, secondMoment v: UnsafeMutablePointer<Float>,
+                                             count: Int, roundingToBFloat16: Bool) {
+        let kernel = roundingToBFloat16 ? mixln_adam_bf16_f32 : mixln_adam_f32
+        kernel(p, g, m, v, count, step.beta1, step.beta2, step.l2, step.decay, step.stepSize, step.correction2Root, step.epsilon)
     }
 }
 
@@ -380,6 +393,21 @@ extension Double: TensorScalar {
                 a[i] = first * cos[i] - second * s
                 b[i] = second * cos[i] + first * s
             }
+        }
+    }
+    public static func adamUpdate(_ step: AdamStep<Double>, parameters p: UnsafeMutablePointer<Double>, gradients g: UnsafePointer<Double>,
+                                  firstMoment m: UnsafeMutablePointer<Double>, secondMoment v: UnsafeMutablePointer<Double>,
+                                  count: Int, roundingToBFloat16: Bool) {
+        for i in 0..<count {
+            let grad = g[i] + step.l2 * p[i]
+            m[i] = step.beta1 * m[i] + (1 - step.beta1) * grad
+            v[i] = step.beta2 * v[i] + (1 - step.beta2) * grad * grad
+            if roundingToBFloat16 {
+                roundInPlaceToBFloat16(m + i, count: 1)
+                roundInPlaceToBFloat16(v + i, count: 1)
+            }
+            p[i] = p[i] * step.decay - step.stepSize * m[i] / (v[i].squareRoot() / step.correction2Root + step.epsilon)
+            if roundingToBFloat16 { roundInPlaceToBFloat16(p + i, count: 1) }
         }
     }
 }

@@ -71,4 +71,21 @@ void mixln_swiglu_backward_f32(float *d_gate, float *d_up, uint16_t *d_gate_bf16
 /// rotation, RoPE's backward), in place.
 void mixln_rope_f32(float *x, size_t heads, size_t head_stride, size_t half, const float *cos, const float *sin, float sign);
 
+// Adam and AdamW as PyTorch computes them, over n parameters p with gradients g and moments m, v:
+//   grad = g + l2·p;  m = b1·m + (1 − b1)·grad;  v = b2·v + (1 − b2)·grad·grad;
+//   p = p·decay − step_size·m / (sqrt(v) / correction2_root + eps)
+// Adam: l2 = weight decay, decay = 1; AdamW: l2 = 0, decay = 1 − lr·weight decay. At step t,
+// step_size = lr / (1 − b1^t) and correction2_root = sqrt(1 − b2^t). Every element's operations are
+// done in this order with fp32 roundings (no FMA contraction, no reassociation), so the result does
+// not depend on the vector width. The four arrays must not overlap.
+
+/// One Adam update in place of p, m and v.
+void mixln_adam_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                    float b1, float b2, float l2, float decay, float step_size, float correction2_root, float eps);
+/// The same update for weights and moments stored in bfloat16 (`--precision bf16-pure`): the new m and v
+/// are rounded to bfloat16 (as `mixln_round_to_bf16_f32`) before the weight update reads them, and the
+/// new p after it.
+void mixln_adam_bf16_f32(float *restrict p, const float *restrict g, float *restrict m, float *restrict v, size_t n,
+                         float b1, float b2, float l2, float decay, float step_size, float correction2_root, float eps);
+
 #endif
