@@ -280,6 +280,18 @@ void mixln_rope_f32(float *x, size_t heads, size_t head_stride, size_t half, con
     for (size_t h = 0; h < heads; h++) rope_head(x + h * head_stride, x + h * head_stride + half, cos, sin, sign, half);
 }
 
+void mixln_rms_norm_backward_row_f32(float *restrict dx, float *restrict dw, const float *restrict dy, const float *restrict x,
+                                     const float *restrict w, float r, float scale, size_t c) {
+    float gx = 0;
+    for (size_t i = 0; i < c; i++) {
+        float sdy = scale * dy[i];
+        gx += sdy * w[i] * x[i];
+        dw[i] += sdy * x[i] * r;
+    }
+    float k = r * r * r * gx / (float)c, rs = r * scale;
+    for (size_t i = 0; i < c; i++) dx[i] += rs * w[i] * dy[i] - k * x[i];
+}
+
 static inline float bf16_rounded(float x) {
     uint32_t widened = (uint32_t)bf16_bits(x) << 16;
     float result;

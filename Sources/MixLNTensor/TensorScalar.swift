@@ -85,6 +85,10 @@ where Self.RawSignificand: FixedWidthInteger {
     /// `a' = a·cos − b·sin·sign`, `b' = b·cos + a·sin·sign` (sign −1: the inverse rotation).
     static func rotateHalves(_ x: UnsafeMutablePointer<Self>, heads: Int, headStride: Int, half: Int,
                              cos: UnsafePointer<Self>, sin: UnsafePointer<Self>, sign: Self)
+    /// RMSNorm's backward of one row of `channels` values with its saved `r` = 1/rms: with g = scale·w⊙dy,
+    /// `dx += r·g − x·r³·Σ(g⊙x)/C` and `dw += scale·dy⊙x·r`.
+    static func rmsNormBackwardRow(dx: UnsafeMutablePointer<Self>, dw: UnsafeMutablePointer<Self>, dy: UnsafePointer<Self>,
+                                   x: UnsafePointer<Self>, w: UnsafePointer<Self>, r: Self, scale: Self, channels: Int)
     /// One Adam update (`AdamStep`) of `count` parameters `p` from their gradients `g`, in place of `p`
     /// and the moments `m`, `v` (four arrays that do not overlap). With `roundingToBFloat16` the new
     /// moments are rounded to bfloat16 before the weight update reads them, and the new weights after it.
@@ -205,6 +209,10 @@ extension Float: TensorScalar {
     @inlinable public static func rotateHalves(_ x: UnsafeMutablePointer<Float>, heads: Int, headStride: Int, half: Int,
                                                cos: UnsafePointer<Float>, sin: UnsafePointer<Float>, sign: Float) {
         mixln_rope_f32(x, heads, headStride, half, cos, sin, sign)
+    }
+    @inlinable public static func rmsNormBackwardRow(dx: UnsafeMutablePointer<Float>, dw: UnsafeMutablePointer<Float>, dy: UnsafePointer<Float>,
+                                                     x: UnsafePointer<Float>, w: UnsafePointer<Float>, r: Float, scale: Float, channels: Int) {
+        mixln_rms_norm_backward_row_f32(dx, dw, dy, x, w, r, scale, channels)
     }
     /// The C kernel: the same fp32 operations in the same order as `Double`'s loop, eight elements at a time.
     @inlinable public static func adamUpdate(_ step: AdamStep<Float>, parameters p: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
@@ -394,6 +402,16 @@ extension Double: TensorScalar {
                 b[i] = second * cos[i] + first * s
             }
         }
+    }
+    public static func rmsNormBackwardRow(dx: UnsafeMutablePointer<Double>, dw: UnsafeMutablePointer<Double>, dy: UnsafePointer<Double>,
+                                         x: UnsafePointer<Double>, w: UnsafePointer<Double>, r: Double, scale: Double, channels: Int) {
+        var gx = 0.0
+        for c in 0..<channels {
+            gx += scale * w[c] * dy[c] * x[c]
+            dw[c] += scale * dy[c] * x[c] * r
+        }
+        let k = r * r * r * gx / Double(channels)
+        for c in 0..<channels { dx[c] += r * scale * w[c] * dy[c] - k * x[c] }
     }
     public static func adamUpdate(_ step: AdamStep<Double>, parameters p: UnsafeMutablePointer<Double>, gradients g: UnsafePointer<Double>,
                                   firstMoment m: UnsafeMutablePointer<Double>, secondMoment v: UnsafeMutablePointer<Double>,

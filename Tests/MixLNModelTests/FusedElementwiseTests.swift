@@ -112,4 +112,21 @@ final class FusedElementwiseTests: XCTestCase {
         Float.rotateHalves(&rotated, heads: heads, headStride: stride, half: half, cos: cos, sin: sin, sign: -1)
         assertRelativelyClose(rotated, x.map(Double.init), tolerance: 1e-6, "inverse rotation")
     }
+
+    /// RMSNorm's backward row kernel (vectorized, its sum reassociated) against the formula in Double,
+    /// accumulating into what dx and dw already hold.
+    func testRMSNormBackwardRowMatchesTheFormula() {
+        let C = 37
+        let x = floats(C, seed: 37, scale: 2), dy = floats(C, seed: 38, scale: 1), w = floats(C, seed: 39, scale: 1)
+        let start = floats(2 * C, seed: 40, scale: 1)
+        var dx = Array(start[..<C]), dw = Array(start[C...])
+        let r: Float = 0.8, scale: Float = 0.5
+        Float.rmsNormBackwardRow(dx: &dx, dw: &dw, dy: dy, x: x, w: w, r: r, scale: scale, channels: C)
+        let gx = (0..<C).reduce(0.0) { $0 + Double(scale) * Double(w[$1]) * Double(dy[$1]) * Double(x[$1]) }
+        let k = pow(Double(r), 3) * gx / Double(C)
+        let expectedDx = (0..<C).map { Double(start[$0]) + Double(r * scale) * Double(w[$0]) * Double(dy[$0]) - k * Double(x[$0]) }
+        let expectedDw = (0..<C).map { Double(start[C + $0]) + Double(scale) * Double(dy[$0]) * Double(x[$0]) * Double(r) }
+        assertRelativelyClose(dx, expectedDx, tolerance: 1e-5, "dx")
+        assertRelativelyClose(dw, expectedDw, tolerance: 1e-6, "dw")
+    }
 }

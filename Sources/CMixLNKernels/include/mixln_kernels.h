@@ -70,6 +70,10 @@ void mixln_swiglu_backward_f32(float *d_gate, float *d_up, uint16_t *d_gate_bf16
 /// the two halves, a' = a * cos - b * sin * sign, b' = b * cos + a * sin * sign (sign -1: the inverse
 /// rotation, RoPE's backward), in place.
 void mixln_rope_f32(float *x, size_t heads, size_t head_stride, size_t half, const float *cos, const float *sin, float sign);
+/// RMSNorm backward of one row of c channels with its saved r = 1/rms: with g = scale * w * dy,
+/// dx[i] += r * g[i] - x[i] * r^3 * sum(g * x) / c and dw[i] += scale * dy[i] * x[i] * r.
+void mixln_rms_norm_backward_row_f32(float *restrict dx, float *restrict dw, const float *restrict dy, const float *restrict x,
+                                     const float *restrict w, float r, float scale, size_t c);
 
 // Adam and AdamW as PyTorch computes them, over n parameters p with gradients g and moments m, v:
 //   grad = g + l2·p;  m = b1·m + (1 − b1)·grad;  v = b2·v + (1 − b2)·grad·grad;

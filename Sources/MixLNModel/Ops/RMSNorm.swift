@@ -39,15 +39,8 @@ public enum RMSNorm {
         // dInp rows are independent; dWeight is reduced per worker, then summed in worker order.
         Parallel.reduceByWorker(rows, minimumPerThread: 16, width: channels, { range, dw in
             for n in range {
-                let x = inp + n * channels, dy = dOut + n * channels, dx = dInp + n * channels
-                let r = rstd[n]
-                var gx: T = 0
-                for c in 0..<channels {
-                    gx += scale * weight[c] * dy[c] * x[c]
-                    dw[c] += scale * dy[c] * x[c] * r
-                }
-                let k = r * r * r * gx / T(channels)
-                for c in 0..<channels { dx[c] += r * scale * weight[c] * dy[c] - k * x[c] }
+                T.rmsNormBackwardRow(dx: dInp + n * channels, dw: dw, dy: dOut + n * channels, x: inp + n * channels,
+                                     w: weight, r: rstd[n], scale: scale, channels: channels)
             }
         }, combine: { VectorMath.axpy(1, $0, dWeight, channels) })
     }
