@@ -32,7 +32,7 @@ struct GenerateCommand: ParsableCommand {
         if let topK, topK < 1 { throw CLIError("--top-k must be at least 1") }
         let folder = try CheckpointInput.modelFolder(checkpoint)
         let model = try CheckpointModelOptions.load(checkpoint, norm: norm, postNum: postNum, weights: weights, needsGradients: false)
-        model.matmulPrecision = try precisionOptions.resolved().matmul
+        model.matmulPrecision = try precisionOptions.matmulPrecision(for: model)
         let tokenizer = try TokenizerLoader.load(path: self.tokenizer ?? CheckpointInput.defaultTokenizer(in: folder))
         // The prompt without the end-of-text a tokenizer may append, after its beginning-of-text if it has one.
         let promptIds = (tokenizer.bosId.map { [$0] } ?? []) + tokenizer.encode(prompt, addSpecialTokens: false)

@@ -25,11 +25,12 @@ struct CheckpointModelOptions: ParsableArguments {
     @OptionGroup var precisionOptions: PrecisionOptions
 
     /// The model, its weights held as `--weights` says (`needsGradients`, a backward pass, forces
-    /// fp32), its products computed as `--precision` says (bf16 weights are then read in place).
+    /// fp32), its products computed as `--precision` says (bf16 weights are then read in place), by
+    /// default in bf16 when the weights are held in bf16.
     func loadModel(needsGradients: Bool = false) throws -> Transformer<Float> {
         if let threads { Parallel.setThreadCount(threads) }
         let model = try Self.load(checkpoint, norm: norm, postNum: postNum, weights: weights, needsGradients: needsGradients)
-        model.matmulPrecision = try precisionOptions.resolved().matmul
+        model.matmulPrecision = try precisionOptions.matmulPrecision(for: model)
         return model
     }
 

@@ -76,11 +76,13 @@ final class HuggingFaceCheckpointTests: CLITestCase {
         assertCleanFailure(try mixln(["eval", "--checkpoint", folder, "--norm", "post", "--data", corpus]), mentioning: "missing tensor")
     }
 
-    /// bf16 weights kept in bf16 give exactly what they give widened to fp32, in every forward-only command.
+    /// bf16 weights kept in bf16 give exactly what they give widened to fp32 (products in fp32), in
+    /// every forward-only command.
     func testWeightsBF16MatchesFP32AndGradNormsRefuseIt() throws {
         let folder = try makeLlamaFolder()
         let corpus = try tinyCorpus()
-        let common = ["--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--max-tokens", "200", "--json"]
+        let common = ["--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--max-tokens", "200", "--json",
+                      "--precision", "fp32"]
         for command in [["eval"], ["analyze", "angular"], ["analyze", "layer-drop"], ["analyze", "logit-lens"]] {
             var outputs: [String] = []
             for weights in ["fp32", "bf16", "auto"] {
@@ -92,7 +94,7 @@ final class HuggingFaceCheckpointTests: CLITestCase {
             XCTAssertEqual(outputs[2], outputs[0], "\(command) auto vs fp32")
         }
         let generate = ["generate", "--checkpoint", folder, "--norm", "pre", "--prompt", "Whether", "--max-new-tokens", "6",
-                        "--temperature", "0.7", "--seed", "4", "--json"]
+                        "--temperature", "0.7", "--seed", "4", "--json", "--precision", "fp32"]
         let fp32 = try mixln(generate + ["--weights", "fp32"]), bf16 = try mixln(generate + ["--weights", "bf16"])
         XCTAssertEqual(bf16.status, 0, bf16.stderr)
         XCTAssertEqual(bf16.stdout, fp32.stdout)
@@ -102,6 +104,24 @@ final class HuggingFaceCheckpointTests: CLITestCase {
         let unknown = try mixln(["eval"] + common + ["--weights", "fp16"])
         XCTAssertNotEqual(unknown.status, 0)
         XCTAssertTrue(unknown.stderr.contains("'fp16'"), unknown.stderr)
+    }
+
+    /// Without --precision, a model held in bf16 computes its products in bf16 (as `--precision bf16`),
+    /// and one held in fp32 in fp32: the default follows the weights.
+    func testDefaultPrecisionFollowsTheWeights() throws {
+        let folder = try makeLlamaFolder()
+        let corpus = try tinyCorpus()
+        let common = ["eval", "--checkpoint", folder, "--norm", "pre", "--data", corpus, "--seq-len", "32", "--max-tokens", "200", "--json"]
+        func loss(_ extra: [String]) throws -> Double {
+            let run = try mixln(common + extra)
+            XCTAssertEqual(run.status, 0, run.stderr)
+            return try XCTUnwrap(try jsonObject(run)["loss"] as? Double, run.stdout)
+        }
+        let fp32 = try loss(["--weights", "fp32"]), bf16Held = try loss(["--weights", "bf16"])
+        XCTAssertEqual(bf16Held, try loss(["--weights", "bf16", "--precision", "bf16"]), "bf16 weights default to bf16 products")
+        XCTAssertEqual(fp32, try loss(["--weights", "fp32", "--precision", "fp32"]), "fp32 weights default to fp32 products")
+        XCTAssertNotEqual(bf16Held, fp32, "bf16 products round their inputs: the default is not fp32's")
+        XCTAssertEqual(bf16Held, fp32, accuracy: 0.01 * abs(fp32))
     }
 
     func testWeightsBF16OnAnF32CheckpointFailsClearly() throws {
