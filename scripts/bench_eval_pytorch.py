@@ -30,6 +30,7 @@ token t+1, so a document of n tokens predicts n-1; the loss is the mean over all
 (so each peak RSS is its own), one after the other, and prints a table and the ratios mixln / PyTorch:
 
     python3 scripts/bench_eval_pytorch.py --compare .build/release/mixln --checkpoint /tmp/smollm/model --data /tmp/smollm/data.jsonl
+    python3 scripts/bench_eval_pytorch.py --compare --mixln-precision bf16 --checkpoint ... --data ... --json
 
 `mixln eval` prints no timings, so its process is timed from outside (wall clock; peak RSS from
 wait4), --repeats times: "end to end" is predicted tokens / the whole process's wall time (start,
@@ -74,6 +75,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="print one JSON object on stdout only")
     ap.add_argument("--compare", nargs="?", const=DEFAULT_MIXLN, default=None, metavar="MIXLN",
                     help=f"run `MIXLN eval` (default {DEFAULT_MIXLN}), then PyTorch fp32 and bf16; print ratios")
+    ap.add_argument("--mixln-precision", choices=["fp32", "bf16"], default=None,
+                    help="with --compare: pass --precision to mixln eval (default: none, mixln's default fp32)")
     args = ap.parse_args()
     if args.repeats < 1:
         sys.exit("--repeats must be at least 1")
@@ -389,6 +392,8 @@ def run_mixln(args):
             "--threads", str(args.threads), "--batch-size", str(args.batch_size), "--json"]
     if args.seq_len:
         base += ["--seq-len", str(args.seq_len)]
+    if args.mixln_precision:
+        base += ["--precision", args.mixln_precision]
     full, first = [], []
     for i in range(args.repeats):
         out, seconds, peak = timed_run(base)
@@ -412,6 +417,7 @@ def run_mixln(args):
         "first_batch_wall_seconds": [round(s, 3) for _, s, _ in first],
         "peak_rss_bytes": max(p for _, _, p in full),
         "threads": args.threads,
+        "precision": args.mixln_precision or "default",
     }
 
 
@@ -444,7 +450,8 @@ def compare(args):
           f"{args.threads} threads, median of {args.repeats}, "
           f"OMP_WAIT_POLICY {theirs['fp32']['omp_wait_policy'] or 'unset'} on both sides")
     print(f"{'':30}{'steady tok/s':>13}{'end-to-end tok/s':>18}{'loss':>12}{'peak RSS':>11}")
-    rows = [("mixln eval (default options)", ours)] + [
+    label = f"mixln eval --precision {args.mixln_precision}" if args.mixln_precision else "mixln eval (default options)"
+    rows = [(label, ours)] + [
         (f"torch {d}{' (official recipe)' if d == 'bf16' else ''}", r) for d, r in theirs.items()]
     for name, r in rows:
         steady = f"{r['tokens_per_second']:13.1f}" if r["tokens_per_second"] else f"{'-':>13}"
