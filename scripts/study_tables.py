@@ -90,7 +90,7 @@ def spread_table(finals):
         standard_error = pooled * math.sqrt(1 / len(a) + 1 / len(b))
         separated = max(a) < min(b) or max(b) < min(a)
         lines += ["", f"Mix − Pre = {gap:+.2f} ppl; pooled seed sd {pooled:.2f}; gap / standard error of the "
-                      f"difference = {gap / standard_error:+.2f} (Welch-free pooled t, {len(a) + len(b) - 2} df); "
+                      f"difference = {gap / standard_error:+.2f} (two-sample t with pooled variance, {len(a) + len(b) - 2} df); "
                       f"seed ranges {'do not overlap' if separated else 'overlap'}."]
     return lines
 
