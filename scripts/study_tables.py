@@ -95,6 +95,24 @@ def spread_table(finals):
     return lines
 
 
+def gap_over_training(runs):
+    """Mean over seeds of Mix's and Pre's perplexity at each evaluation, and Mix − Pre (absolute and relative)."""
+    curves = {}
+    for _, scheme, _, path, summary in runs:
+        if summary and summary.get("status") == "completed":
+            curves.setdefault("mix" if scheme.startswith("mix") else scheme, []).append(evaluations(path))
+    if "pre" not in curves or "mix" not in curves:
+        return []
+    steps = sorted(set.intersection(*(set(c) for c in curves["pre"] + curves["mix"])))
+    mean = lambda scheme, s: statistics.mean(c[s] for c in curves[scheme])
+    lines = ["| | " + " | ".join(f"@{s}" for s in steps) + " |", "|" + "---|" * (len(steps) + 1)]
+    lines.append(f"| Pre-LN, mean of {len(curves['pre'])} | " + " | ".join(f"{mean('pre', s):.1f}" for s in steps) + " |")
+    lines.append(f"| Mix-LN, mean of {len(curves['mix'])} | " + " | ".join(f"{mean('mix', s):.1f}" for s in steps) + " |")
+    lines.append("| Mix − Pre | " + " | ".join(f"{mean('mix', s) - mean('pre', s):+.1f}" for s in steps) + " |")
+    lines.append("| relative | " + " | ".join(f"{100 * (mean('mix', s) / mean('pre', s) - 1):+.1f}%" for s in steps) + " |")
+    return lines
+
+
 def analysis(path, name):
     file = os.path.join(path, "analysis", f"{name}.json")
     return load_json(file) if os.path.exists(file) else None
@@ -137,6 +155,7 @@ def main(folders):
         print(f"## {folder}\n")
         print("\n".join(curve_table(runs)) + "\n")
         print("\n".join(spread_table(finals_by_scheme(runs))) + "\n")
+        print("\n".join(gap_over_training(runs)) + "\n")
 
         def grad(path):
             d = analysis(path, "grad_norms")
