@@ -16,6 +16,11 @@ bash scripts/install-deps.sh
 # --oversubscribe`, root allowed) must run there rather than skip.
 if [[ "$(uname -s)" == "Linux" ]]; then export MIXLN_REQUIRE_MPI=1; fi
 
+# The OpenMP policy `mixln` runs under (it sets it for itself when unset, see OpenMPWaitPolicy.swift):
+# idle OpenMP threads sleep instead of spinning, so the tests' many tiny parallel loops do not wait
+# on spinning threads when another process holds a core.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-PASSIVE}"
+
 quick=false
 if [[ "${1:-}" == "--quick" ]]; then quick=true; shift; fi
 

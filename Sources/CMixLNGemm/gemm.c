@@ -135,6 +135,50 @@ void mixln_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alp
     mixln_gemm_bf16_widened(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, threads);
 }
 
+#ifdef MIXLN_HAVE_DNNL
+// libgomp's entry for `#pragma omp parallel` (what GCC emits for it): calls fn(data) on each thread
+// of a team of num_threads (0: the default count), the caller included, and returns when all have.
+// Called directly so that this file needs no OpenMP compiler flag (clang's -fopenmp would bring
+// LLVM's runtime, a second pool next to the libgomp oneDNN is built with).
+void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+int omp_get_thread_num(void);
+int omp_get_num_threads(void);
+
+typedef struct {
+    long workers;
+    void *context;
+    void (*body)(void *context, long worker);
+} parallel_job;
+
+// One team member's share: workers me, me + team, …; a team smaller than asked for (a nested
+// region gets one thread) still runs every worker.
+static void run_share(void *data) {
+    const parallel_job *job = data;
+    long team = omp_get_num_threads(), me = omp_get_thread_num();
+    for (long w = me; w < job->workers; w += team) job->body(job->context, w);
+}
+#endif
+
+void mixln_parallel_for(long workers, void *context, void (*body)(void *context, long worker)) {
+    if (workers <= 0) return;
+#ifdef MIXLN_HAVE_DNNL
+    if (workers > 1) {
+        parallel_job job = {workers, context, body};
+        GOMP_parallel(run_share, &job, (unsigned)workers, 0);
+        return;
+    }
+#endif
+    for (long w = 0; w < workers; w++) body(context, w);
+}
+
+int mixln_parallel_uses_openmp(void) {
+#ifdef MIXLN_HAVE_DNNL
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 const char *mixln_gemm_isa(void) {
 #ifdef MIXLN_HAVE_DNNL
     switch (dnnl_get_effective_cpu_isa()) {

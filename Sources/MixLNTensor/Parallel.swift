@@ -1,3 +1,4 @@
+import CMixLNGemm
 import Dispatch
 import Foundation
 #if canImport(COpenBLAS)
@@ -53,9 +54,49 @@ public enum Parallel {
     public static func forEachWorker(_ count: Int, workers: Int, _ body: (_ worker: Int, _ range: Range<Int>) -> Void) {
         guard count > 0 else { return }
         if workers <= 1 { return runAsLoopBody { body(0, 0..<count) } }
-        DispatchQueue.concurrentPerform(iterations: workers) { w in
+        runWorkers(workers) { w in
             let range = range(ofWorker: w, workers: workers, count: count)
             if !range.isEmpty { runAsLoopBody { body(w, range) } }
+        }
+    }
+
+    /// The threads our loops run on.
+    public enum ThreadPool: String, Sendable, CaseIterable {
+        /// The OpenMP (libgomp) team oneDNN's GEMMs run on: one pool for both, so that neither
+        /// waits for the other's threads to yield the cores. Linux builds (with oneDNN).
+        case openMP = "openmp"
+        /// libdispatch's worker threads, a pool apart from the GEMM library's (macOS builds).
+        case dispatch
+    }
+
+    /// The environment variable that picks the pool (`openmp` or `dispatch`), for comparing them.
+    public static let threadPoolVariable = "MIXLN_THREAD_POOL"
+
+    /// The pool our loops use: `MIXLN_THREAD_POOL` when it names one this build has, else OpenMP
+    /// where the build has it (Linux), else libdispatch.
+    public nonisolated(unsafe) static var threadPool: ThreadPool = defaultThreadPool()
+
+    /// The pool `MIXLN_THREAD_POOL` names, else the build's default (OpenMP where available).
+    public static func defaultThreadPool(environment: [String: String] = ProcessInfo.processInfo.environment) -> ThreadPool {
+        let available: ThreadPool = mixln_parallel_uses_openmp() != 0 ? .openMP : .dispatch
+        guard let text = environment[threadPoolVariable] else { return available }
+        guard let pool = ThreadPool(rawValue: text.lowercased()), pool == .dispatch || available == .openMP else {
+            FileHandle.standardError.write(Data("warning: \(threadPoolVariable)='\(text)' is not a pool this build has (\(available.rawValue), dispatch); using \(available.rawValue)\n".utf8))
+            return available
+        }
+        return pool
+    }
+
+    /// Calls `body(w)` for `w` in `0..<workers` concurrently on `threadPool`, the caller's thread
+    /// among them; returns when all have returned.
+    @usableFromInline static func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
+        guard threadPool == .openMP else { return DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
+        withoutActuallyEscaping(body) { body in
+            withUnsafePointer(to: body) { context in
+                mixln_parallel_for(workers, UnsafeMutableRawPointer(mutating: context)) { context, worker in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(worker)
+                }
+            }
         }
     }
 

@@ -108,4 +108,32 @@ final class ManyWorkersTests: XCTestCase {
             }
         }
     }
+
+    /// Our loops on oneDNN's OpenMP threads or on libdispatch's: the same partition of the work, so
+    /// a bf16 training step's loss and gradients agree bit for bit, at 2, 16 and 64 threads.
+    func testBothThreadPoolsGiveTheSameStep() throws {
+        let available = Parallel.defaultThreadPool(environment: [:])
+        guard available == .openMP else { throw XCTSkip("this build has one pool (\(available))") }
+        let savedPool = Parallel.threadPool
+        defer { Parallel.threadPool = savedPool }
+        let config = ModelConfig(hiddenSize: 16, intermediateSize: 24, numAttentionHeads: 2, numHiddenLayers: 2,
+                                 vocabSize: 13, maxSequenceLength: 8, padTokenId: nil)
+        let (B, T) = (3, 5)
+        let tokens: [Int32] = (0..<(B * T)).map { i in Int32((i * 5 + 1) % 13) }
+        let targets: [Int32] = (0..<(B * T)).map { i in Int32((i * 3 + 2) % 13) }
+        for threads in [2, 16, 64] {
+            Parallel.threadCount = threads
+            let runs = try Parallel.ThreadPool.allCases.map { pool -> [Float] in
+                Parallel.threadPool = pool
+                let model = try Transformer<Float>(config: config, plan: NormScheme.plan("mix:1", layers: 2))
+                model.initializeWeights(seed: 5)
+                model.matmulPrecision = .bf16
+                model.zeroGradients()
+                let loss = try model.forward(tokens: tokens, targets: targets, batch: B, seqLen: T)
+                model.backward()
+                return [Float(loss)] + model.gradients.array
+            }
+            XCTAssertEqual(runs[0], runs[1], "\(threads) threads: OpenMP and libdispatch pools differ")
+        }
+    }
 }

@@ -14,7 +14,21 @@ final class ParallelTests: XCTestCase {
         return ranges.sorted { $0.lowerBound < $1.lowerBound }
     }
 
+    /// `body` once with each pool this build has (OpenMP and libdispatch on Linux).
+    func withEachThreadPool(_ body: (Parallel.ThreadPool) throws -> Void) rethrows {
+        let saved = Parallel.threadPool
+        defer { Parallel.threadPool = saved }
+        for pool in Parallel.ThreadPool.allCases where pool == .dispatch || Parallel.defaultThreadPool(environment: [:]) == .openMP {
+            Parallel.threadPool = pool
+            try body(pool)
+        }
+    }
+
     func testCoversEveryIndexExactlyOnce() {
+        withEachThreadPool { _ in coversEveryIndexExactlyOnce() }
+    }
+
+    func coversEveryIndexExactlyOnce() {
         let saved = Parallel.threadCount
         defer { Parallel.threadCount = saved }
         for threads in [1, 2, 3, 4, 7, 16, 64] {
@@ -91,6 +105,67 @@ final class ParallelTests: XCTestCase {
             XCTAssertEqual(marks.filter { !$0 }.count, 0, "\(threads) threads: a body not marked")
             XCTAssertFalse(Parallel.isInLoopBody, "\(threads) threads: marked after the loop")
         }
+    }
+
+    /// Loops inside loop bodies (the inner team is one thread under OpenMP) and loops started from
+    /// several threads at once each run every worker exactly once, in either pool.
+    func testNestedAndConcurrentLoopsRunEveryWorkerOnce() {
+        let saved = Parallel.threadCount
+        defer { Parallel.threadCount = saved }
+        withEachThreadPool { pool in
+            for threads in [2, 16, 64] {
+                Parallel.threadCount = threads
+                let lock = NSLock()
+                var hits = [Int](repeating: 0, count: 40 * 7)  // (outer item, inner item)
+                Parallel.forEachChunk(40) { outer in
+                    for i in outer {
+                        Parallel.forEachWorker(7, workers: threads) { _, inner in
+                            lock.lock(); for j in inner { hits[i * 7 + j] += 1 }; lock.unlock()
+                        }
+                    }
+                }
+                XCTAssertEqual(hits, [Int](repeating: 1, count: 40 * 7), "\(pool), \(threads) threads, nested")
+
+                var callerHits = [Int](repeating: 0, count: 4 * 100)  // (caller, item)
+                DispatchQueue.concurrentPerform(iterations: 4) { caller in
+                    Parallel.forEachWorker(100, workers: threads) { _, range in
+                        lock.lock(); for i in range { callerHits[caller * 100 + i] += 1 }; lock.unlock()
+                    }
+                }
+                XCTAssertEqual(callerHits, [Int](repeating: 1, count: 400), "\(pool), \(threads) threads, 4 callers")
+            }
+        }
+    }
+
+    /// Workers really run at the same time: two workers that each wait for the other finish.
+    func testWorkersRunConcurrently() {
+        withEachThreadPool { pool in
+            let arrived = DispatchSemaphore(value: 0), released = DispatchSemaphore(value: 0)
+            var timedOut = false
+            let lock = NSLock()
+            Parallel.forEachWorker(2, workers: 2) { worker, _ in
+                if worker == 0 {
+                    let ok = arrived.wait(timeout: .now() + 10) == .success
+                    released.signal()
+                    lock.lock(); timedOut = timedOut || !ok; lock.unlock()
+                } else {
+                    arrived.signal()
+                    let ok = released.wait(timeout: .now() + 10) == .success
+                    lock.lock(); timedOut = timedOut || !ok; lock.unlock()
+                }
+            }
+            XCTAssertFalse(timedOut, "\(pool): the two workers did not run concurrently")
+        }
+    }
+
+    func testThreadPoolFromTheEnvironment() {
+        let available = Parallel.defaultThreadPool(environment: [:])
+        #if os(Linux)
+        XCTAssertEqual(available, .openMP, "Linux builds share oneDNN's OpenMP threads")
+        #endif
+        XCTAssertEqual(Parallel.defaultThreadPool(environment: ["MIXLN_THREAD_POOL": "dispatch"]), .dispatch)
+        XCTAssertEqual(Parallel.defaultThreadPool(environment: ["MIXLN_THREAD_POOL": "OpenMP"]), available)
+        XCTAssertEqual(Parallel.defaultThreadPool(environment: ["MIXLN_THREAD_POOL": "tbb"]), available, "unknown: the default")
     }
 
     func testThreadCountFromTheEnvironment() {

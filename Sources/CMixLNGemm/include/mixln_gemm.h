@@ -47,4 +47,15 @@ int mixln_gemm_f32_uses_dnnl(void);
 /// "none" without oneDNN.
 const char *mixln_gemm_isa(void);
 
+/// Runs `body(context, worker)` for every `worker` in 0..<workers, concurrently, on the OpenMP threads
+/// oneDNN's GEMMs use (libgomp), so that our loops and the GEMMs share one pool of threads instead
+/// of two pools taking turns on the same cores. The calling thread is one of the team. Inside
+/// another such loop the team is the calling thread alone (OpenMP does not nest by default), and
+/// every worker still runs, in order. Returns when all have finished. Requires
+/// `mixln_parallel_uses_openmp()`; without OpenMP (macOS builds) it runs the workers in order.
+void mixln_parallel_for(long workers, void *context, void (*body)(void *context, long worker));
+
+/// Whether `mixln_parallel_for` runs on OpenMP threads (1: Linux builds with oneDNN) or not at all (0).
+int mixln_parallel_uses_openmp(void);
+
 #endif
