@@ -39,6 +39,10 @@ public final class Transformer<T: TensorScalar> {
     /// Called after each decoder layer a forward computes (skipped layers are not), with views of
     /// its buffers that are valid during the call only. Nil by default.
     public var onLayer: ((LayerPass<T>) -> Void)?
+    /// Whether a residual add computes the RMSNorm that reads its result (the next sublayer's input
+    /// norm) in the same pass (`RMSNorm.forwardAfterResidualAdd`); on by default. Off, the add and
+    /// the norm run one after the other: the same values to float rounding (for tests and profiles).
+    public var fusesResidualNorm = true
     let rope: Rope<T>
     var activations: Activations<T>?
     /// Logits per LM-head chunk of a forward-only pass (floats, 32 MB by default): the head runs on
@@ -273,21 +277,33 @@ public final class Transformer<T: TensorScalar> {
     private func layersForward(_ a: Activations<T>, from start: Int,
                                stream: (Int) -> UnsafeMutablePointer<T>) -> UnsafeMutablePointer<T> {
         let N = a.rows, C = config.hiddenSize
-        for l in start..<config.numHiddenLayers {
+        let L = config.numHiddenLayers
+        var inputReady = false  // the next attention's input norm was computed by the residual add before it
+        for l in start..<L {
             let x = stream(2 * l), mid = stream(2 * l + 1), y = stream(2 * l + 2)
             if skippedLayers.contains(l) {
                 y.update(from: x, count: N * C)
+                inputReady = false
                 continue
             }
             let acts = a.layers[l], offsets = layout.layers[l], norms = plan.layers[l]
-            sublayerForward(norms.attention, acts.attention, rows: N, x: x, y: mid,
-                            inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
-                            postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale, gpasGate: offsets.gpasGate) { u, f in
+            let mlpInputReady = sublayerForward(
+                norms.attention, acts.attention, rows: N, x: x, y: mid,
+                inputNorm: offsets.attentionInputNorm, outputNorm: offsets.attentionOutputNorm,
+                postNorm: offsets.attentionPostNorm, outputScale: offsets.attentionOutputScale, gpasGate: offsets.gpasGate,
+                inputReady: inputReady, next: inputNormHandoff(norms.mlp, acts.mlp, site: offsets.mlpInputNorm)
+            ) { u, f in
                 attentionForward(acts, offsets, a, qkNorm: norms.qkNorm, u: u, f: f)
             }
-            sublayerForward(norms.mlp, acts.mlp, rows: N, x: mid, y: y,
-                            inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
-                            postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale, gpasGate: offsets.gpasGate) { u, f in
+            let next = l + 1 < L && !skippedLayers.contains(l + 1)
+                ? inputNormHandoff(plan.layers[l + 1].attention, a.layers[l + 1].attention, site: layout.layers[l + 1].attentionInputNorm)
+                : nil
+            inputReady = sublayerForward(
+                norms.mlp, acts.mlp, rows: N, x: mid, y: y,
+                inputNorm: offsets.mlpInputNorm, outputNorm: offsets.mlpOutputNorm,
+                postNorm: offsets.mlpPostNorm, outputScale: offsets.mlpOutputScale, gpasGate: offsets.gpasGate,
+                inputReady: mlpInputReady, next: next
+            ) { u, f in
                 mlpForward(acts, offsets, rows: N, u: u, f: f)
             }
             onLayer?(LayerPass(layer: l, input: x, mlpInput: mid, output: y, norms: norms, acts: acts))
@@ -334,19 +350,27 @@ public final class Transformer<T: TensorScalar> {
     /// `u = N_in(x)·s | x`, `f = F(u)`, `g = N_out(f) | f`, `g' = λ ⊙ g | g`, `r = α·x̃ + g'`, `y = N_post(r) | r`,
     /// with GPAS's factor `1 − SiLU(a)` on the shortcut (`x̃`) or on `y` where the plan puts it.
     /// The body reads `u` as a GEMM operand (its bf16 copy in bf16, made here once).
+    ///
+    /// With `inputReady` the previous sublayer's residual add has computed `u` (and its bf16 copy)
+    /// already; with `next`, and where `y = r` (no post norm, no GPAS after the residual), the
+    /// residual add computes the next sublayer's input norm in the same pass. Returns whether it did.
     /// - Parameters: x (N, C) sublayer input, y (N, C) sublayer output
+    @discardableResult
     func sublayerForward(
         _ norms: SublayerNorms, _ acts: SublayerActivations<T>, rows N: Int, x: UnsafeMutablePointer<T>, y: UnsafeMutablePointer<T>,
         inputNorm: NormSite?, outputNorm: NormSite?, postNorm: NormSite?, outputScale: Int?, gpasGate: Int?,
+        inputReady: Bool = false, next: InputNormHandoff<T>? = nil,
         body: (_ u: GemmOperand<T>, _ f: UnsafeMutablePointer<T>) -> Void
-    ) {
+    ) -> Bool {
         let C = config.hiddenSize
-        var u = x
+        var u = x, normedEarlier = false
         if let normed = acts.inputNormed, let rstd = acts.inputRstd, let site = inputNorm {
-            normForward(site, out: normed.pointer, rstd: rstd.pointer, inp: x, rows: N, scale: T(norms.inputNormScale))
             u = normed.pointer
+            normedEarlier = inputReady
+            if !inputReady { normForward(site, out: u, rstd: rstd.pointer, inp: x, rows: N, scale: T(norms.inputNormScale)) }
         }
-        body(GemmOperand(u, count: N * C, roundingInto: acts.bodyInputCopy), acts.body.pointer)
+        body(normedEarlier ? GemmOperand(u, savedIn: acts.bodyInputCopy) : GemmOperand(u, count: N * C, roundingInto: acts.bodyInputCopy),
+             acts.body.pointer)
         var g = acts.body.pointer
         if let normed = acts.outputNormed, let rstd = acts.outputRstd, let site = outputNorm {
             normForward(site, out: normed.pointer, rstd: rstd.pointer, inp: g, rows: N)
@@ -362,8 +386,15 @@ public final class Transformer<T: TensorScalar> {
         // all layers may hold a residual this layer does not use).
         let r = postNorm == nil && norms.gpas != .afterResidual ? y : acts.residual!.pointer
         let skip = norms.skipFromNormedInput ? u : x
+        let skipScale = T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1)
+        if let next, r == y {
+            RMSNorm.forwardAfterResidualAdd(sum: y, out: next.normed, bits: next.copy?.pointer, rstd: next.rstd, skip: skip,
+                                            skipScale: skipScale, update: g, weight: next.weight, rows: N, channels: C,
+                                            eps: T(config.rmsNormEps), scale: next.scale)
+            return true
+        }
         let span = OpProfiler.begin()
-        VectorMath.scaledAdd(r, T(norms.residualScale) * (norms.gpas == .shortcut ? gpasFactor : 1), skip, g, N * C)
+        VectorMath.scaledAdd(r, skipScale, skip, g, N * C)
         OpProfiler.end(span, .residual(backward: false))
         if let rstd = acts.postRstd, let site = postNorm {
             normForward(site, out: y, rstd: rstd.pointer, inp: r, rows: N)
@@ -372,6 +403,7 @@ public final class Transformer<T: TensorScalar> {
             y.update(from: r, count: N * C)
             VectorMath.scale(y, gpasFactor, N * C)
         }
+        return false
     }
 
     /// Attention body: `f = o_proj(attention(rope(N_q(q)), rope(N_k(k)), v))` with `q, k, v = qkv_proj(u)`,

@@ -23,6 +23,8 @@ public enum OpKind: Hashable, Sendable {
     case embedding(backward: Bool)
     /// The residual stream's adds (and, backward, the zeroing and accumulation of its gradients).
     case residual(backward: Bool)
+    /// A residual add fused with the RMSNorm that reads its result (forward).
+    case residualNorm
     /// Rounding fp32 values to bf16 outside a matmul: activation copies and the weight copy.
     case bf16Rounding
 }

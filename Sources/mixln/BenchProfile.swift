@@ -96,7 +96,7 @@ struct StepProfile: Encodable {
                       ceilingFraction: name == "matmul" ? gflops.map { $0 / gemmCeiling } : nil)
         }
         let order = ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms",
-                     "swiglu", "rope", "embedding", "residual", "bf16_rounding"]
+                     "swiglu", "rope", "embedding", "residual", "residual_norm", "bf16_rounding"]
         var ops = entries.map { op($0.key, $0.value) }.sorted {
             let (a, b) = (order.firstIndex(of: $0.kind)!, order.firstIndex(of: $1.kind)!)
             return a != b ? a < b : $0.secondsPerStep > $1.secondsPerStep
@@ -125,6 +125,7 @@ struct StepProfile: Encodable {
         case .rope(let backward): return ("rope", pass(backward), nil)
         case .embedding(let backward): return ("embedding", pass(backward), nil)
         case .residual(let backward): return ("residual", pass(backward), nil)
+        case .residualNorm: return ("residual_norm", "forward", nil)
         case .bf16Rounding: return ("bf16_rounding", nil, nil)
         }
     }

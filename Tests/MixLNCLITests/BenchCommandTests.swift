@@ -41,7 +41,7 @@ final class BenchProfileTests: CLITestCase {
         let profile = try XCTUnwrap(object["profile"] as? [String: Any])
         XCTAssertGreaterThan(try XCTUnwrap(profile["gemm_ceiling_gflops"] as? Double), 0)
         XCTAssertEqual(profile["gemm_ceiling_shape"] as? String, "2048x2048->2048")
-        let elementwise = ["swiglu", "rope", "embedding", "residual"]
+        let elementwise = ["swiglu", "rope", "embedding", "residual", "residual_norm"]
         for (phase, kinds) in [("train", ["matmul", "attention", "norm", "lm_head_loss", "optimizer", "gradient_norms", "other"] + elementwise),
                                ("eval", ["matmul", "attention", "norm", "lm_head_loss", "other"] + elementwise)] {
             let step = try XCTUnwrap(profile[phase] as? [String: Any], phase)
