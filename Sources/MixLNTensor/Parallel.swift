@@ -91,13 +91,21 @@ public enum Parallel {
     /// among them; returns when all have returned.
     @usableFromInline static func runWorkers(_ workers: Int, _ body: (Int) -> Void) {
         guard threadPool == .openMP else { return DispatchQueue.concurrentPerform(iterations: workers, execute: body) }
+        // The closure travels to the C callback inside a struct on this stack frame: as a struct field it
+        // keeps its own calling convention (a bare generic `T` would need a heap-allocated thunk per call).
         withoutActuallyEscaping(body) { body in
-            withUnsafePointer(to: body) { context in
-                mixln_parallel_for(workers, UnsafeMutableRawPointer(mutating: context)) { context, worker in
-                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(worker)
+            var job = WorkerJob(body: body)
+            withUnsafeMutablePointer(to: &job) { job in
+                mixln_parallel_for(workers, job) { job, worker in
+                    job!.assumingMemoryBound(to: WorkerJob.self).pointee.body(worker)
                 }
             }
         }
+    }
+
+    /// What `runWorkers` hands each OpenMP thread.
+    @usableFromInline struct WorkerJob {
+        let body: (Int) -> Void
     }
 
     /// Whether the calling thread is running the body of one of these loops: on any worker, the
