@@ -46,7 +46,7 @@ struct BenchCommand: ParsableCommand {
         let sequences = randomSequences(vocabulary: config.vocabSize)
         let tokensPerStep = batchSize * seqLen
         let gemm = precision.matmul == .bf16 ? GemmBackend.bf16 : GemmBackend.fp32
-        FileHandle.standardError.write(Data("bench \(modelOptions.model ?? "") (\(formatCount(model.parameterCount)) parameters), batch \(batchSize) × \(seqLen), \(Parallel.threadCount) threads, \(precision.rawValue) (GEMM: \(gemm), oneDNN ISA \(GemmBackend.isa))\n".utf8))
+        FileHandle.standardError.write(Data("bench \(modelOptions.model ?? "") (\(formatCount(model.parameterCount)) parameters), batch \(batchSize) × \(seqLen), \(Parallel.threadCount) threads (\(Parallel.threadPool.rawValue)), \(precision.rawValue) (GEMM: \(gemm), oneDNN ISA \(GemmBackend.isa))\n".utf8))
         let ceiling = profile ? BenchProfile.measureGemmCeiling(precision: precision.matmul) : nil
 
         // Training: the Trainer's own steps (its precision and optimizer state included), timed as train reports them.
