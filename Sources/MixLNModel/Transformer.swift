@@ -41,7 +41,8 @@ public final class Transformer<T: TensorScalar> {
     public var onLayer: ((LayerPass<T>) -> Void)?
     /// Whether a residual add computes the RMSNorm that reads its result (the next sublayer's input
     /// norm) in the same pass (`RMSNorm.forwardAfterResidualAdd`); on by default. Off, the add and
-    /// the norm run one after the other: the same values to float rounding (for tests and profiles).
+    /// the norm run one after the other: the same operations per row, so the same bits (for tests
+    /// and profiles).
     public var fusesResidualNorm = true
     let rope: Rope<T>
     var activations: Activations<T>?
