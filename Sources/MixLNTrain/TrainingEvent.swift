@@ -45,6 +45,7 @@ public struct StepRecord: Codable, Sendable {
     /// Tokens (B·T positions, padding included) processed so far.
     public var tokens: Int
     public var tokensPerSecond: Double
+    /// Seconds since this process started (or resumed) the run.
     public var elapsedSeconds: Double
     /// Data parallel: seconds this update spent summing gradients over the ranks (nil in one process).
     public var allReduceSeconds: Double? = nil
@@ -55,6 +56,14 @@ public struct StepRecord: Codable, Sendable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case step, loss, lr, gradNorm = "grad_norm", gradNorms = "grad_norms", tokens
         case tokensPerSecond = "tokens_per_second", elapsedSeconds = "elapsed_seconds", allReduceSeconds = "allreduce_seconds"
+    }
+
+    /// Seconds the updates after this one will take at this process's pace so far;
+    /// `startStep` is the number of updates done before it started (`RunInfo.startStep`).
+    public func secondsRemaining(totalSteps: Int, startStep: Int) -> Double {
+        let stepsDoneHere = step - startStep
+        guard stepsDoneHere > 0 else { return .nan }
+        return Double(totalSteps - step) * elapsedSeconds / Double(stepsDoneHere)
     }
 }
 

@@ -6,6 +6,7 @@ struct ProgressRenderer {
     let isTerminal: Bool
     let label: String
     private var totalSteps = 0
+    private var startStep = 0
 
     init(label: String, isTerminal: Bool = isatty(STDERR_FILENO) != 0) {
         self.label = label
@@ -16,11 +17,12 @@ struct ProgressRenderer {
         switch event {
         case .started(let info):
             totalSteps = info.steps
+            startStep = info.startStep
             if info.startStep > 0 { line("resuming at step \(info.startStep)") }
             line("\(label): \(formatCount(info.parameters)) parameters, \(info.trainSequences) train / "
                  + "\(info.validationSequences) validation sequences, \(info.steps) steps of \(info.tokensPerStep) tokens")
         case .step(let s):
-            let remaining = Double(totalSteps - s.step) * s.elapsedSeconds / Double(max(s.step, 1))
+            let remaining = s.secondsRemaining(totalSteps: totalSteps, startStep: startStep)
             let text = "step \(s.step)/\(totalSteps) loss \(fixed(s.loss, 4)) lr \(scientific(s.lr)) "
                 + "grad \(fixed(s.gradNorm, 3)) \(Int(s.tokensPerSecond)) tok/s ETA \(duration(remaining))"
             if isTerminal {

@@ -3,7 +3,7 @@ import XCTest
 import MixLNData
 import MixLNModel
 import MixLNTestSupport
-import MixLNTrain
+@testable import MixLNTrain
 
 /// The training loop end to end on a tiny model: events, learning, determinism, accumulation,
 /// clipping, divergence and evaluation. Every run is a few dozen steps of 32 tokens.
@@ -47,6 +47,17 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(info.tokensPerStep, 2 * Fixture.seqLen)
         XCTAssertEqual(summary.finalEval?.loss, lastEval.loss)
         XCTAssertEqual(summary.finalEval?.step, 5)
+    }
+
+    /// A resumed process has timed only its own updates: 10 of them in 20 s leave 100 × 2 s,
+    /// not the 100 × 20/160 s that dividing by all 160 updates would say.
+    func testRemainingTimeCountsOnlyTheUpdatesThisProcessTimed() {
+        let norms = GradientNormSummary(embedding: 0, layers: [], finalNorm: 0, lmHead: 0)
+        let record = StepRecord(step: 160, loss: 1, lr: 0, gradNorm: 0, gradNorms: norms, tokens: 0,
+                                tokensPerSecond: 0, elapsedSeconds: 20)
+        XCTAssertEqual(record.secondsRemaining(totalSteps: 260, startStep: 150), 200, accuracy: 1e-9)
+        XCTAssertEqual(record.secondsRemaining(totalSteps: 260, startStep: 0), 12.5, accuracy: 1e-9)
+        XCTAssertTrue(record.secondsRemaining(totalSteps: 260, startStep: 160).isNaN, "no update timed yet")
     }
 
     func testWithoutValidationThereAreNoEvaluations() throws {
