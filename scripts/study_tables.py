@@ -144,6 +144,26 @@ def profile_table(title, profiles, digits, summary_columns):
     return lines
 
 
+def per_seed_ratios(runs, grad, angular, drop):
+    """One row per scheme: each seed's last-quarter / first-quarter gradient and angular ratios,
+    its ΔP of the second half over the first half, and its most important layer."""
+    rows = {}
+    for _, scheme, seed, path, summary in runs:
+        g, a, d = grad(path), angular(path), drop(path)
+        if not (summary and summary.get("status") == "completed") or None in (g, a, d):
+            continue
+        quarter_ratio = lambda v: quarter_means(v)[1] / quarter_means(v)[0]
+        half = len(d) // 2
+        rows.setdefault(scheme, []).append((seed, quarter_ratio(g), quarter_ratio(a), sum(d[half:]) / sum(d[:half]),
+                                            max(range(len(d)), key=lambda i: d[i])))
+    lines = ["| run | gradient ratio | angular ratio | ΔP ratio | most important layer (ΔP) |", "|---|---|---|---|---|"]
+    for scheme, seeds in rows.items():
+        column = lambda i, digits: ", ".join(fmt(row[i], digits) if digits else str(row[i]) for row in seeds)
+        label = "seed" if len(seeds) == 1 else "seeds"
+        lines.append(f"| `{scheme}` {label} {column(0, 0)} | {column(1, 2)} | {column(2, 2)} | {column(3, 2)} | {column(4, 0)} |")
+    return lines
+
+
 def quarter_means(values):
     q = max(1, len(values) // 4)
     return statistics.mean(values[:q]), statistics.mean(values[-q:])
@@ -182,6 +202,7 @@ def main(folders):
         print("\n".join(profile_table("ΔP (ppl) removing layer", mean_profiles(runs, drop), 2,
                                       [("Σ first half", lambda v: half(v, True)), ("Σ second half", lambda v: half(v, False))])) + "\n")
         print("\n".join(profile_table("stream RMS entering layer (last: output)", mean_profiles(runs, rms), 2, [])) + "\n")
+        print("\n".join(per_seed_ratios(runs, grad, angular, drop)) + "\n")
 
 
 if __name__ == "__main__":
