@@ -64,7 +64,13 @@ public final class Trainer {
     public var state: TrainingState {
         TrainingState(step: step, tokens: tokensSeen, dataPosition: trainLoader.position, optimizerSteps: optimizer.stepCount,
                       seed: options.seed, trainSequences: trainLoader.sequenceCount,
-                      validationSequences: validation?.sequenceCount ?? 0, lastLoss: lastLoss, lastEval: lastEval)
+                      validationSequences: validation?.sequenceCount ?? 0, lastLoss: lastLoss, lastEval: lastEval,
+                      trainingSeconds: trainingSeconds)
+    }
+
+    /// Wall seconds spent training so far: restored checkpoints, finished `run` calls and the one in progress.
+    var trainingSeconds: Double {
+        secondsBeforeThisRun + (runStart.map { Date().timeIntervalSince($0) } ?? 0)
     }
 
     /// Continues from a saved position (weights and moments are restored by `TrainingCheckpoint`).
@@ -83,6 +89,7 @@ public final class Trainer {
         optimizer.restore(stepCount: state.optimizerSteps)
         lastLoss = state.lastLoss
         lastEval = state.lastEval
+        secondsBeforeThisRun = state.trainingSeconds ?? 0
     }
 
     /// Where `checkpoints/step-N` folders go (nil: no checkpoints).
@@ -97,6 +104,10 @@ public final class Trainer {
     public var reductionBucket = 1 << 24
     private var lastLoss: Double?
     private var lastEval: EvalRecord?
+    /// Training seconds of earlier processes (from the checkpoint) and earlier `run` calls.
+    private var secondsBeforeThisRun = 0.0
+    /// When the `run` in progress started (nil between runs).
+    private var runStart: Date?
 
     /// Trains until `options.steps` updates (evaluating every `evalEvery` and at the end), saving a
     /// checkpoint every `saveEvery` updates and at the end.
@@ -110,6 +121,11 @@ public final class Trainer {
                     onEvent: (TrainingEvent) -> Void) throws -> TrainingSummary {
         try validateDataParallel()
         let start = Date()
+        runStart = start
+        defer {
+            secondsBeforeThisRun += Date().timeIntervalSince(start)
+            runStart = nil
+        }
         let firstStep = step
         let tokensPerStep = options.totalBatchSize * objective.sequencesPerExample * options.seqLen
         onEvent(.started(RunInfo(parameters: model.parameterCount, trainSequences: trainLoader.sequenceCount,
@@ -117,7 +133,7 @@ public final class Trainer {
                                  tokensPerStep: tokensPerStep, startStep: step)))
         func summary(_ status: TrainingSummary.Status, divergedAt: Int? = nil) -> TrainingSummary {
             TrainingSummary(status: status, steps: step, finalLoss: lastLoss, finalEval: lastEval, divergedAt: divergedAt,
-                            elapsedSeconds: Date().timeIntervalSince(start), tokens: tokensSeen)
+                            elapsedSeconds: trainingSeconds, tokens: tokensSeen)
         }
         while step < options.steps {
             if try agreeToStop(shouldStop()) || stopAfter.map({ step - firstStep >= $0 }) ?? false {

@@ -109,6 +109,8 @@ public struct TrainingSummary: Codable, Sendable {
     public var finalLoss: Double?
     public var finalEval: EvalRecord?
     public var divergedAt: Int?
+    /// Wall seconds of training, summed over every process that ran it (a resumed run counts the
+    /// time before its checkpoint too; checkpoints older than `TrainingState.trainingSeconds` count from the resume).
     public var elapsedSeconds: Double
     public var tokens: Int
 

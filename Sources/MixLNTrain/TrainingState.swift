@@ -17,10 +17,13 @@ public struct TrainingState: Codable, Equatable, Sendable {
     public var validationSequences: Int
     public var lastLoss: Double?
     public var lastEval: EvalRecord?
+    /// Wall seconds spent training up to this state, summed over every process that ran it
+    /// (nil in checkpoints written before it was recorded).
+    public var trainingSeconds: Double?
 
     enum CodingKeys: String, CodingKey {
         case step, tokens, dataPosition = "data_position", optimizerSteps = "optimizer_steps", seed
         case trainSequences = "train_sequences", validationSequences = "validation_sequences"
-        case lastLoss = "last_loss", lastEval = "last_eval"
+        case lastLoss = "last_loss", lastEval = "last_eval", trainingSeconds = "training_seconds"
     }
 }

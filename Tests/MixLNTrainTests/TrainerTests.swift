@@ -60,6 +60,35 @@ final class TrainerTests: XCTestCase {
         XCTAssertTrue(record.secondsRemaining(totalSteps: 260, startStep: 160).isNaN, "no update timed yet")
     }
 
+    /// The summary's wall time covers every process of a run: a resumed trainer starts from the
+    /// checkpoint's seconds, and a second `run` call on one trainer adds to the first.
+    func testTrainingSecondsSurviveAResume() throws {
+        let options = Fixture.options(steps: 4, micro: 2)
+        let first = try Trainer(model: Fixture.model(), options: options, train: Fixture.patternSequences(4), validation: nil)
+        let stopped = try first.run(stopAfter: 2) { _ in }
+        XCTAssertEqual(stopped.status, .stopped)
+        XCTAssertEqual(first.state.trainingSeconds ?? -1, stopped.elapsedSeconds, accuracy: 0.5, "the stopped run's time, no more")
+        var state = first.state
+        state.trainingSeconds = 1000
+
+        let resumed = try Trainer(model: Fixture.model(), options: options, train: Fixture.patternSequences(4), validation: nil)
+        try resumed.restore(state)
+        let summary = try resumed.run { _ in }
+        XCTAssertEqual(summary.status, .completed)
+        XCTAssertGreaterThan(summary.elapsedSeconds, 1000)
+        XCTAssertLessThan(summary.elapsedSeconds, 1000 + 60)
+
+        let finished = try first.run { _ in }
+        XCTAssertGreaterThan(finished.elapsedSeconds, stopped.elapsedSeconds, "a second run call adds to the first")
+
+        // A checkpoint written before the field existed resumes with the time counted from the resume.
+        let old = try JSONEncoder().encode(state)
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: old) as? [String: Any])
+        XCTAssertNotNil(object.removeValue(forKey: "training_seconds"))
+        let decoded = try JSONDecoder().decode(TrainingState.self, from: JSONSerialization.data(withJSONObject: object))
+        XCTAssertNil(decoded.trainingSeconds)
+    }
+
     func testWithoutValidationThereAreNoEvaluations() throws {
         let trainer = try Trainer(model: Fixture.model(), options: Fixture.options(steps: 3, micro: 2, evalEvery: 1),
                                   train: Fixture.patternSequences(4), validation: [])
