@@ -152,9 +152,8 @@ def per_seed_ratios(runs, grad, angular, drop):
         g, a, d = grad(path), angular(path), drop(path)
         if not (summary and summary.get("status") == "completed") or None in (g, a, d):
             continue
-        quarter_ratio = lambda v: quarter_means(v)[1] / quarter_means(v)[0]
-        half = len(d) // 2
-        rows.setdefault(scheme, []).append((seed, quarter_ratio(g), quarter_ratio(a), sum(d[half:]) / sum(d[:half]),
+        first_half, second_half = half_sums(d)
+        rows.setdefault(scheme, []).append((seed, quarter_ratio(g), quarter_ratio(a), second_half / first_half,
                                             max(range(len(d)), key=lambda i: d[i])))
     lines = ["| run | gradient ratio | angular ratio | ΔP ratio | most important layer (ΔP) |", "|---|---|---|---|---|"]
     for scheme, seeds in rows.items():
@@ -167,6 +166,18 @@ def per_seed_ratios(runs, grad, angular, drop):
 def quarter_means(values):
     q = max(1, len(values) // 4)
     return statistics.mean(values[:q]), statistics.mean(values[-q:])
+
+
+def quarter_ratio(values):
+    """Mean of the last quarter of the layers over the mean of the first quarter."""
+    first, last = quarter_means(values)
+    return last / first
+
+
+def half_sums(values):
+    """(sum over the first half of the layers, sum over the second half)."""
+    half = len(values) // 2
+    return sum(values[:half]), sum(values[half:])
 
 
 def main(folders):
@@ -193,14 +204,13 @@ def main(folders):
             d = analysis(path, "depth")
             return [x["input_rms"] for x in d["layers"]] + [d["output_rms"]] if d else None
 
-        ratio = ("last ¼ / first ¼", lambda v: quarter_means(v)[1] / quarter_means(v)[0])
+        ratio = ("last ¼ / first ¼", quarter_ratio)
         print("\n".join(profile_table("grad norm, layer", mean_profiles(runs, grad), 3,
                                       [("first ¼", lambda v: quarter_means(v)[0]), ("last ¼", lambda v: quarter_means(v)[1]), ratio])) + "\n")
         print("\n".join(profile_table("angular distance (n = 1), layer", mean_profiles(runs, angular), 3,
                                       [("first ¼", lambda v: quarter_means(v)[0]), ("last ¼", lambda v: quarter_means(v)[1]), ratio])) + "\n")
-        half = lambda v, first: sum(v[:len(v) // 2]) if first else sum(v[len(v) // 2:])
         print("\n".join(profile_table("ΔP (ppl) removing layer", mean_profiles(runs, drop), 2,
-                                      [("Σ first half", lambda v: half(v, True)), ("Σ second half", lambda v: half(v, False))])) + "\n")
+                                      [("Σ first half", lambda v: half_sums(v)[0]), ("Σ second half", lambda v: half_sums(v)[1])])) + "\n")
         print("\n".join(profile_table("stream RMS entering layer (last: output)", mean_profiles(runs, rms), 2, [])) + "\n")
         print("\n".join(per_seed_ratios(runs, grad, angular, drop)) + "\n")
 

@@ -83,6 +83,9 @@ public final class Trainer {
         guard state.step <= options.steps else {
             throw TrainingError.invalidOption("the checkpoint is at step \(state.step), past this run's \(options.steps) steps")
         }
+        if let seconds = state.trainingSeconds, !(seconds >= 0 && seconds.isFinite) {
+            throw TrainingError.invalidOption("the checkpoint's training_seconds is \(seconds); it must be a number ≥ 0")
+        }
         step = state.step
         tokensSeen = state.tokens
         trainLoader.position = state.dataPosition

@@ -87,6 +87,12 @@ final class TrainerTests: XCTestCase {
         XCTAssertNotNil(object.removeValue(forKey: "training_seconds"))
         let decoded = try JSONDecoder().decode(TrainingState.self, from: JSONSerialization.data(withJSONObject: object))
         XCTAssertNil(decoded.trainingSeconds)
+
+        state.trainingSeconds = -5
+        let corrupt = try Trainer(model: Fixture.model(), options: options, train: Fixture.patternSequences(4), validation: nil)
+        XCTAssertThrowsError(try corrupt.restore(state)) { error in
+            XCTAssertTrue("\(error)".contains("training_seconds"), "\(error)")
+        }
     }
 
     func testWithoutValidationThereAreNoEvaluations() throws {
